@@ -1,0 +1,135 @@
+# spo — Step-aware Preference Optimization as small Unix tools.
+# make            build lib/libspo.a and bin/spo-* (CUDA when nvcc is found)
+# make CUDA=0     force the CPU-only build
+# make test       install missing Debian packages, build, run every test
+# make SANITIZE=1 test   the same under ASan + UBSan (objects in build/san)
+# make install PREFIX=/usr/local
+
+PREFIX   ?= /usr/local
+CC       ?= cc
+NVCC     ?= nvcc
+SANITIZE ?= 0
+CUDA     ?= auto
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+PKGS     := hdf5-serial libarchive libpng libcjson openblas
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+ifeq ($(SANITIZE),1)
+  B       := build/san
+  BINDIR  := build/san/bin
+  SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  OPT     := -O1 -g
+else
+  B       := build/rel
+  BINDIR  := bin
+  SANFLAGS :=
+  OPT     := -O2 -g
+endif
+
+ifeq ($(CUDA),auto)
+  HAVE_NVCC := $(shell command -v $(NVCC) >/dev/null 2>&1 && echo 1 || echo 0)
+else
+  HAVE_NVCC := $(CUDA)
+endif
+# the sanitizers and nvcc objects do not mix well; the sanitized build is CPU-only
+ifeq ($(SANITIZE),1)
+  HAVE_NVCC := 0
+endif
+
+CFLAGS   ?= $(OPT)
+CFLAGS   += -std=c11 -Itools -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread -MMD -MP $(SANFLAGS) \
+            -Ilib $(PKG_CFLAGS) -DSPO_VERSION='"$(VERSION)"'
+LDFLAGS  += $(SANFLAGS) -pthread
+LDLIBS   := $(PKG_LIBS) -lm
+
+LIB_SRC  := $(wildcard lib/*.c lib/*/*.c)
+CU_SRC   := $(wildcard kernels/*.cu)
+TOOL_SRC := $(wildcard tools/spo-*.c)
+TEST_SRC := $(wildcard tests/unit/test_*.c)
+
+ifeq ($(HAVE_NVCC),1)
+  CUDA_HOME ?= $(patsubst %/bin/,%,$(dir $(shell command -v $(NVCC))))
+  CFLAGS  += -DSPO_HAVE_CUDA -I$(CUDA_HOME)/include
+  NVFLAGS := -O2 -std=c++17 -Ilib -DSPO_HAVE_CUDA -Xcompiler -fPIC -arch=sm_90 -MMD -MP
+  LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+  CU_OBJ  := $(CU_SRC:kernels/%.cu=$(B)/kernels/%.o)
+  CUDA_SAY := CUDA: building $(words $(CU_SRC)) kernel file(s) with $(NVCC)
+else
+  CU_OBJ  :=
+  CUDA_SAY := CUDA: skipped ($(if $(filter 0,$(CUDA)),CUDA=0,nvcc not found)); CPU-only build
+endif
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o) $(B)/gen/schemas.o
+LIBSPO   := $(B)/libspo.a
+TOOLS    := $(TOOL_SRC:tools/%.c=$(BINDIR)/%)
+TESTS    := $(TEST_SRC:tests/unit/%.c=$(B)/tests/%)
+
+.PHONY: all lib tools tests test check-deps demo install clean fuzz bench say-cuda
+all: say-cuda tools
+	@if [ "$(SANITIZE)" != 1 ]; then mkdir -p lib && cp -f $(LIBSPO) lib/libspo.a; fi
+
+say-cuda:
+	@echo "$(CUDA_SAY)"
+
+lib: $(LIBSPO)
+tools: $(TOOLS)
+tests: $(TESTS)
+
+$(LIBSPO): $(LIB_OBJ) $(CU_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/kernels/%.o: kernels/%.cu
+	@mkdir -p $(@D)
+	$(NVCC) $(NVFLAGS) -c $< -o $@
+
+# schemas/*.json are compiled into the library so installed tools need no data path
+$(B)/gen/schemas.c: $(wildcard schemas/*.json) scripts/embed-schemas.sh
+	@mkdir -p $(@D)
+	sh scripts/embed-schemas.sh schemas/*.json > $@
+
+$(B)/gen/schemas.o: $(B)/gen/schemas.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# tools/frame.c is the shared tool frame (options, usage, errors, exit); only tools exit
+$(BINDIR)/%: $(B)/tools/%.o $(B)/tools/frame.o $(LIBSPO)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $< $(B)/tools/frame.o $(LIBSPO) $(LDLIBS) -o $@
+
+$(B)/tests/%: $(B)/tests/unit/%.o $(LIBSPO)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $< $(LIBSPO) $(LDLIBS) -lcmocka -o $@
+
+check-deps:
+	@sh scripts/deps.sh
+
+test: check-deps
+	$(MAKE) all tests
+	sh tests/run.sh "$(BINDIR)" "$(B)"
+
+fuzz:
+	sh tests/fuzz/run.sh 20
+
+demo: check-deps
+	$(MAKE) all
+	sh pipelines/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	for f in pipelines/spo-*; do [ -f "$$f" ] && install -m 755 "$$f" $(DESTDIR)$(PREFIX)/bin/ || true; done
+	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 $(wildcard man/*.5) $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 644 $(wildcard man/*.7) $(DESTDIR)$(PREFIX)/share/man/man7/
+
+clean:
+	rm -rf build bin lib/libspo.a
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,29 @@
+/* err.h — how the library reports failure.
+ *
+ * Every library function that can fail returns int: SPO_OK (0), SPO_EIO (1:
+ * the work failed — I/O, memory, NaN) or SPO_EINVAL (2: the call or an input
+ * is invalid). The codes equal the exit status a tool gives for them. The
+ * message (one line, no tool prefix, no newline) is kept per thread and read
+ * with spo_errmsg(). The library never prints and never exits. */
+#ifndef SPO_ERR_H
+#define SPO_ERR_H
+
+#include <stdarg.h>
+
+enum { SPO_OK = 0, SPO_EIO = 1, SPO_EINVAL = 2 };
+
+#if defined(__GNUC__)
+#define SPO_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define SPO_PRINTF(a, b)
+#endif
+
+/* Set the message and return code, so `return spo_err(SPO_EINVAL, ...)`. */
+int spo_err(int code, const char *fmt, ...) SPO_PRINTF(2, 3);
+int spo_verr(int code, const char *fmt, va_list ap);
+/* Prefix the current message with "prefix: " (e.g. a file name). Returns code. */
+int spo_err_prefix(int code, const char *fmt, ...) SPO_PRINTF(2, 3);
+const char *spo_errmsg(void);
+void spo_err_clear(void);
+
+#endif

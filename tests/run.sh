@@ -1,0 +1,55 @@
+#!/bin/sh
+# run.sh BINDIR BUILDDIR — run every test and end with "N passed, N failed".
+# Unit tests (cmocka) count per test case, command tests (bats, TAP) per
+# case, fuzzers per target. Logs of failures are kept in tests/out/.
+BINDIR=${1:-bin}
+B=${2:-build/rel}
+cd "$(dirname "$0")/.." || exit 2
+mkdir -p tests/out
+export SPO_BIN="$(pwd)/$BINDIR"
+export SPO_ROOT="$(pwd)"
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=99"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=99"
+pass=0
+fail=0
+failed=""
+
+for t in "$B"/tests/test_*; do
+    [ -x "$t" ] || continue
+    name=$(basename "$t")
+    log="tests/out/$name.log"
+    CMOCKA_MESSAGE_OUTPUT=stdout "$t" > "$log" 2>&1
+    rc=$?
+    p=$(grep -c '^\[       OK \]' "$log")
+    f=$(grep -c '^\[  FAILED  \] [a-z_]' "$log")
+    if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    pass=$((pass + p)); fail=$((fail + f))
+    [ "$f" -gt 0 ] && failed="$failed $name" && { echo "FAIL $name (log $log)"; tail -n 20 "$log"; }
+    echo "unit $name: $p passed, $f failed"
+done
+
+for t in tests/cmd/*.bats; do
+    [ -f "$t" ] || continue
+    name=$(basename "$t" .bats)
+    log="tests/out/$name.tap"
+    bats --tap "$t" > "$log" 2>&1
+    p=$(grep -c '^ok ' "$log")
+    f=$(grep -c '^not ok ' "$log")
+    pass=$((pass + p)); fail=$((fail + f))
+    [ "$f" -gt 0 ] && failed="$failed $name" && grep -A8 '^not ok' "$log"
+    echo "cmd $name: $p passed, $f failed"
+done
+
+if [ "${SPO_SKIP_FUZZ:-0}" != 1 ] && command -v clang >/dev/null 2>&1; then
+    for r in $(sh tests/fuzz/run.sh --list 2>/dev/null); do
+        if sh tests/fuzz/run.sh "${SPO_FUZZ_SECONDS:-20}" "$r" > "tests/out/fuzz_$r.log" 2>&1; then
+            pass=$((pass + 1)); echo "fuzz $r: ok"
+        else
+            fail=$((fail + 1)); failed="$failed fuzz_$r"; echo "fuzz $r: FAILED"; tail -n 30 "tests/out/fuzz_$r.log"
+        fi
+    done
+fi
+
+[ -n "$failed" ] && echo "failed:$failed"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

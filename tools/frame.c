@@ -1,0 +1,250 @@
+/* frame.c — option parsing, usage, errors and progress for every tool. */
+#include "frame.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "prov.h"
+
+static const char *prog = "spo";
+
+enum { ID_BASE = 1000, ID_HELP = 'h', ID_VERSION = 900, ID_LORA, ID_SEED, ID_DEVICE };
+
+typedef struct {
+    unsigned flag;
+    const char *lname;
+    int sname;
+    const char *arg;
+    const char *help;
+} common_opt;
+
+static const common_opt commons[] = {
+    {SPO_O_OUT, "output", 'o', "FILE", "write to FILE ('-' for stdout)"},
+    {SPO_O_APPEND, "append", 'a', "FILE", "append to FILE, creating it if missing"},
+    {SPO_O_MODEL, "model", 'm', "DIR", "diffusers model directory"},
+    {SPO_O_EMBEDS, "embeds", 'e', "FILE", "prompt embeddings (embeds.h5, '-' for stdin)"},
+    {SPO_O_LORA, "lora", 0, "FILE", "LoRA weights (lora.h5)"},
+    {SPO_O_SEED, "seed", 0, "N", "random seed (default 0)"},
+    {SPO_O_DEVICE, "device", 0, "DEV", "cpu or cuda (default cpu)"},
+    {SPO_O_FORCE, "force", 'f', NULL, "overwrite an existing output file"},
+};
+#define NCOMMON (int)(sizeof commons / sizeof commons[0])
+
+static void opt_line(FILE *fp, int s, const char *l, const char *arg, const char *help)
+{
+    char left[96];
+    if (s)
+        snprintf(left, sizeof left, "-%c, --%s%s%s", s, l, arg ? " " : "", arg ? arg : "");
+    else
+        snprintf(left, sizeof left, "    --%s%s%s", l, arg ? " " : "", arg ? arg : "");
+    fprintf(fp, "  %-26s %s\n", left, help);
+}
+
+void spo_usage(const spo_tool *t, FILE *fp)
+{
+    fprintf(fp, "Usage: %s %s\n%s\n\nOptions:\n", t->name, t->synopsis, t->summary);
+    for (int i = 0; i < NCOMMON; i++)
+        if (t->common & commons[i].flag)
+            opt_line(fp, commons[i].sname, commons[i].lname, commons[i].arg, commons[i].help);
+    for (const spo_opt *o = t->opts; o && o->lname; o++) opt_line(fp, o->sname, o->lname, o->arg, o->help);
+    opt_line(fp, 'q', "quiet", NULL, "no progress bar");
+    opt_line(fp, 'v', "verbose", NULL, "print timings (start, load, init, work) to stderr");
+    opt_line(fp, 'h', "help", NULL, "print this help and exit");
+    opt_line(fp, 0, "version", NULL, "print version and build information and exit");
+    fprintf(fp, "\nExit status: 0 done, 1 the work failed, 2 invalid call or input.\nSee %s(1).\n", t->name);
+}
+
+_Noreturn void spo_die(int code, const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fprintf(stderr, "%s: ", prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(code);
+}
+
+_Noreturn void spo_die_lib(int code) { spo_die(code ? code : 1, "%s", spo_errmsg()); }
+
+static _Noreturn void bad_call(const char *fmt, const char *a)
+{
+    fprintf(stderr, "%s: ", prog);
+    fprintf(stderr, fmt, a);
+    fprintf(stderr, " (try '%s --help')\n", prog);
+    exit(2);
+}
+
+long spo_arg_long(const char *opt, const char *s, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        spo_die(2, "invalid value '%s' for %s (an integer from %ld to %ld)", s, opt, lo, hi);
+    return v;
+}
+
+double spo_arg_double(const char *opt, const char *s, double lo, double hi)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
+        spo_die(2, "invalid value '%s' for %s (a number from %g to %g)", s, opt, lo, hi);
+    return v;
+}
+
+void spo_parse(const spo_tool *t, int argc, char **argv, spo_args *a, spo_opt_fn fn, void *ctx)
+{
+    struct option lo[64];
+    char so[160];
+    int nl = 0, ns = 0;
+    prog = t->name;
+    spo_prov_set_cmdline(argc, argv);
+    memset(a, 0, sizeof *a);
+    a->device = "cpu";
+    so[ns++] = ':'; /* report missing arguments as ':' */
+    for (int i = 0; i < NCOMMON; i++) {
+        if (!(t->common & commons[i].flag)) continue;
+        int id = commons[i].sname ? commons[i].sname : ID_VERSION + 1 + i;
+        lo[nl++] = (struct option){commons[i].lname, commons[i].arg ? required_argument : no_argument, NULL, id};
+        if (commons[i].sname) {
+            so[ns++] = (char)commons[i].sname;
+            if (commons[i].arg) so[ns++] = ':';
+        }
+    }
+    int nopt = 0;
+    for (const spo_opt *o = t->opts; o && o->lname; o++, nopt++) {
+        lo[nl++] = (struct option){o->lname, o->arg ? required_argument : no_argument, NULL, ID_BASE + nopt};
+        if (o->sname) {
+            so[ns++] = (char)o->sname;
+            if (o->arg) so[ns++] = ':';
+        }
+    }
+    lo[nl++] = (struct option){"quiet", no_argument, NULL, 'q'};
+    lo[nl++] = (struct option){"verbose", no_argument, NULL, 'v'};
+    lo[nl++] = (struct option){"help", no_argument, NULL, 'h'};
+    lo[nl++] = (struct option){"version", no_argument, NULL, ID_VERSION};
+    lo[nl] = (struct option){0, 0, 0, 0};
+    memcpy(so + ns, "qvh", 4);
+
+    opterr = 0;
+    int c, li;
+    while ((c = getopt_long(argc, argv, so, lo, &li)) != -1) {
+        if (c == '?') {
+            if (optopt && optopt < 256)
+                bad_call("unknown option '-%c'", (char[]){(char)optopt, 0});
+            bad_call("unknown option '%s'", argv[optind - 1]);
+        }
+        if (c == ':') bad_call("option '%s' needs an argument", argv[optind - 1]);
+        if (c >= ID_BASE) {
+            int idx = c - ID_BASE;
+            if (fn && fn(ctx, idx, optarg)) spo_die(2, "%s", spo_errmsg());
+            continue;
+        }
+        if (c > ID_VERSION && c <= ID_VERSION + NCOMMON) c = -(c - ID_VERSION - 1) - 1; /* common without letter */
+        switch (c) {
+        case 'o': a->out = optarg; break;
+        case 'a': a->append = optarg; break;
+        case 'm': a->model = optarg; break;
+        case 'e': a->embeds = optarg; break;
+        case 'f': a->force = 1; break;
+        case 'q': a->quiet = 1; break;
+        case 'v': a->verbose = 1; break;
+        case 'h': spo_usage(t, stdout); exit(spo_finish());
+        case ID_VERSION: {
+            char b[2048];
+            spo_build_info(b, sizeof b);
+            printf("%s: %s", t->name, b);
+            exit(spo_finish());
+        }
+        default: {
+            int i = -c - 1;
+            if (i < 0 || i >= NCOMMON) bad_call("unknown option '%s'", argv[optind - 1]);
+            unsigned f = commons[i].flag;
+            if (f == SPO_O_LORA) a->lora = optarg;
+            else if (f == SPO_O_SEED) {
+                char *end;
+                errno = 0;
+                unsigned long long v = strtoull(optarg, &end, 0);
+                if (errno || end == optarg || *end || optarg[0] == '-')
+                    spo_die(2, "invalid value '%s' for --seed (a non-negative integer)", optarg);
+                a->seed = v;
+                a->seed_set = 1;
+            } else if (f == SPO_O_DEVICE) {
+                if (strcmp(optarg, "cpu") && strcmp(optarg, "cuda"))
+                    spo_die(2, "invalid value '%s' for --device (cpu or cuda)", optarg);
+                a->device = optarg;
+            }
+        }
+        }
+    }
+    a->argc = argc - optind;
+    a->argv = argv + optind;
+    if (a->argc < t->min_args) bad_call("%s", t->min_args == 1 ? "missing input file" : "missing arguments");
+    if (t->max_args >= 0 && a->argc > t->max_args) bad_call("unexpected argument '%s'", a->argv[t->max_args]);
+}
+
+int spo_finish(void)
+{
+    if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {
+        fprintf(stderr, "%s: error writing to standard output: %s\n", prog, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+struct spo_progress {
+    const char *label;
+    long total;
+    double t0;
+    int on;
+};
+
+double spo_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+spo_progress *spo_progress_start(const char *label, long total, int quiet)
+{
+    spo_progress *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->label = label;
+    p->total = total > 0 ? total : 1;
+    p->t0 = spo_now();
+    p->on = !quiet && isatty(STDERR_FILENO);
+    return p;
+}
+
+void spo_progress_update(spo_progress *p, long done)
+{
+    if (!p || !p->on) return;
+    int w = 30, f = (int)(w * done / p->total);
+    if (f > w) f = w;
+    fprintf(stderr, "\r%s: %s [%.*s%*s] %ld/%ld %.1fs", prog, p->label, f,
+            "##############################", w - f, "", done, p->total, spo_now() - p->t0);
+    fflush(stderr);
+}
+
+void spo_progress_end(spo_progress *p)
+{
+    if (!p) return;
+    if (p->on) fputc('\n', stderr);
+    free(p);
+}
+
+void spo_vtime(const spo_args *a, const char *what, double seconds)
+{
+    if (a->verbose) fprintf(stderr, "%s: %s %.1f ms\n", prog, what, seconds * 1e3);
+}
