@@ -1,0 +1,165 @@
+/* params.c — name-table parameters in one buffer (see params.h). */
+#include "params.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "philox.h"
+#include "safetensors.h"
+
+void spo_params_init(spo_params *ps) { memset(ps, 0, sizeof *ps); }
+
+void spo_params_free(spo_params *ps)
+{
+    for (int i = 0; i < ps->n; i++) free(ps->p[i].name);
+    free(ps->p);
+    if (ps->buf && ps->dev) spo_dev_free(ps->dev, ps->buf);
+    memset(ps, 0, sizeof *ps);
+}
+
+int spo_params_add(spo_params *ps, float **slot, const char *name, int64_t d0, int64_t d1, int64_t d2, int64_t d3)
+{
+    if (ps->buf) return spo_err(SPO_EINVAL, "params: add '%s' after alloc", name);
+    if (ps->n == ps->cap) {
+        int cap = ps->cap ? ps->cap * 2 : 256;
+        spo_param *p = realloc(ps->p, cap * sizeof *p);
+        if (!p) return spo_err(SPO_EIO, "out of memory");
+        ps->p = p;
+        ps->cap = cap;
+    }
+    spo_param *e = &ps->p[ps->n];
+    memset(e, 0, sizeof *e);
+    int64_t d[4] = {d0, d1, d2, d3};
+    e->numel = 1;
+    for (int i = 0; i < 4 && d[i] > 0; i++) {
+        e->shape[e->ndim++] = d[i];
+        e->numel *= (size_t)d[i];
+    }
+    e->name = strdup(name);
+    if (!e->name) return spo_err(SPO_EIO, "out of memory");
+    e->slot = slot;
+    e->offset = ps->total;
+    ps->total += (e->numel + 15) & ~(size_t)15; /* 64-byte aligned entries */
+    ps->n++;
+    return SPO_OK;
+}
+
+int spo_params_addf(spo_params *ps, float **slot, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const char *fmt,
+                    ...)
+{
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    return spo_params_add(ps, slot, name, d0, d1, d2, d3);
+}
+
+const spo_param *spo_params_find(const spo_params *ps, const char *name)
+{
+    for (int i = 0; i < ps->n; i++)
+        if (!strcmp(ps->p[i].name, name)) return &ps->p[i];
+    return NULL;
+}
+
+int spo_params_alloc(spo_params *ps, spo_dev *dev)
+{
+    ps->dev = dev;
+    ps->buf = spo_dev_alloc(dev, ps->total ? ps->total : 1);
+    if (!ps->buf) return SPO_EIO;
+    for (int i = 0; i < ps->n; i++)
+        if (ps->p[i].slot) *ps->p[i].slot = ps->buf + ps->p[i].offset;
+    return SPO_OK;
+}
+
+static void shape_str(char *b, size_t n, int nd, const int64_t *s)
+{
+    size_t k = (size_t)snprintf(b, n, "[");
+    for (int i = 0; i < nd && k < n; i++) k += (size_t)snprintf(b + k, n - k, "%s%lld", i ? "," : "", (long long)s[i]);
+    if (k < n) snprintf(b + k, n - k, "]");
+}
+
+int spo_params_load(spo_params *ps, const char *path, const char *prefix, int allow_extra)
+{
+    spo_st *st;
+    int rc = spo_st_open(&st, path);
+    if (rc) return rc;
+    size_t plen = prefix ? strlen(prefix) : 0;
+    float *host = NULL;
+    size_t host_n = 0;
+    char *seen = calloc(ps->n ? ps->n : 1, 1);
+    if (!seen) { rc = spo_err(SPO_EIO, "out of memory"); goto out; }
+    for (int i = 0; i < spo_st_count(st); i++) {
+        const spo_st_tensor *t = spo_st_get(st, i);
+        const char *name = t->name;
+        if (plen && strncmp(name, prefix, plen) == 0) name += plen;
+        int j;
+        for (j = 0; j < ps->n; j++)
+            if (!strcmp(ps->p[j].name, name)) break;
+        if (j == ps->n) {
+            if (allow_extra) continue;
+            rc = spo_err(SPO_EINVAL, "%s: unexpected tensor '%s'", path, t->name);
+            goto out;
+        }
+        spo_param *e = &ps->p[j];
+        int same = t->ndim == e->ndim;
+        for (int k = 0; same && k < e->ndim; k++) same = t->shape[k] == e->shape[k];
+        if (!same) {
+            char a[96], b[96];
+            shape_str(a, sizeof a, t->ndim, t->shape);
+            shape_str(b, sizeof b, e->ndim, e->shape);
+            rc = spo_err(SPO_EINVAL, "%s: tensor '%s' is %s, expected %s for this config", path, t->name, a, b);
+            goto out;
+        }
+        if (e->numel > host_n) {
+            free(host);
+            host_n = e->numel;
+            host = malloc(host_n * sizeof *host);
+            if (!host) { rc = spo_err(SPO_EIO, "out of memory"); goto out; }
+        }
+        if ((rc = spo_st_read_f32(st, t, host))) goto out;
+        if ((rc = spo_dev_upload(ps->dev, ps->buf + e->offset, host, e->numel))) goto out;
+        seen[j] = 1;
+    }
+    for (int j = 0; j < ps->n; j++)
+        if (!seen[j]) {
+            rc = spo_err(SPO_EINVAL, "%s: missing tensor '%s%s'", path, prefix ? prefix : "", ps->p[j].name);
+            goto out;
+        }
+out:
+    free(seen);
+    free(host);
+    spo_st_close(st);
+    return rc;
+}
+
+int spo_params_randn(spo_params *ps, uint64_t seed, float std)
+{
+    float *host = NULL;
+    size_t cap = 0;
+    for (int i = 0; i < ps->n; i++) {
+        spo_param *e = &ps->p[i];
+        if (e->numel > cap) {
+            free(host);
+            cap = e->numel;
+            host = malloc(cap * sizeof *host);
+            if (!host) return spo_err(SPO_EIO, "out of memory");
+        }
+        spo_normal_fill(host, e->numel, seed, (uint32_t)i, 0xFFFFFFFFu, 0);
+        for (size_t k = 0; k < e->numel; k++) host[k] *= std;
+        int rc = spo_dev_upload(ps->dev, ps->buf + e->offset, host, e->numel);
+        if (rc) { free(host); return rc; }
+    }
+    free(host);
+    return SPO_OK;
+}
+
+int spo_params_set(spo_params *ps, const char *name, const float *host, size_t n)
+{
+    const spo_param *e = spo_params_find(ps, name);
+    if (!e) return spo_err(SPO_EINVAL, "no parameter '%s'", name);
+    if (n != e->numel) return spo_err(SPO_EINVAL, "parameter '%s' has %zu elements, got %zu", name, e->numel, n);
+    return spo_dev_upload(ps->dev, ps->buf + e->offset, host, n);
+}

@@ -1,0 +1,56 @@
+/* params.h — a model's parameters carved from one buffer by a name table.
+ *
+ * Model code declares every tensor it needs, with its exact checkpoint name
+ * and shape, into a spo_params table (spo_params_add), then either fills it
+ * with seeded random values or loads it from a safetensors file by exact
+ * names: a tensor that is missing, unexpected or of the wrong shape is an
+ * SPO_EINVAL error naming it. F16/BF16 files are converted to fp32 once.
+ * After spo_params_alloc the buffer lives on the device; each entry's
+ * pointer is base + offset. (llm.c: "parameters carved out of one buffer by
+ * a size table".) */
+#ifndef SPO_PARAMS_H
+#define SPO_PARAMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ops.h"
+
+typedef struct {
+    char *name;       /* exact checkpoint name, e.g. "down_blocks.0.resnets.0.conv1.weight" */
+    int ndim;
+    int64_t shape[4];
+    size_t numel, offset; /* in floats, within the buffer */
+    float **slot;     /* where the model keeps the pointer (set by spo_params_alloc), may be NULL */
+} spo_param;
+
+typedef struct {
+    spo_param *p;
+    int n, cap;
+    size_t total;     /* floats */
+    float *buf;       /* device memory, after alloc */
+    spo_dev *dev;
+} spo_params;
+
+void spo_params_init(spo_params *ps);
+void spo_params_free(spo_params *ps);
+/* Declare a tensor; *slot receives its device pointer at alloc. Shape dims
+ * end at the first 0 (up to 4). Returns SPO_OK or SPO_EIO (memory). */
+int spo_params_add(spo_params *ps, float **slot, const char *name, int64_t d0, int64_t d1, int64_t d2, int64_t d3);
+/* printf-style name helper for spo_params_add: */
+int spo_params_addf(spo_params *ps, float **slot, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const char *fmt,
+                    ...) __attribute__((format(printf, 7, 8)));
+const spo_param *spo_params_find(const spo_params *ps, const char *name);
+/* Allocate the buffer on dev (zeroed) and set every slot. */
+int spo_params_alloc(spo_params *ps, spo_dev *dev);
+/* Load from a safetensors file: every declared name must be present with the
+ * same number of elements and shape (prefix is prepended to declared names,
+ * e.g. "text_model."; NULL for none); unexpected names are errors unless
+ * allow_extra (e.g. position_ids buffers that some files carry). */
+int spo_params_load(spo_params *ps, const char *path, const char *prefix, int allow_extra);
+/* Fill with N(0, std^2) (Philox, seeded) — for spo-mkmodel and tests. */
+int spo_params_randn(spo_params *ps, uint64_t seed, float std);
+/* Copy host data into one parameter. */
+int spo_params_set(spo_params *ps, const char *name, const float *host, size_t n);
+
+#endif
