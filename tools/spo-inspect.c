@@ -11,6 +11,7 @@ static const spo_opt opts[] = {
     {"check", 'c', NULL, "validate against the file's schema; print 'FILE: ok (schema)' or fail with exit 2"},
     {"schema", 's', "NAME", "validate against schema NAME (e.g. pool or pool/1) instead of the file's own"},
     {"list-schemas", 0, NULL, "list the built-in schemas and exit"},
+    {"describe", 0, "NAME", "print schema NAME (datasets, dtypes, shapes, attributes) and exit"},
     {0},
 };
 
@@ -28,7 +29,7 @@ static const spo_tool tool = {
 
 typedef struct {
     int check, list;
-    const char *schema;
+    const char *schema, *describe;
 } ctx_t;
 
 static int on_opt(void *p, int idx, const char *arg)
@@ -36,7 +37,8 @@ static int on_opt(void *p, int idx, const char *arg)
     ctx_t *c = p;
     if (idx == 0) c->check = 1;
     else if (idx == 1) c->schema = arg, c->check = 1;
-    else c->list = 1;
+    else if (idx == 2) c->list = 1;
+    else c->describe = arg;
     return 0;
 }
 
@@ -190,6 +192,26 @@ static int check(const char *path, const char *want, const char *out, int force)
     return rc;
 }
 
+static void describe(const spo_schema *s)
+{
+    static const char *at[] = {"string", "int", "float", "other"};
+    printf("%s/%d\n%s\n\ndatasets:\n", spo_schema_name(s), spo_schema_version(s), spo_schema_description(s));
+    for (int i = 0; i < spo_schema_n_datasets(s); i++) {
+        spo_dtype_t t;
+        int opt, fin;
+        char sh[128];
+        const char *name = spo_schema_ds_name(s, i, &t, &opt, &fin);
+        spo_schema_ds_shape_str(s, i, sh, sizeof sh);
+        printf("  %-24s %-4s %-16s%s%s\n", name, spo_dtype_name(t), sh, opt ? " optional" : "", fin ? " finite" : "");
+    }
+    printf("attributes:\n");
+    for (int i = 0; i < spo_schema_n_attrs(s); i++) {
+        spo_atype_t t;
+        const char *name = spo_schema_attr(s, i, &t);
+        printf("  %-24s %s\n", name, at[t]);
+    }
+}
+
 int main(int argc, char **argv)
 {
     ctx_t c = {0};
@@ -200,6 +222,12 @@ int main(int argc, char **argv)
             const spo_schema *s = spo_schema_builtin_at(i);
             printf("%s/%d\t%s\n", spo_schema_name(s), spo_schema_version(s), spo_schema_description(s));
         }
+        return spo_finish();
+    }
+    if (c.describe) {
+        const spo_schema *s = spo_schema_builtin(c.describe);
+        if (!s) spo_die(2, "unknown schema '%s' (see --list-schemas)", c.describe);
+        describe(s);
         return spo_finish();
     }
     if (a.argc < 1) spo_die(2, "missing input file (try 'spo-inspect --help')");
