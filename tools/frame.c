@@ -145,6 +145,9 @@ void spo_parse(const spo_tool *t, int argc, char **argv, spo_args *a, spo_opt_fn
             bad_call("unknown option '%s'", argv[optind - 1]);
         }
         if (c == ':') bad_call("option '%s' needs an argument", argv[optind - 1]);
+        if (c > 0 && c < 256)
+            for (int i = 0; i < nopt; i++)
+                if (t->opts[i].sname == c) c = ID_BASE + i;
         if (c >= ID_BASE) {
             int idx = c - ID_BASE;
             if (fn && fn(ctx, idx, optarg)) spo_die(2, "%s", spo_errmsg());
