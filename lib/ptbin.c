@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "half.h"
 #include "ptzip.h"
 
 struct spo_ptbin {
@@ -119,27 +120,12 @@ const spo_ptbin_tensor *spo_ptbin_find(const spo_ptbin *b, const char *name)
 }
 
 /* ---- copying out ---------------------------------------------------------- */
-static float f16_to_f32(uint16_t h)
-{
-    uint32_t s = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, u;
-    if (e == 0x1f) u = s | 0x7f800000u | (m << 13);
-    else if (e) u = s | ((e + 112) << 23) | (m << 13);
-    else {
-        float v = (float)m * 0x1p-24f;
-        memcpy(&u, &v, 4);
-        u |= s;
-    }
-    float r;
-    memcpy(&r, &u, 4);
-    return r;
-}
-
 static float to_f32(spo_pt_dtype dt, const uint8_t *p)
 {
     switch (dt) {
     case SPO_PT_F32: { float v; memcpy(&v, p, 4); return v; }
-    case SPO_PT_F16: { uint16_t v; memcpy(&v, p, 2); return f16_to_f32(v); }
-    case SPO_PT_BF16: { uint16_t v; memcpy(&v, p, 2); uint32_t u = (uint32_t)v << 16; float r; memcpy(&r, &u, 4); return r; }
+    case SPO_PT_F16: { uint16_t v; memcpy(&v, p, 2); return spo_half_to_float(v); }
+    case SPO_PT_BF16: { uint16_t v; memcpy(&v, p, 2); return spo_bf16_to_float(v); }
     case SPO_PT_F64: { double v; memcpy(&v, p, 8); return (float)v; }
     case SPO_PT_I64: { int64_t v; memcpy(&v, p, 8); return (float)v; }
     case SPO_PT_I32: { int32_t v; memcpy(&v, p, 4); return (float)v; }

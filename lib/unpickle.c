@@ -27,8 +27,9 @@
 
 typedef enum { V_NONE, V_BOOL, V_INT, V_FLOAT, V_STR, V_TUPLE, V_LIST, V_DICT, V_GLOBAL, V_STORAGE, V_TENSOR } vkind;
 
-static const char *const kind_name[] = {"None", "bool", "int", "float", "str", "tuple",
-                                        "list", "dict", "global", "storage", "tensor"};
+/* with an article, for messages: "'a' is an int, not a tensor" */
+static const char *const kind_name[] = {"a None", "a bool", "an int", "a float", "a str", "a tuple",
+                                        "a list", "a dict", "a global", "a storage", "a tensor"};
 
 typedef struct val val;
 
@@ -351,10 +352,10 @@ static int persistent(machine *m)
     if (rc) return rc;
     val *pid = m->stack[m->sp - 1];
     if (pid->k != V_TUPLE || pid->u.seq.n != 5 || !str_eq(pid->u.seq.v[0], "storage"))
-        return fail(m, "refused persistent id (a %s, not a ('storage', ...) tuple)", kind_name[pid->k]);
+        return fail(m, "refused persistent id (%s, not a ('storage', ...) tuple)", kind_name[pid->k]);
     val **a = pid->u.seq.v;
     if (a[1]->k != V_GLOBAL || allowed[a[1]->u.i].what != G_STORAGE)
-        return fail(m, "refused persistent id: storage type is a %s, not a torch storage class",
+        return fail(m, "refused persistent id: storage type is %s, not a torch storage class",
                     a[1]->k == V_GLOBAL ? allowed[a[1]->u.i].name : kind_name[a[1]->k]);
     if (a[2]->k != V_STR || a[2]->u.str.n == 0 || a[2]->u.str.n > 64)
         return fail(m, "refused persistent id: bad storage key");
@@ -376,7 +377,7 @@ static int persistent(machine *m)
 /* (storage, offset, size, stride) -> tensor record, bounds checked */
 static int rebuild_tensor(machine *m, val **a, val **out)
 {
-    if (a[0]->k != V_STORAGE) return fail(m, "_rebuild_tensor: storage is a %s", kind_name[a[0]->k]);
+    if (a[0]->k != V_STORAGE) return fail(m, "_rebuild_tensor: storage is %s", kind_name[a[0]->k]);
     if (!is_int(a[1], 0)) return fail(m, "_rebuild_tensor: bad storage offset");
     if (a[2]->k != V_TUPLE || a[3]->k != V_TUPLE || a[2]->u.seq.n != a[3]->u.seq.n || a[2]->u.seq.n > SPO_PT_MAXDIM)
         return fail(m, "_rebuild_tensor: bad size or stride");
@@ -418,9 +419,9 @@ static int reduce(machine *m)
     if (rc) return rc;
     val *f = m->stack[m->sp - 2], *args = m->stack[m->sp - 1];
     if (f->k != V_GLOBAL || allowed[f->u.i].what == G_STORAGE)
-        return fail(m, "refused pickle REDUCE on a %s",
+        return fail(m, "refused pickle REDUCE on %s",
                     f->k == V_GLOBAL ? allowed[f->u.i].name : kind_name[f->k]);
-    if (args->k != V_TUPLE) return fail(m, "malformed pickle: REDUCE arguments are a %s", kind_name[args->k]);
+    if (args->k != V_TUPLE) return fail(m, "malformed pickle: REDUCE arguments are %s", kind_name[args->k]);
     size_t n = args->u.seq.n;
     val **a = args->u.seq.v, *r = NULL;
     switch (allowed[f->u.i].what) {
@@ -500,7 +501,7 @@ static int step(machine *m, int *stop)
             if (base <= fence(m)) return fail(m, "malformed pickle: stack underflow in SETITEMS");
         }
         val *d = m->stack[base - 1];
-        if (d->k != V_DICT) return fail(m, "refused %s on a %s", op_name(m->op), kind_name[d->k]);
+        if (d->k != V_DICT) return fail(m, "refused %s on %s", op_name(m->op), kind_name[d->k]);
         for (size_t i = base; i < m->sp; i++)
             if (seq_push(d, m->stack[i])) return oom(m);
         m->sp = base;
@@ -517,7 +518,7 @@ static int step(machine *m, int *stop)
             if (base <= fence(m)) return fail(m, "malformed pickle: stack underflow in APPENDS");
         }
         val *l = m->stack[base - 1];
-        if (l->k != V_LIST) return fail(m, "refused %s on a %s", op_name(m->op), kind_name[l->k]);
+        if (l->k != V_LIST) return fail(m, "refused %s on %s", op_name(m->op), kind_name[l->k]);
         for (size_t i = base; i < m->sp; i++)
             if (seq_push(l, m->stack[i])) return oom(m);
         m->sp = base;
@@ -612,8 +613,8 @@ static int step(machine *m, int *stop)
     case 'b': {
         if ((rc = need_stack(m, 2))) return rc;
         val *st = m->stack[m->sp - 1], *obj = m->stack[m->sp - 2];
-        if (obj->k != V_DICT) return fail(m, "refused pickle BUILD on a %s", kind_name[obj->k]);
-        if (st->k != V_DICT && st->k != V_NONE) return fail(m, "refused pickle BUILD with a %s state", kind_name[st->k]);
+        if (obj->k != V_DICT) return fail(m, "refused pickle BUILD on %s", kind_name[obj->k]);
+        if (st->k != V_DICT && st->k != V_NONE) return fail(m, "refused pickle BUILD with %s state", kind_name[st->k]);
         m->sp -= 1; /* the state (torch's `_metadata`) is ignored */
         return SPO_OK;
     }
@@ -671,7 +672,7 @@ static int all_tensors(const val *d)
 static int collect(machine *m, const val *top, spo_pkl_dict *out)
 {
     const char *f = m->name;
-    if (top->k != V_DICT) return spo_err(SPO_EINVAL, "%s: not a state dict (data.pkl holds a %s)", f, kind_name[top->k]);
+    if (top->k != V_DICT) return spo_err(SPO_EINVAL, "%s: not a state dict (data.pkl holds %s)", f, kind_name[top->k]);
     const val *d = top;
     if (!all_tensors(d))
         for (size_t i = 0; i < top->u.seq.n; i += 2)
@@ -683,10 +684,10 @@ static int collect(machine *m, const val *top, spo_pkl_dict *out)
     for (size_t i = 0; i < n; i++) {
         const val *k = d->u.seq.v[2 * i], *v = d->u.seq.v[2 * i + 1];
         char shown[128];
-        if (k->k != V_STR) return spo_err(SPO_EINVAL, "%s: not a state dict (a key is a %s)", f, kind_name[k->k]);
+        if (k->k != V_STR) return spo_err(SPO_EINVAL, "%s: not a state dict (a key is %s)", f, kind_name[k->k]);
         show(shown, sizeof shown, k->u.str.s, k->u.str.n);
         if (v->k != V_TENSOR)
-            return spo_err(SPO_EINVAL, "%s: not a state dict ('%s' is a %s, not a tensor)", f, shown, kind_name[v->k]);
+            return spo_err(SPO_EINVAL, "%s: not a state dict ('%s' is %s, not a tensor)", f, shown, kind_name[v->k]);
         if (!k->u.str.n || k->u.str.n > 4096 || !utf8_ok(k->u.str.s, k->u.str.n))
             return spo_err(SPO_EINVAL, "%s: bad tensor name '%s'", f, shown);
         const tensor_rec *t = v->u.t;
