@@ -41,7 +41,7 @@ Damaged files:
   bigendian.bin     good.bin with byteorder 'big'
   notzip.bin        text
 
-Also writes tests/fuzz/corpus/fuzz_unpickle/ seeds (raw data.pkl bytes).
+Also writes tests/fuzz/corpus/unpickle/ seeds (raw data.pkl bytes).
 
 Run:  /work/venv/bin/python tests/reference/make_pickles.py
 """
@@ -59,7 +59,7 @@ from safetensors.torch import save_file
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 OUT = os.path.join(ROOT, "tests", "fixtures", "pickles")
-SEEDS = os.path.join(ROOT, "tests", "fuzz", "corpus", "fuzz_unpickle")
+SEEDS = os.path.join(ROOT, "tests", "fuzz", "corpus", "unpickle")
 MARKER = "/tmp/spo-pwned-5c1e9a7d3b"  # keep in sync with tests/unit/test_ptbin.c
 CMD = "touch " + MARKER
 
