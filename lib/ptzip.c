@@ -101,7 +101,8 @@ static int read_member(struct archive *a, const char *path, const char *name, in
 static int sniff(const char *path)
 {
     FILE *fp = fopen(path, "rb");
-    if (!fp) return spo_err(errno == ENOENT || errno == ENOTDIR ? SPO_EINVAL : SPO_EIO, "%s: %s", path, strerror(errno));
+    if (!fp)
+        return spo_err(errno == ENOENT || errno == ENOTDIR ? SPO_EINVAL : SPO_EIO, "%s: %s", path, strerror(errno));
     unsigned char b[2] = {0, 0};
     size_t n = fread(b, 1, 2, fp);
     fclose(fp);

@@ -439,10 +439,12 @@ static int reduce(machine *m)
         if (n != 4) return fail(m, "_rebuild_tensor: %zu arguments", n);
         if ((rc = rebuild_tensor(m, a, &r))) return rc;
         break;
-    case G_PARAM:
-    case G_PARAM_STATE:
-        if (n != (allowed[f->u.i].what == G_PARAM ? 3u : 4u)) return fail(m, "%s: %zu arguments", allowed[f->u.i].name, n);
-        if (a[0]->k != V_TENSOR || a[1]->k != V_BOOL || a[2]->k != V_DICT || (n == 4 && a[3]->k != V_DICT && a[3]->k != V_NONE))
+    case G_PARAM: /* (tensor, requires_grad, hooks) */
+    case G_PARAM_STATE: /* (tensor, requires_grad, hooks, state) */
+        if (n != (allowed[f->u.i].what == G_PARAM ? 3u : 4u))
+            return fail(m, "%s: %zu arguments", allowed[f->u.i].name, n);
+        if (a[0]->k != V_TENSOR || a[1]->k != V_BOOL || a[2]->k != V_DICT ||
+            (n == 4 && a[3]->k != V_DICT && a[3]->k != V_NONE))
             return fail(m, "%s: bad arguments", allowed[f->u.i].name);
         r = a[0];
         break;

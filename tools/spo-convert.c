@@ -60,7 +60,10 @@ static const spo_st_dtype pt2st[SPO_PT_NDTYPE] = {
     [SPO_PT_U8] = SPO_ST_U8,   [SPO_PT_BOOL] = SPO_ST_BOOL,
 };
 
-static int is_float(spo_st_dtype d) { return d == SPO_ST_F32 || d == SPO_ST_F16 || d == SPO_ST_BF16 || d == SPO_ST_F64; }
+static int is_float(spo_st_dtype d)
+{
+    return d == SPO_ST_F32 || d == SPO_ST_F16 || d == SPO_ST_BF16 || d == SPO_ST_F64;
+}
 
 static void print_tensor(const char *name, const char *dtype, int ndim, const int64_t *shape)
 {
