@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "image.h"
 #include "jsoncfg.h"
 #include "spm_int.h"
 
@@ -221,7 +222,7 @@ int spo_spm_image(spo_spm *m, const float *img, int n, int h, int w, const float
     if (!pix) return spo_err(SPO_EIO, "out of memory");
     for (int i = 0; i < n && !rc; i += chunk) {
         int nb = n - i < chunk ? n - i : chunk;
-        rc = spo_spm_preprocess(img + (size_t)i * 3 * h * w, nb, h, w, S, pix);
+        rc = spo_clip_preprocess(img + (size_t)i * 3 * h * w, nb, h, w, S, pix);
         if (!rc) rc = spo_spm_image_pixels(m, pix, nb, timesteps + i, image_embeds + (size_t)i * P);
     }
     free(pix);

@@ -20,7 +20,7 @@
  *
  * Images go in as the VAE gives them, (n,3,h,w) in [-1, 1], and are
  * preprocessed as the official get_preference_score does
- * (spo_spm_preprocess below).
+ * (spo_clip_preprocess of lib/image.h, to cfg.image_size).
  *
  * Weights. The official checkpoint (sd-v1-5_step-aware_preference_model.bin)
  * is a torch.save of the whole StepAwarePreferenceModel: every key starts
@@ -84,7 +84,7 @@ int spo_spm_text(spo_spm *m, const int32_t *ids, int n, float *text_embeds);
 
 /* img (n,3,h,w) host, in [-1, 1]; timesteps (n) host, one per image (0..999,
  * fractional allowed) -> image_embeds (n, proj) host, not normalised.
- * Images are preprocessed with spo_spm_preprocess to cfg.image_size and run
+ * Images are preprocessed with spo_clip_preprocess to cfg.image_size and run
  * through the tower a few at a time. */
 int spo_spm_image(spo_spm *m, const float *img, int n, int h, int w, const float *timesteps, float *image_embeds);
 /* The same from preprocessed pixels (n,3,S,S) host, S = cfg.image_size. */
@@ -93,14 +93,5 @@ int spo_spm_image_pixels(spo_spm *m, const float *pixels, int n, const float *ti
 /* scores[i] = exp(logit_scale) * cos(image_embeds[i], text_embeds[i]),
  * rows of (n, proj) host (a zero vector gives 0). */
 int spo_spm_score(spo_spm *m, const float *image_embeds, const float *text_embeds, int n, float *scores);
-
-/* The official preprocessing, host memory: img (n,3,h,w) in [-1, 1] ->
- * out (n,3,size,size):
- *   s = size / min(h, w), resize to (int(h s + 0.5), int(w s + 0.5)) with
- *   PyTorch's bicubic (A = -0.75, align_corners false, no antialias,
- *   borders clamped); center crop to size (top = round-half-even((H-size)/2))
- *   when the resized image is not square; x / 2 + 0.5 clamped to [0, 1];
- *   (x - mean) / std with the CLIP mean/std. */
-int spo_spm_preprocess(const float *img, int n, int h, int w, int size, float *out);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ptbin.h"
 #include "safetensors.h"
 #include "spm_int.h"
 
@@ -15,6 +16,15 @@ static int st_info(void *ctx, int i, const char **name, int *ndim, const int64_t
 }
 
 static int st_read(void *ctx, int i, float *dst) { return spo_st_read_f32(ctx, spo_st_get(ctx, i), dst); }
+
+static int pt_info(void *ctx, int i, const char **name, int *ndim, const int64_t **shape)
+{
+    const spo_ptbin_tensor *t = spo_ptbin_get(ctx, i);
+    *name = t->name, *ndim = t->ndim, *shape = t->shape;
+    return SPO_OK;
+}
+
+static int pt_read(void *ctx, int i, float *dst) { return spo_ptbin_read_f32(ctx, spo_ptbin_get(ctx, i), dst); }
 
 /* 1 when the file starts like a zip (torch.save's format since 1.6) */
 static int is_zip(const char *path)
@@ -31,14 +41,20 @@ int spm_src_open(spm_src *s, const char *path)
 {
     memset(s, 0, sizeof *s);
     s->src.label = path;
-    if (is_zip(path))
-        return spo_err(SPO_EINVAL, "%s: PyTorch .bin checkpoints need lib/ptbin (not merged yet); convert to safetensors",
-                       path);
+    int rc;
+    if (is_zip(path)) {
+        spo_ptbin *b;
+        if ((rc = spo_ptbin_open(&b, path))) return rc;
+        s->h = s->src.ctx = b;
+        s->kind = 1;
+        s->src.count = spo_ptbin_count(b);
+        s->src.info = pt_info;
+        s->src.read = pt_read;
+        return SPO_OK;
+    }
     spo_st *st;
-    int rc = spo_st_open(&st, path);
-    if (rc) return rc;
-    s->h = st;
-    s->src.ctx = st;
+    if ((rc = spo_st_open(&st, path))) return rc;
+    s->h = s->src.ctx = st;
     s->src.count = spo_st_count(st);
     s->src.info = st_info;
     s->src.read = st_read;
@@ -48,5 +64,6 @@ int spm_src_open(spm_src *s, const char *path)
 void spm_src_close(spm_src *s)
 {
     if (s->h && s->kind == 0) spo_st_close(s->h);
+    if (s->h && s->kind == 1) spo_ptbin_close(s->h);
     s->h = NULL;
 }

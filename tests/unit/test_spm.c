@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 
+#include "image.h"
 #include "nn_testutil.h"
 #include "ops_extra.h"
 #include "spm.h"
@@ -45,14 +46,14 @@ static void test_preprocess(void **state)
     float *img = need("/spm/images", 3 * 3 * 32 * 32), *want = need("/spm/pixel_values", 3 * 3 * 28 * 28);
     float *wimg = need("/spm/wide/image", 3 * 32 * 48), *wwant = need("/spm/wide/pixel_values", 3 * 28 * 28);
     float out[3 * 3 * 28 * 28];
-    assert_int_equal(spo_spm_preprocess(img, 3, 32, 32, 28, out), SPO_OK);
+    assert_int_equal(spo_clip_preprocess(img, 3, 32, 32, 28, out), SPO_OK);
     double e = rel_l2(out, want, 3 * 3 * 28 * 28);
-    assert_int_equal(spo_spm_preprocess(wimg, 1, 32, 48, 28, out), SPO_OK);
+    assert_int_equal(spo_clip_preprocess(wimg, 1, 32, 48, 28, out), SPO_OK);
     double ew = rel_l2(out, wwant, 3 * 28 * 28);
     printf("preprocess rel L2: square %.3g, 32x48 (center crop) %.3g\n", e, ew);
     assert_true(e <= 1e-6);
     assert_true(ew <= 1e-6);
-    assert_int_equal(spo_spm_preprocess(img, 1, 32, 32, 0, out), SPO_EINVAL);
+    assert_int_equal(spo_clip_preprocess(img, 1, 32, 32, 0, out), SPO_EINVAL);
     free(img), free(want), free(wimg), free(wwant);
 }
 
