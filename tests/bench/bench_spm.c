@@ -5,8 +5,9 @@
  * VAE's output size; preprocessing included) and text embeddings. Or, with
  * a clip directory and an SPM weight file, the same on that model.
  *
- *   make CUDA=0 -j2 lib && cc -O2 -std=c11 -D_GNU_SOURCE -Ilib tests/bench/bench_spm.c build/rel/libspo.a \
+ *   make -j2 lib && cc -O2 -std=c11 -D_GNU_SOURCE -Ilib tests/bench/bench_spm.c build/rel/libspo.a \
  *      $(pkg-config --libs hdf5-serial libarchive libpng libcjson openblas) -lm -pthread -o build/bench_spm
+ *   (a CUDA build of libspo.a also needs -L/usr/local/cuda/lib64 -lcublas -lcudart -lstdc++)
  *   build/bench_spm [threads [images [clip_dir spm_bin [out.f32]]]]
  *
  * OpenBLAS picks its slow generic (Prescott) sgemm on CPUs it does not
