@@ -53,7 +53,7 @@ int spo_cfg_load(cJSON **cfg, const char *path)
 {
     *cfg = NULL;
     FILE *f = fopen(path, "rb");
-    if (!f) return spo_err(SPO_EIO, "%s: %s", path, strerror(errno));
+    if (!f) return spo_err(errno == ENOENT || errno == ENOTDIR ? SPO_EINVAL : SPO_EIO, "%s: %s", path, strerror(errno));
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     int rc = SPO_OK;

@@ -307,7 +307,7 @@ static void test_load_errors(void **state)
     assert_int_equal(spo_spm_load(&m, clipdir, NULL, dev), SPO_EINVAL);
     printf("  expected error: %s\n", spo_errmsg());
     assert_non_null(strstr(spo_errmsg(), "adaLN_modulation.1.weight"));
-    assert_int_equal(spo_spm_load(&m, tmpdir, spmbin, dev), SPO_EIO); /* no config.json */
+    assert_int_equal(spo_spm_load(&m, tmpdir, spmbin, dev), SPO_EINVAL); /* no config.json: an invalid input, exit 2 */
     printf("  expected error: %s\n", spo_errmsg());
     assert_null(m);
     spo_dev_close(dev);

@@ -1,0 +1,54 @@
+/* spo-h5cmp A.h5 /dsA B.h5 /dsB RTOL — compare two float datasets: print
+ * their relative L2 error ||a-b|| / ||b|| and exit 0 if it is <= RTOL, 1 if
+ * not, 2 on a bad call or unreadable/mismatched data (like nccmp, for the
+ * command tests). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "err.h"
+#include "h5io.h"
+
+static float *load(const char *path, const char *ds, size_t *n)
+{
+    spo_h5 *f;
+    spo_dsinfo d;
+    if (spo_h5_open(&f, path, NULL, NULL) || spo_h5_info(f, ds, &d)) return NULL;
+    *n = 1;
+    for (int i = 0; i < d.ndim; i++) *n *= (size_t)d.shape[i];
+    float *v = malloc((*n + 1) * sizeof *v);
+    if (v && spo_h5_read_f32(f, ds, v, *n)) {
+        free(v);
+        v = NULL;
+    }
+    spo_h5_close(f);
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 6) {
+        fprintf(stderr, "usage: spo-h5cmp A.h5 /dsA B.h5 /dsB RTOL\n");
+        return 2;
+    }
+    size_t na, nb;
+    float *a = load(argv[1], argv[2], &na), *b = a ? load(argv[3], argv[4], &nb) : NULL;
+    if (!a || !b) {
+        fprintf(stderr, "spo-h5cmp: %s\n", spo_errmsg());
+        return 2;
+    }
+    if (na != nb) {
+        fprintf(stderr, "spo-h5cmp: %zu vs %zu elements\n", na, nb);
+        return 2;
+    }
+    double num = 0, den = 0;
+    for (size_t i = 0; i < na; i++) {
+        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        den += (double)b[i] * b[i];
+    }
+    double rel = sqrt(num / (den > 0 ? den : 1));
+    printf("relative L2 error %.3g (%zu elements)\n", rel, na);
+    free(a);
+    free(b);
+    return rel <= atof(argv[5]) ? 0 : 1;
+}
