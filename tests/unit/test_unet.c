@@ -3,7 +3,8 @@
  * forward on /unet/case0..3 and the fp16-weight model, backward to the
  * sample and the context on /unet/grad (L = sum(out * w)), a finite
  * difference check of the backward, load errors naming the tensor (bad
- * safetensors files written here), config refusals and arena reuse.
+ * safetensors files written here), config refusals and arena reuse; and
+ * two small config variants (tests/fixtures/unet-variants).
  * Tolerance: relative L2 error 1e-4. Fixtures are found under $SPO_ROOT
  * (default: the current directory). */
 #include <setjmp.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "params.h"
+#include "safetensors.h"
 #include "unet.h"
 
 static char root[1024];
@@ -36,10 +38,10 @@ static const char *fix(const char *rel)
 }
 
 /* ---- HDF5 reading ---------------------------------------------------------- */
-/* read dataset `name` as float (int64 converted); *n = elements */
-static float *h5_read(const char *name, size_t *n)
+/* read dataset `name` of fixture file `file` as float (int64 converted); *n = elements */
+static float *h5_read_from(const char *file, const char *name, size_t *n)
 {
-    hid_t f = H5Fopen(fix("tiny_sd_parity.h5"), H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t f = H5Fopen(fix(file), H5F_ACC_RDONLY, H5P_DEFAULT);
     assert_true(f >= 0);
     hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
     if (ds < 0) fail_msg("fixture has no dataset %s", name);
@@ -60,6 +62,8 @@ static float *h5_read(const char *name, size_t *n)
     *n = (size_t)cnt;
     return v;
 }
+
+static float *h5_read(const char *name, size_t *n) { return h5_read_from("tiny_sd_parity.h5", name, n); }
 
 static float *dput(const float *h, size_t n)
 {
@@ -189,6 +193,44 @@ static void test_backward(void **st)
     spo_unet_free(u);
 }
 
+/* tests/fixtures/unet-variants (tests/reference/unet_variants.py): linear
+ * projections, 2 transformer layers, per-block heads, 3 blocks, a plain
+ * first block, odd channel counts, flip_sin_to_cos false, freq_shift 1,
+ * non-square 16x24 latents, fractional timesteps, a 7-token context */
+static void test_variants(void **st)
+{
+    static const char *names[] = {"lin", "mix"};
+    for (int v = 0; v < 2; v++) {
+        char dir[64], nm[64];
+        spo_unet *u;
+        snprintf(dir, sizeof dir, "unet-variants/%s", names[v]);
+        CHECK_OK(spo_unet_load(&u, fix(dir), dev));
+        const char *ds[7] = {"sample", "timestep", "context", "out", "w", "dsample", "dcontext"};
+        float *h[7], *d[7];
+        size_t n[7];
+        for (int i = 0; i < 7; i++) {
+            snprintf(nm, sizeof nm, "/%s/%s", names[v], ds[i]);
+            h[i] = h5_read_from("unet-variants/unet_variants.h5", nm, &n[i]);
+            d[i] = dput(h[i], n[i]);
+        }
+        CHECK_OK(spo_dev_zero(dev, d[5], n[5]));
+        CHECK_OK(spo_dev_zero(dev, d[6], n[6]));
+        CHECK_OK(spo_unet_forward(u, d[3], d[0], d[1], d[2], 2, 16, 24, 7, 1));
+        CHECK_OK(spo_unet_backward(u, d[5], d[6], d[4]));
+        double e[3];
+        for (int i = 0; i < 3; i++) {
+            int k = i ? 4 + i : 3;
+            float *got = dget(d[k], n[k]);
+            e[i] = rel_l2(got, h[k], n[k]);
+            free(got);
+        }
+        print_message("%s: out %.3g dsample %.3g dcontext %.3g (rel L2)\n", names[v], e[0], e[1], e[2]);
+        for (int i = 0; i < 3; i++) assert_true(e[i] <= 1e-4);
+        for (int i = 0; i < 7; i++) free(h[i]), spo_dev_free(dev, d[i]);
+        spo_unet_free(u);
+    }
+}
+
 /* L(x, ctx) = sum(unet(x, t, ctx) * w) in double on the host */
 static double loss(spo_unet *u, const float *x, const float *c, const float *t, const float *w, int n, int hw, int L)
 {
@@ -244,45 +286,32 @@ static void test_finite_difference(void **st)
 }
 
 /* ---- load errors -------------------------------------------------------------- */
-/* write every parameter of u as F32 safetensors; `skip` omitted, `rename` renamed
- * to "<name>.bad", `reshape` written with its first dim + 1 */
+/* write every parameter of u as F32 safetensors (lib/safetensors.h writer);
+ * `skip` omitted, `rename` renamed to "<name>.bad", `reshape` written with its
+ * first dim + 1 (an extra row of zeros) */
 static void write_st(spo_unet *u, const char *path, const char *skip, const char *rename, const char *reshape)
 {
     spo_params *ps = spo_unet_params(u);
-    size_t cap = 1 << 20, len = 0, off = 0;
-    char *hdr = malloc(cap);
-    len += snprintf(hdr + len, cap - len, "{");
+    spo_st_writer *w;
+    float **keep = calloc(ps->n, sizeof *keep);
+    CHECK_OK(spo_st_writer_new(&w));
     for (int i = 0; i < ps->n; i++) {
         const spo_param *p = &ps->p[i];
+        char name[300];
+        int64_t shape[4];
+        memcpy(shape, p->shape, sizeof shape);
         if (skip && !strcmp(p->name, skip)) continue;
-        int64_t s0 = p->shape[0] + (reshape && !strcmp(p->name, reshape));
-        size_t numel = p->numel / p->shape[0] * s0;
-        len += snprintf(hdr + len, cap - len, "%s\"%s%s\":{\"dtype\":\"F32\",\"shape\":[%lld", len > 1 ? "," : "",
-                        p->name, rename && !strcmp(p->name, rename) ? ".bad" : "", (long long)s0);
-        for (int k = 1; k < p->ndim; k++) len += snprintf(hdr + len, cap - len, ",%lld", (long long)p->shape[k]);
-        len += snprintf(hdr + len, cap - len, "],\"data_offsets\":[%zu,%zu]}", off, off + 4 * numel);
-        off += 4 * numel;
+        int grow = reshape && !strcmp(p->name, reshape);
+        shape[0] += grow;
+        keep[i] = calloc(p->numel + (grow ? p->numel / p->shape[0] : 0), sizeof **keep);
+        CHECK_OK(spo_dev_download(dev, keep[i], ps->buf + p->offset, p->numel));
+        snprintf(name, sizeof name, "%s%s", p->name, rename && !strcmp(p->name, rename) ? ".bad" : "");
+        CHECK_OK(spo_st_writer_add(w, name, SPO_ST_F32, p->ndim, shape, keep[i]));
     }
-    len += snprintf(hdr + len, cap - len, "}");
-    while (len % 8) hdr[len++] = ' ';
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    uint64_t hl = len;
-    fwrite(&hl, 8, 1, f), fwrite(hdr, 1, len, f);
-    for (int i = 0; i < ps->n; i++) {
-        const spo_param *p = &ps->p[i];
-        if (skip && !strcmp(p->name, skip)) continue;
-        float *h = dget(ps->buf + p->offset, p->numel);
-        fwrite(h, 4, p->numel, f);
-        if (reshape && !strcmp(p->name, reshape)) { /* one more row of zeros */
-            float *z = calloc(p->numel / p->shape[0], 4);
-            fwrite(z, 4, p->numel / p->shape[0], f);
-            free(z);
-        }
-        free(h);
-    }
-    assert_int_equal(fclose(f), 0);
-    free(hdr);
+    CHECK_OK(spo_st_writer_write(w, path));
+    spo_st_writer_free(w);
+    for (int i = 0; i < ps->n; i++) free(keep[i]);
+    free(keep);
 }
 
 static void copy_file(const char *from, const char *to)
@@ -378,19 +407,21 @@ static void test_arena(void **st)
 {
     spo_unet *u;
     CHECK_OK(spo_unet_load(&u, fix("tiny-sd/unet"), dev));
-    size_t n16 = 2 * 4 * 16 * 16, nc = 2 * 3 * 32;
-    float *x = spo_dev_alloc(dev, 4 * n16), *o = spo_dev_alloc(dev, 4 * n16), *c = spo_dev_alloc(dev, nc);
+    size_t nx = 2 * 4 * 48 * 48, nc = 2 * 3 * 32;
+    float *x = spo_dev_alloc(dev, nx), *o = spo_dev_alloc(dev, nx), *c = spo_dev_alloc(dev, nc);
     float *t = spo_dev_alloc(dev, 2);
     size_t f1, b1, f2, b2, f3, b3;
     CHECK_OK(spo_unet_forward(u, o, x, t, c, 2, 16, 16, 3, 1));
     spo_unet_arena_bytes(u, &f1, &b1);
-    CHECK_OK(spo_unet_forward(u, o, x, t, c, 2, 32, 32, 3, 0));
+    CHECK_OK(spo_unet_forward(u, o, x, t, c, 2, 48, 48, 3, 0));
     spo_unet_arena_bytes(u, &f2, &b2);
-    CHECK_OK(spo_unet_forward(u, o, x, t, c, 2, 16, 16, 3, 0));
+    CHECK_OK(spo_unet_forward(u, o, x, t, c, 2, 16, 16, 3, 1));
     spo_unet_arena_bytes(u, &f3, &b3);
-    print_message("arena: train 16x16 %zu+%zu B, infer 32x32 %zu B\n", f1, b1, f2);
+    print_message("arena: train 16x16 %zu + %zu B, then infer 48x48 %zu B\n", f1, b1, f2);
     assert_true(f1 > 0 && b1 > 0);
-    assert_true(f3 == f2 && b3 == b2);
+    assert_true(f2 > f1 && b2 == b1); /* grown for the bigger shape */
+    assert_true(f3 == f2 && b3 == b2); /* never shrunk */
+    CHECK_OK(spo_unet_forward(u, o, x, t, c, 2, 16, 16, 3, 0));
     assert_int_equal(spo_unet_backward(u, x, NULL, o), SPO_EINVAL); /* last forward was not train */
     assert_int_equal(spo_unet_forward(u, o, x, t, c, 2, 15, 16, 3, 0), SPO_EINVAL);
     spo_dev_free(dev, x), spo_dev_free(dev, o), spo_dev_free(dev, c), spo_dev_free(dev, t);
@@ -414,7 +445,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forward_cases), cmocka_unit_test(test_forward_fp16),
-        cmocka_unit_test(test_backward),      cmocka_unit_test(test_finite_difference),
+        cmocka_unit_test(test_backward),      cmocka_unit_test(test_variants),
+        cmocka_unit_test(test_finite_difference),
         cmocka_unit_test(test_load_errors),   cmocka_unit_test(test_config),
         cmocka_unit_test(test_arena),
     };
