@@ -250,6 +250,24 @@ static int plan(spo_unet *u)
     return SPO_OK;
 }
 
+int spo_unet_plan_bytes(spo_unet *u, int n, int h, int w, int ctx_len, int train, size_t *fwd_b, size_t *bwd_b)
+{
+    int f = 1 << (u->cfg.nblocks - 1);
+    if (n < 1 || h < 1 || w < 1 || ctx_len < 1 || h % f || w % f)
+        return spo_err(SPO_EINVAL, "unet: bad shape n=%d h=%d w=%d ctx_len=%d", n, h, w, ctx_len);
+    u->can_bwd = 0; /* the dry run overwrites the cached activation pointers */
+    u->pl_n = 0;
+    u->n = n, u->h = h, u->w = w, u->L = ctx_len, u->train = !!train;
+    u->dry = 1;
+    u->fa.peak = u->ba.peak = 0;
+    int rc = fwd(u, NULL, NULL, NULL, NULL);
+    if (!rc && u->train) rc = bwd(u, NULL, NULL, NULL);
+    u->dry = 0;
+    if (fwd_b) *fwd_b = u->fa.peak * sizeof(float);
+    if (bwd_b) *bwd_b = u->ba.peak * sizeof(float);
+    return rc;
+}
+
 int spo_unet_forward(spo_unet *u, float *out, const float *x, const float *t, const float *ctx, int n, int h, int w,
                      int ctx_len, int train)
 {
@@ -334,6 +352,12 @@ void spo_unet_free(spo_unet *u)
     if (u->ba.base) spo_dev_free(u->dev, u->ba.base);
     spo_params_free(&u->ps);
     free(u);
+}
+
+void spo_unet_set_attn_recompute(spo_unet *u, int on)
+{
+    u->recompute = !!on;
+    u->pl_n = 0, u->can_bwd = 0; /* replan */
 }
 
 spo_params *spo_unet_params(spo_unet *u) { return &u->ps; }

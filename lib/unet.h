@@ -72,6 +72,14 @@ int spo_unet_forward(spo_unet *u, float *out, const float *x, const float *t, co
  * likewise (dctx may be NULL). dout (n,out,h,w). */
 int spo_unet_backward(spo_unet *u, float *dx, float *dctx, const float *dout);
 
+/* on: a train forward does not keep the self-attention probabilities
+ * (n, heads, hw, hw) — most of the train arena at 64x64 — and the backward
+ * recomputes them (one more attention forward per layer). Default off. */
+void spo_unet_set_attn_recompute(spo_unet *u, int on);
+/* Bytes the arenas would need for this shape (train: with the backward
+ * temporaries), by a dry run; allocates nothing (works on a table-only
+ * model from spo_unet_create(..., NULL)). */
+int spo_unet_plan_bytes(spo_unet *u, int n, int h, int w, int ctx_len, int train, size_t *fwd, size_t *bwd);
 /* Bytes the activation arenas hold now (forward, backward). */
 void spo_unet_arena_bytes(const spo_unet *u, size_t *fwd, size_t *bwd);
 

@@ -35,7 +35,8 @@ static int tblock_fwd(spo_unet *u, utblock *b, float **yp, const float *x, int n
     CHECK(ulin_fwd(u, &b->q1, b->q, b->l1, M));
     CHECK(ulin_fwd(u, &b->k1, b->k, b->l1, M));
     CHECK(ulin_fwd(u, &b->v1, b->v, b->l1, M));
-    b->p1 = u->train ? uarena_take(u, a, (size_t)n * H * T * T) : NULL;
+    /* self-attention probabilities (n,H,T,T): kept for backward, or recomputed there */
+    b->p1 = u->train && !u->recompute ? uarena_take(u, a, (size_t)n * H * T * T) : NULL;
     b->at1 = uarena_take(u, a, mc);
     RUN(u, spo_attention_fwd(d, b->at1, b->p1, b->q, b->k, b->v, n, T, T, H, dh, 0));
     b->t1 = uarena_take(u, a, mc);
@@ -108,10 +109,16 @@ static int tblock_bwd(spo_unet *u, utblock *b, float *dx, float *dctx, const flo
     RUN(u, spo_axpy(d, dx, 1.0f, dt1, mc));
     CHECK(ubwd_zeroed(u, &dat, mc));
     CHECK(ulin_bwd(u, &b->o1, dat, dt1, b->at1, M));
+    const float *p1 = b->p1;
+    if (u->recompute) { /* recompute the probabilities (the output is discarded) */
+        float *pp = uarena_take(u, &u->ba, (size_t)n * H * T * T), *o = uarena_take(u, &u->ba, mc);
+        RUN(u, spo_attention_fwd(d, o, pp, b->q, b->k, b->v, n, T, T, H, dh, 0));
+        p1 = pp;
+    }
     CHECK(ubwd_zeroed(u, &dq, mc));
     CHECK(ubwd_zeroed(u, &dk, mc));
     CHECK(ubwd_zeroed(u, &dv, mc));
-    RUN(u, spo_attention_bwd(d, dq, dk, dv, dat, b->p1, b->q, b->k, b->v, n, T, T, H, dh));
+    RUN(u, spo_attention_bwd(d, dq, dk, dv, dat, p1, b->q, b->k, b->v, n, T, T, H, dh));
     CHECK(ubwd_zeroed(u, &dl, mc));
     CHECK(ulin_bwd(u, &b->q1, dl, dq, b->l1, M));
     CHECK(ulin_bwd(u, &b->k1, dl, dk, b->l1, M));

@@ -116,6 +116,7 @@ struct spo_unet {
     /* arenas and plan */
     uarena fa, ba;
     int dry;
+    int recompute;                          /* train: recompute self-attention probabilities in backward */
     int pl_n, pl_h, pl_w, pl_L, pl_train;   /* shape the arenas were planned for */
 
     /* last forward */

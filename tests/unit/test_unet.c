@@ -180,6 +180,31 @@ static void test_backward(void **st)
     assert_true(ex <= 1e-4);
     assert_true(ec <= 1e-4);
 
+    /* recomputing the self-attention probabilities gives the same gradient */
+    size_t f0, f1;
+    spo_unet_arena_bytes(u, &f0, NULL);
+    spo_unet_set_attn_recompute(u, 1);
+    float *gx2 = spo_dev_alloc(dev, nx);
+    CHECK_OK(spo_dev_upload(dev, dx, x, nx));
+    CHECK_OK(spo_dev_upload(dev, dc, c, nc));
+    size_t pf, pr;
+    CHECK_OK(spo_unet_plan_bytes(u, n, hw, hw, L, 1, &pr, NULL));
+    spo_unet_set_attn_recompute(u, 0);
+    CHECK_OK(spo_unet_plan_bytes(u, n, hw, hw, L, 1, &pf, NULL));
+    spo_unet_set_attn_recompute(u, 1);
+    print_message("train forward arena: %zu B keeping attention probabilities, %zu B recomputing\n", pf, pr);
+    assert_true(pr < pf);
+    CHECK_OK(spo_unet_forward(u, dout, dx, dt, dc, n, hw, hw, L, 1));
+    CHECK_OK(spo_unet_backward(u, gx2, NULL, dw));
+    float *hgr = dget(gx2, nx);
+    assert_true(rel_l2(hgr, hgx, nx) < 1e-6);
+    spo_unet_arena_bytes(u, &f1, NULL);
+    assert_true(f1 == f0); /* arenas never shrink */
+    free(hgr);
+    spo_dev_free(dev, gx2);
+    spo_unet_set_attn_recompute(u, 0);
+    CHECK_OK(spo_unet_forward(u, dout, dx, dt, dc, n, hw, hw, L, 1));
+
     /* backward accumulates: a second call doubles; dctx NULL is allowed */
     CHECK_OK(spo_unet_backward(u, gx, NULL, dw));
     float *hgx2 = dget(gx, nx);
@@ -379,6 +404,15 @@ static void test_config(void **st)
     for (int i = 0; i < spo_unet_params(u)->n; i++) total += spo_unet_params(u)->p[i].numel;
     assert_int_equal(total, 859520964);
     assert_int_equal(spo_unet_params(u)->n, 686);
+    size_t fb, bb, fi;
+    CHECK_OK(spo_unet_plan_bytes(u, 2, 64, 64, 77, 1, &fb, &bb));
+    CHECK_OK(spo_unet_plan_bytes(u, 2, 64, 64, 77, 0, &fi, NULL));
+    print_message("SD v1.5 at 64x64, batch 2: train %zu + %zu MiB, inference %zu MiB\n", fb >> 20, bb >> 20, fi >> 20);
+    size_t fr, br;
+    spo_unet_set_attn_recompute(u, 1);
+    CHECK_OK(spo_unet_plan_bytes(u, 2, 64, 64, 77, 1, &fr, &br));
+    print_message("  recomputing attention probabilities: train %zu + %zu MiB\n", fr >> 20, br >> 20);
+    assert_true(fi < fb);
     spo_unet_free(u);
 
     static const struct { const char *json, *key; } bad[] = {
