@@ -118,6 +118,15 @@ test: check-deps
 	$(MAKE) all tests
 	sh tests/run.sh "$(BINDIR)" "$(B)"
 
+# benchmarks (tests/bench/*.c): build/<rel|san>/bench/NAME, not part of `tests`
+BENCH_SRC := $(wildcard tests/bench/*.c)
+BENCHES  := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
+bench: $(BENCHES)
+
+$(B)/bench/%: $(B)/tests/bench/%.o $(LIBSPO)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $< $(LIBSPO) $(LDLIBS) -o $@
+
 fuzz:
 	sh tests/fuzz/run.sh 20
 
