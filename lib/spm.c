@@ -242,3 +242,6 @@ int spo_spm_score(spo_spm *m, const float *image_embeds, const float *text_embed
     }
     return SPO_OK;
 }
+
+spo_params *spo_spm_text_params(spo_spm *m) { return spo_clip_text_params(m->text); }
+spo_params *spo_spm_other_params(spo_spm *m) { return &m->ps; }

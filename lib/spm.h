@@ -42,6 +42,7 @@
 
 #include "clip_text.h"
 #include "ops.h"
+#include "params.h"
 
 typedef struct {
     spo_clip_text_config text; /* text_config (hidden_act gelu for PickScore) */
@@ -76,6 +77,9 @@ int spo_spm_config_parse(spo_spm_config *cfg, const struct cJSON *j);
 const spo_spm_config *spo_spm_cfg(const spo_spm *m);
 float spo_spm_logit_scale(const spo_spm *m); /* the raw parameter; scores use exp() of it */
 void spo_spm_free(spo_spm *m);
+/* The parameter tables: the text tower's ("text_model.*") and the rest. */
+spo_params *spo_spm_text_params(spo_spm *m);
+spo_params *spo_spm_other_params(spo_spm *m);
 
 /* ids (n, L) host int32 with L = cfg.text.max_pos (77; padded as the
  * tokenizer pads, the pooled token is the first eos) -> text_embeds
