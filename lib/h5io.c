@@ -287,6 +287,9 @@ int spo_h5_create(spo_h5 **out, const char *path, const char *schema, int force)
         f->tmp = NULL;
         goto fail;
     }
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask); /* mkstemp makes 0600; a committed file gets the usual mode */
     close(fd);
     install_handlers();
     register_tmp(f->tmp);

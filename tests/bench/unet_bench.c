@@ -9,7 +9,7 @@
  * One warm-up run, then the median of --runs runs; one JSON line per
  * (config, pass):  {"impl":"spo","config":"tiny","pass":"fwd","ms":1.23,...}
  *
- * Usage: unet_bench [-t THREADS] [-r RUNS] [-c tiny,mid,sd15] [--sd15-bwd]
+ * Usage: unet_bench [-t THREADS] [-r RUNS] [-c tiny,mid,sd15,MODEL_DIR/] [--sd15-bwd]
  * Run from the repository root (or set SPO_ROOT). Built by `make bench`. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,7 +74,11 @@ static void bench(spo_dev *d, const char *root, const char *name, int runs, int 
     char path[2048];
     spo_unet *u;
     int n, hw, L = 77;
-    if (!strcmp(name, "tiny")) {
+    if (strchr(name, '/')) { /* a model directory's unet/, e.g. from spo-mkmodel --preset sd15 */
+        snprintf(path, sizeof path, "%s/unet", name);
+        if (spo_unet_load(&u, path, d)) die(path);
+        n = 1, hw = spo_unet_cfg(u)->sample_size;
+    } else if (!strcmp(name, "tiny")) {
         snprintf(path, sizeof path, "%s/tests/fixtures/tiny-sd/unet", root);
         if (spo_unet_load(&u, path, d)) die(path);
         n = 2, hw = 16;
@@ -136,7 +140,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "-c") && i + 1 < argc) configs = argv[++i];
         else if (!strcmp(argv[i], "--sd15-bwd")) sd15_bwd = 1;
         else {
-            fprintf(stderr, "Usage: unet_bench [-t THREADS] [-r RUNS] [-c tiny,mid,sd15] [--sd15-bwd]\n");
+            fprintf(stderr, "Usage: unet_bench [-t THREADS] [-r RUNS] [-c tiny,mid,sd15,MODEL_DIR/] [--sd15-bwd]\n");
             return 2;
         }
     }
@@ -149,11 +153,11 @@ int main(int argc, char **argv)
     if (spo_dev_open(&d, SPO_DEV_CPU, threads)) die("device");
     char *list = strdup(configs), *save = NULL;
     for (char *c = strtok_r(list, ",", &save); c; c = strtok_r(NULL, ",", &save)) {
-        if (strcmp(c, "tiny") && strcmp(c, "mid") && strcmp(c, "sd15")) {
+        if (strcmp(c, "tiny") && strcmp(c, "mid") && strcmp(c, "sd15") && !strchr(c, '/')) {
             fprintf(stderr, "unet_bench: unknown config '%s' (tiny, mid, sd15)\n", c);
             return 2;
         }
-        bench(d, root, c, runs, threads, strcmp(c, "sd15") ? 1 : sd15_bwd);
+        bench(d, root, c, runs, threads, strcmp(c, "sd15") && !strchr(c, '/') ? 1 : sd15_bwd);
     }
     free(list);
     spo_dev_close(d);
