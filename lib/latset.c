@@ -29,7 +29,7 @@ static int64_t attr_int(const spo_h5 *f, const char *name)
 static int check_schema(spo_latset *s, const spo_h5 *f, int C)
 {
     spo_fileinfo fi;
-    int rc = spo_h5_listing(f, &fi, 0);
+    int rc = spo_h5_listing(f, &fi, 1);
     if (rc) return rc;
     char tag[64];
     snprintf(tag, sizeof tag, "%s", fi.schema);
@@ -39,7 +39,7 @@ static int check_schema(spo_latset *s, const spo_h5 *f, int C)
         rc = spo_err(SPO_EINVAL, "%s: no spo_schema attribute (expected a state/1, pool/1 or pairs/1 file)",
                      spo_h5_path(f));
     else if (strcmp(tag, "state") && strcmp(tag, "pool") && strcmp(tag, "pairs"))
-        rc = spo_err(SPO_EINVAL, "%s: a %s file has no latents to decode (expected state/1, pool/1 or pairs/1)",
+        rc = spo_err(SPO_EINVAL, "%s: schema %s has no latents to decode (expected state/1, pool/1 or pairs/1)",
                      spo_h5_path(f), fi.schema);
     else {
         const spo_schema *sc = spo_schema_builtin(fi.schema);

@@ -217,10 +217,11 @@ static void test_latset(void **state)
     spo_h5_close(f);
     assert_int_equal(spo_h5_open(&f, c3, NULL, NULL), SPO_OK);
     assert_int_equal(spo_latset_read(&s, f, NULL, 4), SPO_EINVAL);
+    assert_non_null(strstr(spo_errmsg(), "[B,C,h,w] = [1,4,h,w]"));
     spo_h5_close(f);
     assert_int_equal(spo_h5_open(&f, emb, NULL, NULL), SPO_OK);
     assert_int_equal(spo_latset_read(&s, f, NULL, 4), SPO_EINVAL);
-    assert_non_null(strstr(spo_errmsg(), "embeds/1 file has no latents"));
+    assert_non_null(strstr(spo_errmsg(), "schema embeds/1 has no latents"));
     spo_h5_close(f);
 }
 
