@@ -2,6 +2,7 @@
  * model's VAE into PNG images: a folder of PNGs, a tar stream of them, or
  * one contact sheet (rows = prompts, columns = children). */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,22 +146,34 @@ static char **read_prompts(const char *path, const spo_latset *s, char ***all, i
     return row;
 }
 
+/* Append to buf (size n, *m used so far), truncating safely. */
+static void app(char *buf, size_t n, size_t *m, const char *fmt, ...) SPO_PRINTF(4, 5);
+static void app(char *buf, size_t n, size_t *m, const char *fmt, ...)
+{
+    if (*m + 1 >= n) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(buf + *m, n - *m, fmt, ap);
+    va_end(ap);
+    if (k > 0) *m = *m + (size_t)k < n ? *m + (size_t)k : n - 1;
+}
+
 /* The "parameters" text of image i: prompt line (when known) and spo provenance. */
 static void describe(const spo_latset *s, int i, const char *prompt, int W, int H, char *buf, size_t n)
 {
     int r = i / s->cols;
     size_t m = 0;
-    if (prompt) m += (size_t)snprintf(buf, n, "%s\n", prompt);
-    m += (size_t)snprintf(buf + m, n - m, "spo: %s/1 %s, prompt id %lld", s->schema, s->dataset,
-                          (long long)s->prompt_id[r]);
-    if (m < n && s->cols > 1) m += (size_t)snprintf(buf + m, n - m, ", child %d", i % s->cols);
-    if (m < n && s->seed[r] >= 0) m += (size_t)snprintf(buf + m, n - m, ", seed %lld", (long long)s->seed[r]);
-    if (m < n && s->step[r] >= 0) m += (size_t)snprintf(buf + m, n - m, ", step %lld", (long long)s->step[r]);
-    if (m < n && s->num_steps > 0) m += (size_t)snprintf(buf + m, n - m, " of %lld", (long long)s->num_steps);
-    if (m < n) m += (size_t)snprintf(buf + m, n - m, ", timestep %lld", (long long)s->timestep[r]);
-    if (m < n && s->model_id[0]) m += (size_t)snprintf(buf + m, n - m, ", model %s", s->model_id);
-    if (m < n && s->lora_id[0]) m += (size_t)snprintf(buf + m, n - m, ", lora %s", s->lora_id);
-    if (m < n) snprintf(buf + m, n - m, ", size %dx%d", W, H);
+    buf[0] = 0;
+    if (prompt) app(buf, n, &m, "%s\n", prompt);
+    app(buf, n, &m, "spo: %s/1 %s, prompt id %lld", s->schema, s->dataset, (long long)s->prompt_id[r]);
+    if (s->cols > 1) app(buf, n, &m, ", child %d", i % s->cols);
+    if (s->seed[r] >= 0) app(buf, n, &m, ", seed %lld", (long long)s->seed[r]);
+    if (s->step[r] >= 0) app(buf, n, &m, ", step %lld", (long long)s->step[r]);
+    if (s->num_steps > 0) app(buf, n, &m, " of %lld", (long long)s->num_steps);
+    app(buf, n, &m, ", timestep %lld", (long long)s->timestep[r]);
+    if (s->model_id[0]) app(buf, n, &m, ", model %s", s->model_id);
+    if (s->lora_id[0]) app(buf, n, &m, ", lora %s", s->lora_id);
+    app(buf, n, &m, ", size %dx%d", W, H);
 }
 
 /* One PNG into the folder: temporary name, then rename. */
@@ -236,7 +249,11 @@ int main(int argc, char **argv)
     spo_sheet sheet = {0};
     if (c.sheet && (rc = spo_sheet_init(&sheet, s.rows, s.cols, H, W, c.gap))) fail(rc);
 
-    char params[4096], soft[64];
+    size_t np = 1024; /* room for the longest prompt and the provenance line */
+    for (int r = 0; prompt && r < s.rows; r++)
+        if (strlen(prompt[r]) + 1024 > np) np = strlen(prompt[r]) + 1024;
+    char *params = malloc(np), soft[64];
+    if (!params) fail(spo_err(SPO_EIO, "out of memory"));
     snprintf(soft, sizeof soft, "spo-decode %s", SPO_VERSION);
     double t_dec = 0, t_png = 0;
     spo_progress *pg = spo_progress_start("decoding", n, a.quiet);
@@ -252,7 +269,7 @@ int main(int argc, char **argv)
             if (c.sheet) spo_sheet_put(&sheet, i / s.cols, i % s.cols, rgb);
             if (!out.mode) continue;
             spo_latset_name(&s, i, name, sizeof name);
-            describe(&s, i, p, W, H, params, sizeof params);
+            describe(&s, i, p, W, H, params, np);
             spo_png_text tx[3] = {{"parameters", params}, {"Software", soft}, {"prompt", p}};
             int nt = p ? 3 : 2;
             if (out.mode == OUT_DIR) rc = write_dir_png(name, rgb, W, H, tx, nt, a.force);
@@ -284,14 +301,14 @@ int main(int argc, char **argv)
         snprintf(title, sizeof title, "spo-decode contact sheet: %s/1 %s, %d rows (prompts) x %d columns%s",
                  s.schema, s.dataset, s.rows, s.cols, s.cols > 1 ? " (children)" : "");
         size_t cap = 64;
-        for (int r = 0; prompt && r < s.rows; r++) cap += strlen(prompt[r]) + 32;
+        for (int r = 0; r < s.rows; r++) cap += (prompt ? strlen(prompt[r]) : 0) + 32;
         char *plist = malloc(cap);
         if (!plist) fail(spo_err(SPO_EIO, "out of memory"));
         size_t m = 0;
         plist[0] = 0;
         for (int r = 0; r < s.rows; r++)
-            m += (size_t)snprintf(plist + m, cap - m, "%s%lld%s%s", r ? "\n" : "", (long long)s.prompt_id[r],
-                                  prompt ? ": " : "", prompt ? prompt[r] : "");
+            app(plist, cap, &m, "%s%lld%s%s", r ? "\n" : "", (long long)s.prompt_id[r], prompt ? ": " : "",
+                prompt ? prompt[r] : "");
         spo_png_text tx[3] = {{"Title", title}, {"Software", soft}, {"prompts", plist}};
         if ((rc = spo_outfile_open(&out.sheetf, c.sheet, a.force)) ||
             (rc = spo_png_write(out.sheetf.fp, c.sheet, sheet.rgb, sheet.width, sheet.height, tx, 3)) ||
@@ -308,6 +325,7 @@ int main(int argc, char **argv)
     free(out.written);
     spo_strings_free(allp, nallp);
     free(prompt);
+    free(params);
     free(img);
     free(rgb);
     spo_latset_free(&s);
