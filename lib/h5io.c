@@ -90,6 +90,14 @@ static void unregister_tmp(const char *p)
         if (tmp_used[i] && !strcmp(temps[i], p)) tmp_used[i] = 0;
 }
 
+int spo_tmp_register(const char *path)
+{
+    install_handlers();
+    return register_tmp(path);
+}
+
+void spo_tmp_unregister(const char *path) { unregister_tmp(path); }
+
 /* ---- helpers ------------------------------------------------------------ */
 static spo_h5 *new_handle(const char *path, int writing)
 {

@@ -80,5 +80,11 @@ int spo_h5_listing(const spo_h5 *f, spo_fileinfo *fi, int count_nonfinite);
 /* Remove every temporary file still registered (called from signal
  * handlers, async-signal-safe). Handlers are installed at the first create. */
 void spo_h5_cleanup_temps(void);
+/* Register the temporary path of another atomic writer (PNG, tar: see
+ * lib/outfile.h) so the same signal handlers remove it; unregister it once
+ * renamed or removed. -1 when all slots are taken (it is then not removed
+ * on a signal). */
+int spo_tmp_register(const char *path);
+void spo_tmp_unregister(const char *path);
 
 #endif
