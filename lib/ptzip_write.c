@@ -171,9 +171,10 @@ static void put(spo_ptzip_writer *zw, const void *p, size_t n)
     if (n >= 8 && rd32(p) == SIG_DESC) zw->crc_mix = mix(zw->crc_mix, rd32((const uint8_t *)p + 4));
 }
 
+/* v little-endian in bytes bytes (beyond 8: zeros, for runs of zero fields) */
 static uint8_t *le(uint8_t *p, uint64_t v, int bytes)
 {
-    for (int i = 0; i < bytes; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < bytes; i++) p[i] = i < 8 ? (uint8_t)(v >> (8 * i)) : 0;
     return p + bytes;
 }
 
@@ -273,10 +274,11 @@ void spo_ptzip_record_data(spo_ptzip_writer *zw, const void *p, size_t n)
 
 int spo_ptzip_record_end(spo_ptzip_writer *zw)
 {
+    if (!zw->open) return spo_err(SPO_EINVAL, "%s: no record to end", zw->path);
     rec *r = &zw->r[zw->n - 1];
     int rc = io_check(zw);
     if (rc) return rc;
-    if (!zw->open || zw->got != r->size)
+    if (zw->got != r->size)
         return spo_err(SPO_EINVAL, "%s: record %s got %" PRIu64 " bytes, not %" PRIu64, zw->path, r->name, zw->got,
                        r->size);
     zw->open = 0;
