@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # Command tests for spo-convert: PyTorch checkpoints and safetensors to
-# safetensors; malicious and damaged checkpoints give exit 2 with one stderr
-# line, no output file, and nothing they name ever runs.
+# safetensors or to PyTorch checkpoints (as torch.save writes them);
+# malicious and damaged checkpoints give exit 2 with one stderr line, no
+# output file, and nothing they name ever runs.
 # Fixtures: tests/fixtures/pickles (tests/reference/make_pickles.py).
 
 bats_require_minimum_version 1.5.0
@@ -25,6 +26,7 @@ expect_fail() {
     [ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
     [[ "$stderr" == spo-convert:* ]]
     [ ! -e out.safetensors ]
+    [ ! -e out.bin ]
     ! ls -a | grep -q '\.tmp'
 }
 
@@ -73,6 +75,54 @@ expect_fail() {
     run "$BIN/spo-convert" -t f16 "$PK/good.bin" -o c.safetensors
     [ "$status" -eq 0 ]
     [[ "$("$BIN/spo-convert" -l c.safetensors)" == *$'bf16\tF16\t[3,2]'* ]]
+}
+
+@test "writes a PyTorch checkpoint: safetensors -> bin -> safetensors gives the same file" {
+    "$BIN/spo-convert" "$PK/good.bin" -o a.safetensors
+    mkdir sub # named good.bin too, so the metadata (spo_source) agrees
+    run "$BIN/spo-convert" a.safetensors -o sub/good.bin
+    [ "$status" -eq 0 ]
+    [ "$(head -c 2 sub/good.bin)" = PK ]
+    diff <("$BIN/spo-convert" --list a.safetensors) <("$BIN/spo-convert" --list sub/good.bin | sort)
+    run "$BIN/spo-convert" sub/good.bin -o b.safetensors
+    [ "$status" -eq 0 ]
+    cmp a.safetensors b.safetensors
+    ! ls -a sub | grep -q '\.tmp'
+}
+
+@test "a torch.save checkpoint written again as bin comes back byte for byte" {
+    mkdir sub
+    run "$BIN/spo-convert" "$PK/torch_ref.bin" -o sub/torch_ref.bin
+    [ "$status" -eq 0 ]
+    cmp "$PK/torch_ref.bin" sub/torch_ref.bin
+}
+
+@test "--to picks the output format; .pt and .pth are checkpoints too; --dtype applies" {
+    run "$BIN/spo-convert" --to bin "$PK/good.bin" -o model.weights
+    [ "$status" -eq 0 ]
+    [ "$(head -c 2 model.weights)" = PK ]
+    run "$BIN/spo-convert" --to safetensors "$PK/good.bin" -o model.bin
+    [ "$status" -eq 0 ]
+    [ "$(head -c 2 model.bin)" != PK ]
+    "$BIN/spo-convert" "$PK/good.bin" -o m.pt
+    "$BIN/spo-convert" "$PK/good.bin" -o m.pth
+    [ "$(head -c 2 m.pt)" = PK ] && [ "$(head -c 2 m.pth)" = PK ]
+    run "$BIN/spo-convert" -t f16 "$PK/good.bin" -o h.bin
+    [ "$status" -eq 0 ]
+    [[ "$("$BIN/spo-convert" -l h.bin)" == *$'f32\tF16\t[2,3]'* ]]
+    [[ "$("$BIN/spo-convert" -l h.bin)" == *$'i64\tI64\t[5]'* ]]
+}
+
+@test "bin output: dtypes torch has no storage for, bad --to, unwritable folder" {
+    h='{"x":{"dtype":"U16","shape":[1],"data_offsets":[0,2]}}'
+    printf "\\x$(printf %02x ${#h})\\0\\0\\0\\0\\0\\0\\0%s\\1\\0" "$h" > u16.safetensors
+    "$BIN/spo-convert" --list u16.safetensors
+    expect_fail 2 "$BIN/spo-convert" u16.safetensors -o out.bin
+    [[ "$stderr" == *"tensor 'x': U16 has no PyTorch storage type"* ]]
+    expect_fail 2 "$BIN/spo-convert" --to zip "$PK/good.bin" -o out.bin
+    [[ "$stderr" == *"invalid value 'zip' for --to"* ]]
+    expect_fail 2 "$BIN/spo-convert" --to bin --list "$PK/good.bin"
+    expect_fail 1 "$BIN/spo-convert" "$PK/good.bin" -o /nonexistent-dir/out.bin
 }
 
 @test "output exists: refused without -f, replaced with -f" {
