@@ -16,6 +16,7 @@
 #include "jsoncfg.h"
 #include "params.h"
 #include "philox.h"
+#include "ptbin_write.h"
 #include "spm.h"
 #include "tokenizer.h"
 #include "unet.h"
@@ -85,24 +86,34 @@ static void init_tensor(const spo_param *e, float *v, uint64_t seed, uint32_t st
 }
 
 /* Fill a parameter table with seeded values on the host and write it as one
- * safetensors file (names prefixed). stream0 keeps tables' streams apart. */
+ * safetensors file, or as a PyTorch checkpoint (torch.save's format) when
+ * the path ends in .bin (names prefixed). stream0 keeps tables' streams
+ * apart. */
 static int write_params(const spo_params *ps, const char *path, const char *prefix, spo_st_dtype dt, uint64_t seed,
                         uint32_t stream0)
 {
+    size_t pl = strlen(path);
+    int bin = pl > 4 && !strcmp(path + pl - 4, ".bin");
+    spo_pt_dtype pdt = dt == SPO_ST_F16 ? SPO_PT_F16 : dt == SPO_ST_BF16 ? SPO_PT_BF16 : SPO_PT_F32;
     float *host = malloc((ps->total ? ps->total : 1) * sizeof *host);
     spo_st_writer *w = NULL;
-    int rc = host ? spo_st_writer_new(&w) : spo_err(SPO_EIO, "out of memory (%zu floats)", ps->total);
+    spo_ptbin_writer *pw = NULL;
+    int rc = !host ? spo_err(SPO_EIO, "out of memory (%zu floats)", ps->total)
+             : bin ? spo_ptbin_writer_new(&pw)
+                   : spo_st_writer_new(&w);
     for (int i = 0; i < ps->n && !rc; i++) {
         const spo_param *e = &ps->p[i];
         float *v = host + e->offset;
         init_tensor(e, v, seed, stream0 + (uint32_t)i);
         char name[512];
         snprintf(name, sizeof name, "%s%s", prefix ? prefix : "", e->name);
-        rc = spo_st_writer_add(w, name, dt, e->ndim, e->shape, v);
+        rc = bin ? spo_ptbin_writer_add(pw, name, pdt, e->ndim, e->shape, v)
+                 : spo_st_writer_add(w, name, dt, e->ndim, e->shape, v);
     }
-    if (!rc) rc = spo_st_writer_meta(w, "format", "pt");
-    if (!rc) rc = spo_st_writer_write(w, path);
+    if (!rc && !bin) rc = spo_st_writer_meta(w, "format", "pt");
+    if (!rc) rc = bin ? spo_ptbin_writer_write(pw, path) : spo_st_writer_write(w, path);
     spo_st_writer_free(w);
+    spo_ptbin_writer_free(pw);
     free(host);
     return rc;
 }
@@ -276,8 +287,9 @@ static int mk_spm(const char *dir, const mk_preset_t *p, const spo_mkmodel_opts 
     if (!rc) rc = spo_tok_write_bytelevel_ids(path, p->bos, p->eos);
     if (!rc) rc = concat_params(&all, spo_spm_text_params(m), spo_spm_other_params(m));
     say(o, "spm");
-    /* the preference model: every tensor, named as the official checkpoint */
-    join(path, sizeof path, dir, "spm/spm.safetensors");
+    /* the preference model: every tensor, named and saved as the official
+     * checkpoint (a torch.save'd state dict, "model." prefix) */
+    join(path, sizeof path, dir, "spm/spm.bin");
     if (!rc) rc = write_params(&all, path, "model.", o->dtype, o->seed, 3u << 20);
     /* the CLIP directory alone (PickScore's layout): the same values without
      * the time conditioning, which a plain CLIPModel does not have */

@@ -7,8 +7,8 @@
  * tokenizer/ (a byte-level CLIP vocabulary: ids of bytes agree with the real
  * CLIP vocabulary), scheduler/ (SD v1.5's DDIM settings), and optionally
  * spm/ — a step-aware preference model: spm/clip/ (a CLIPModel directory
- * with tokenizer) and spm/spm.safetensors (every tensor, "model." prefix,
- * as the official checkpoint names them).
+ * with tokenizer) and spm/spm.bin (every tensor, "model." prefix, a
+ * torch.save'd state dict as the official checkpoint).
  *
  * Initialisation (seeded Philox, one stream per tensor): matrices and
  * kernels N(0, 1/fan_in), embeddings N(0, 0.02^2), norm weights 1, biases 0,

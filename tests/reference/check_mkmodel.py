@@ -4,13 +4,12 @@ transformers (pinned versions: see requirements.txt) and runs:
     bin/spo-mkmodel --preset tiny -o /tmp/m && python tests/reference/check_mkmodel.py /tmp/m
 StableDiffusionPipeline.from_pretrained + 2 DDIM steps; every component
 loads with no missing or unexpected weights; the SPM's CLIP directory loads
-as a CLIPModel and spm.safetensors fills the time-conditioned model exactly."""
+as a CLIPModel and spm.bin (torch.load, weights_only) fills the time-conditioned model exactly."""
 import os
 import sys
 
 import torch
 from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
-from safetensors.torch import load_file
 from transformers import CLIPModel, CLIPTextModel, CLIPTokenizer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -33,7 +32,7 @@ if os.path.isdir(os.path.join(d, "spm")):
     clip = CLIPModel.from_pretrained(os.path.join(d, "spm", "clip")).eval()
     ref.add_time_conditioning(clip)
     spm = ref.StepAwarePreferenceModel(clip)
-    sd = load_file(os.path.join(d, "spm", "spm.safetensors"))
+    sd = torch.load(os.path.join(d, "spm", "spm.bin"), map_location="cpu", weights_only=True)
     missing, unexpected = spm.load_state_dict(sd, strict=False)
     assert not missing and not unexpected, (missing, unexpected)
     print("spm ok", sum(p.numel() for p in spm.parameters()), "parameters")

@@ -99,7 +99,7 @@ static void test_loads_and_runs(void **state)
     spo_spm *m;
     char clip[400], w[400];
     snprintf(clip, sizeof clip, "%s/spm/clip", dir);
-    snprintf(w, sizeof w, "%s/spm/spm.safetensors", dir);
+    snprintf(w, sizeof w, "%s/spm/spm.bin", dir);
     assert_int_equal(spo_spm_load(&m, clip, w, d), SPO_OK);
     float te_emb[16], im_emb[16], ts = 451, score;
     assert_int_equal(spo_spm_text(m, ids, 1, te_emb), SPO_OK);
