@@ -9,9 +9,11 @@ setup_file() {
     export MAN="$BATS_TEST_DIRNAME/../../man"
 }
 
+tools() { ls "$BIN"/spo-* "$BATS_TEST_DIRNAME"/../../pipelines/spo-*; }
+
 @test "every tool prints Usage: on --help and exits 0" {
     n=0
-    for t in "$BIN"/spo-*; do
+    for t in $(tools); do
         run --separate-stderr "$t" --help
         [ "$status" -eq 0 ] || { echo "$t: status $status"; false; }
         [[ "$output" == Usage:* ]] || { echo "$t: no Usage"; false; }
@@ -22,7 +24,7 @@ setup_file() {
 }
 
 @test "every tool has a man page listing each long option" {
-    for t in "$BIN"/spo-*; do
+    for t in $(tools); do
         name=$(basename "$t")
         page="$MAN/$name.1"
         [ -f "$page" ] || { echo "no man page for $name"; false; }
