@@ -13,8 +13,13 @@ void spo_params_init(spo_params *ps) { memset(ps, 0, sizeof *ps); }
 
 void spo_params_free(spo_params *ps)
 {
-    for (int i = 0; i < ps->n; i++) free(ps->p[i].name);
+    for (int i = 0; i < ps->n; i++) {
+        free(ps->p[i].name);
+        free(ps->p[i].alias);
+    }
     free(ps->p);
+    for (int i = 0; i < ps->nignore; i++) free(ps->ignore[i]);
+    free(ps->ignore);
     if (ps->buf && ps->dev) spo_dev_free(ps->dev, ps->buf);
     memset(ps, 0, sizeof *ps);
 }
@@ -64,6 +69,43 @@ const spo_param *spo_params_find(const spo_params *ps, const char *name)
     return NULL;
 }
 
+int spo_params_alias(spo_params *ps, const char *name, const char *alias)
+{
+    spo_param *e = (spo_param *)spo_params_find(ps, name);
+    if (!e) return spo_err(SPO_EINVAL, "params: alias for undeclared '%s'", name);
+    free(e->alias);
+    e->alias = strdup(alias);
+    if (!e->alias) return spo_err(SPO_EIO, "out of memory");
+    return SPO_OK;
+}
+
+int spo_params_unit_dims(spo_params *ps, const char *name)
+{
+    spo_param *e = (spo_param *)spo_params_find(ps, name);
+    if (!e) return spo_err(SPO_EINVAL, "params: unit_dims for undeclared '%s'", name);
+    e->unit_dims = 1;
+    return SPO_OK;
+}
+
+int spo_params_ignore(spo_params *ps, const char *prefix)
+{
+    char **g = realloc(ps->ignore, (ps->nignore + 1) * sizeof *g);
+    if (!g) return spo_err(SPO_EIO, "out of memory");
+    ps->ignore = g;
+    if (!(g[ps->nignore] = strdup(prefix))) return spo_err(SPO_EIO, "out of memory");
+    ps->nignore++;
+    return SPO_OK;
+}
+
+/* Does the file shape s (nd dims) fit entry e? */
+static int shape_fits(const spo_param *e, int nd, const int64_t *s)
+{
+    if (nd < e->ndim || (nd > e->ndim && !e->unit_dims)) return 0;
+    for (int k = 0; k < nd; k++)
+        if (s[k] != (k < e->ndim ? e->shape[k] : 1)) return 0;
+    return 1;
+}
+
 int spo_params_alloc(spo_params *ps, spo_dev *dev)
 {
     ps->dev = dev;
@@ -94,19 +136,28 @@ int spo_params_load(spo_params *ps, const char *path, const char *prefix, int al
     for (int i = 0; i < spo_st_count(st); i++) {
         const spo_st_tensor *t = spo_st_get(st, i);
         const char *name = t->name;
+        int skip = 0;
+        for (int g = 0; g < ps->nignore && !skip; g++) skip = !strncmp(name, ps->ignore[g], strlen(ps->ignore[g]));
+        if (skip) continue;
         if (plen && strncmp(name, prefix, plen) == 0) name += plen;
         int j;
         for (j = 0; j < ps->n; j++)
-            if (!strcmp(ps->p[j].name, name)) break;
+            if (!strcmp(ps->p[j].name, name) || (ps->p[j].alias && !strcmp(ps->p[j].alias, name))) break;
         if (j == ps->n) {
             if (allow_extra) continue;
             rc = spo_err(SPO_EINVAL, "%s: unexpected tensor '%s'", path, t->name);
             goto out;
         }
         spo_param *e = &ps->p[j];
-        int same = t->ndim == e->ndim;
-        for (int k = 0; same && k < e->ndim; k++) same = t->shape[k] == e->shape[k];
-        if (!same) {
+        if (seen[j]) {
+            if (e->alias)
+                rc = spo_err(SPO_EINVAL, "%s: tensor '%s' is given twice (as itself and as its alias '%s')", path,
+                             e->name, e->alias);
+            else
+                rc = spo_err(SPO_EINVAL, "%s: tensor '%s' is given twice", path, e->name);
+            goto out;
+        }
+        if (!shape_fits(e, t->ndim, t->shape)) {
             char a[96], b[96];
             shape_str(a, sizeof a, t->ndim, t->shape);
             shape_str(b, sizeof b, e->ndim, e->shape);
@@ -125,7 +176,12 @@ int spo_params_load(spo_params *ps, const char *path, const char *prefix, int al
     }
     for (int j = 0; j < ps->n; j++)
         if (!seen[j]) {
-            rc = spo_err(SPO_EINVAL, "%s: missing tensor '%s%s'", path, prefix ? prefix : "", ps->p[j].name);
+            const char *pf = prefix ? prefix : "";
+            if (ps->p[j].alias)
+                rc = spo_err(SPO_EINVAL, "%s: missing tensor '%s%s' (or '%s%s')", path, pf, ps->p[j].name, pf,
+                             ps->p[j].alias);
+            else
+                rc = spo_err(SPO_EINVAL, "%s: missing tensor '%s%s'", path, pf, ps->p[j].name);
             goto out;
         }
 out:

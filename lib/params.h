@@ -22,6 +22,8 @@ typedef struct {
     int64_t shape[4];
     size_t numel, offset; /* in floats, within the buffer */
     float **slot;     /* where the model keeps the pointer (set by spo_params_alloc), may be NULL */
+    char *alias;      /* a second accepted checkpoint name (legacy naming), or NULL */
+    int unit_dims;    /* 1: the file may add trailing dims of size 1 ([C,C,1,1] for [C,C]) */
 } spo_param;
 
 typedef struct {
@@ -30,6 +32,8 @@ typedef struct {
     size_t total;     /* floats */
     float *buf;       /* device memory, after alloc */
     spo_dev *dev;
+    char **ignore;    /* file names starting with one of these are skipped by load */
+    int nignore;
 } spo_params;
 
 void spo_params_init(spo_params *ps);
@@ -48,6 +52,18 @@ int spo_params_alloc(spo_params *ps, spo_dev *dev);
  * e.g. "text_model."; NULL for none); unexpected names are errors unless
  * allow_extra (e.g. position_ids buffers that some files carry). */
 int spo_params_load(spo_params *ps, const char *path, const char *prefix, int allow_extra);
+/* Loading extensions, declared after spo_params_add and before load:
+ * alias: the file may give entry `name` under `alias` instead (e.g. the
+ *   legacy VAE "mid_block.attentions.0.query.weight" for ".to_q.weight");
+ *   a file holding both is an error.
+ * unit_dims: the file's tensor for `name` may carry extra trailing dims of
+ *   size 1 (a 1x1 conv weight [C,C,1,1] read as a linear [C,C]).
+ * ignore: file tensors whose full name (before prefix stripping) starts
+ *   with `prefix` are skipped (the VAE encoder half, position_ids buffers);
+ *   unlike allow_extra, every other unexpected name stays an error. */
+int spo_params_alias(spo_params *ps, const char *name, const char *alias);
+int spo_params_unit_dims(spo_params *ps, const char *name);
+int spo_params_ignore(spo_params *ps, const char *prefix);
 /* Fill with N(0, std^2) (Philox, seeded) — for spo-mkmodel and tests. */
 int spo_params_randn(spo_params *ps, uint64_t seed, float std);
 /* Copy host data into one parameter. */
