@@ -42,8 +42,13 @@ int spo_encoder_load(spo_encoder **out, const char *model_dir, spo_dev *dev)
     }
     if ((rc = spo_clip_text_load(&e->te, path, dev))) goto fail;
     const spo_clip_text_config *c = spo_clip_text_cfg(e->te);
-    e->len = c->max_pos;
+    e->len = spo_tok_max_length(e->tok);
     e->dim = c->dim;
+    if (e->len < 2 || e->len > c->max_pos) {
+        rc = spo_err(SPO_EINVAL, "%s/tokenizer: model_max_length %d does not fit the text encoder (%d positions)",
+                     model_dir, e->len, c->max_pos);
+        goto fail;
+    }
     *out = e;
     return SPO_OK;
 fail:
@@ -58,7 +63,7 @@ const spo_tok *spo_encoder_tok(const spo_encoder *e) { return e->tok; }
 int spo_tokenize(const spo_tok *t, const char *const *text, int n, int len, int32_t *ids)
 {
     for (int i = 0; i < n; i++) {
-        int rc = spo_tok_encode(t, text[i], ids + (size_t)i * len, len);
+        int rc = spo_tok_encode(t, text[i], ids + (size_t)i * len, len, NULL);
         if (rc) return spo_err_prefix(rc, "prompt '%.40s'", text[i]);
     }
     return SPO_OK;

@@ -6,8 +6,8 @@
  *   hidden = text_encoder(ids).last_hidden_state   (n, L, D) after the final
  *                                                  LayerNorm, no attention mask
  *
- * L is the text encoder's max_position_embeddings (77 for SD v1.5) and D its
- * hidden_size. The empty prompt "" gives the unconditional embedding. */
+ * L is the tokenizer's model_max_length (77 for SD v1.5; at most the text
+ * encoder's max_position_embeddings) and D the encoder's hidden_size. The empty prompt "" gives the unconditional embedding. */
 #ifndef SPO_ENCODE_H
 #define SPO_ENCODE_H
 

@@ -133,7 +133,8 @@ int main(int argc, char **argv)
     char model_id[SPO_MODEL_ID_LEN], tokdir[4096];
     if ((rc = spo_prompts_read(&r.p, a.argv[0]))) fail(&r, rc);
     if (c.shard_n && (rc = spo_prompts_shard(&r.p, c.shard_i, c.shard_n))) fail(&r, rc);
-    if (r.p.n == 0) spo_die(2, "shard %d/%d of %s holds no prompts", c.shard_i, c.shard_n, a.argv[0]);
+    if (r.p.n == 0)
+        fail(&r, spo_err(SPO_EINVAL, "%s: shard %d/%d holds no prompts", a.argv[0], c.shard_i, c.shard_n));
     if ((rc = spo_model_id(a.model, model_id, sizeof model_id))) fail(&r, rc);
     if ((rc = spo_h5_create(&r.out, a.out, "embeds", a.force))) fail(&r, rc);
     spo_vtime(&a, "start", spo_now() - t0);
@@ -145,7 +146,8 @@ int main(int argc, char **argv)
     spo_vtime(&a, "load", spo_now() - t1);
 
     double t2 = spo_now();
-    int P = r.p.n, L = spo_encoder_len(r.enc), D = spo_encoder_dim(r.enc), S = L;
+    int P = r.p.n, L = spo_encoder_len(r.enc), D = spo_encoder_dim(r.enc);
+    int S = r.spm ? spo_tok_max_length(r.spm) : 0;
     int32_t unc_ids[1024];
     float *uncond = malloc((size_t)L * D * sizeof *uncond);
     r.ids = malloc((size_t)P * L * sizeof *r.ids);
