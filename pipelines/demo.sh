@@ -33,7 +33,7 @@ say "the pairs file (spo-inspect)"
 
 say "one pool: the 4 children of each prompt at step 10, as their predicted clean images"
 "$BIN/spo-decode" -q -m "$OUT/tiny" -e "$OUT/work/embeds.h5" "$OUT/work/pool_010.h5" --sheet "$OUT/pool_010.png"
-"$BIN/spo-inspect" "$OUT/work/scores_010.h5" | grep '/scores'
+"$BIN/spo-inspect" "$OUT/work/scores_010.h5" | grep '^  /scores'
 
 say "results"
 echo "  $OUT/pairs.h5        training pairs (h5dump -H $OUT/pairs.h5)"
