@@ -42,14 +42,14 @@ typedef struct {
     int per_prompt;   /* num_images_per_prompt (1) */
     int h, w;         /* latent size; 0 0: the UNet's sample_size */
     int batch;        /* latents per guided UNet call, 2 UNet images each (4) */
-    /* called after each denoising step of spo_gen_run: done/total steps */
+    /* called after each denoising step of spo_gen_denoise: done/total steps */
     void (*progress)(void *ctx, long done, long total);
     void *ctx;
 } spo_gen_opts;
 
 typedef struct spo_gen spo_gen;
 
-/* The defaults above (the pipeline's, but for batch). */
+/* The defaults above (the pipeline's; batch is spo's own). */
 void spo_gen_defaults(spo_gen_opts *o);
 
 /* Load tokenizer, text encoder, UNet, VAE decoder and scheduler of a

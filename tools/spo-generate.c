@@ -88,8 +88,15 @@ static struct {
     char *params;
 } r;
 
+static struct {
+    spo_progress *bar;
+    long base;
+} prog;
+
 static void cleanup(void)
 {
+    spo_progress_end(prog.bar); /* ends the bar's line before an error message */
+    prog.bar = NULL;
     spo_imgout_abort(r.out);
     r.out = NULL;
     for (int i = 0; r.names && i < r.n; i++) free(r.names[i]);
@@ -172,11 +179,6 @@ static void app(char *buf, size_t cap, size_t *m, const char *fmt, ...)
     if (k > 0) *m = *m + (size_t)k < cap ? *m + (size_t)k : cap - 1;
 }
 
-static struct {
-    spo_progress *bar;
-    long base;
-} prog;
-
 static void on_step(void *ctx, long done, long total) { spo_progress_update(prog.bar, prog.base + done); }
 
 int main(int argc, char **argv)
@@ -226,7 +228,10 @@ int main(int argc, char **argv)
                          f));
         h = c.H / f, w = c.W / f;
     }
-    if ((rc = spo_gen_check_latent(r.gen, h, w))) fail(spo_err(rc, "--size %dx%d: %s", h * f, w * f, spo_errmsg()));
+    if ((rc = spo_gen_check_latent(r.gen, h, w))) {
+        if (c.latents) fail(spo_err_prefix(rc, "%s", c.latents));
+        fail(spo_err(rc, "--size %dx%d: %s", h * f, w * f, spo_errmsg()));
+    }
 
     /* the prompts */
     if ((rc = spo_gen_prompts(r.gen, (const char *const *)r.p.text, r.p.id, r.p.n, c.negative))) fail(rc);
@@ -284,6 +289,7 @@ int main(int argc, char **argv)
         prog.base += o.steps;
     }
     spo_progress_end(prog.bar);
+    prog.bar = NULL;
     rc = spo_imgout_close(r.out);
     r.out = NULL;
     if (rc) fail(rc);

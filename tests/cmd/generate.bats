@@ -4,8 +4,9 @@
 # tests/reference/generate_fixture.py) for the base model, 2 images per
 # prompt with a negative prompt, and a LoRA in both file formats; folder,
 # single PNG, tar file and tar stream outputs; the Philox x_T equals
-# spo-init's; bad inputs (exit 2, one line, nothing left behind). The float
-# images are compared in tests/unit/test_generate.c.
+# spo-init's, and with eta 1 the images equal the sampling loop's; bad
+# inputs (exit 2, one line, nothing left behind). The float images are
+# compared in tests/unit/test_generate.c.
 
 bats_require_minimum_version 1.5.0
 
@@ -99,6 +100,19 @@ expect_fail() {
         "$HELP/spo-pnginfo" --cell "a/$n" 0 0 0 "b/$n"
         run ! "$HELP/spo-pnginfo" --cell "a/$n" 0 0 0 "c/$n"
     done
+}
+
+@test "eta 1: the loop's chain (spo-init, spo-pool -K 1, spo-resample, spo-decode) makes the same images" {
+    printf '%s\n%s\n' "$P1" "$P2" > prompts.txt
+    "$BIN/spo-encode" -q -m "$M" prompts.txt -o e.h5
+    "$BIN/spo-init" -m "$M" -e e.h5 --seed 3 --steps 3 -o s.h5
+    for i in 0 1 2; do
+        "$BIN/spo-pool" -q -m "$M" -e e.h5 -K 1 -g 7.5 --eta 1 s.h5 -o p.h5 -f
+        "$BIN/spo-resample" --seed 3 p.h5 -o s.h5 -f
+    done
+    "$BIN/spo-decode" -q -m "$M" p.h5 -o dec
+    "$BIN/spo-generate" -q -m "$M" --steps 3 --eta 1 --seed 3 --prompts prompts.txt -o gen
+    for p in 0 1; do "$HELP/spo-pnginfo" --cell "dec/p${p}_k0.png" 0 0 0 "gen/p${p}_i0.png"; done
 }
 
 @test "eta > 0 is seeded and differs from eta 0; --size sets the image size" {
