@@ -138,8 +138,14 @@ static char **read_prompts(const char *path, const spo_latset *s, char ***all, i
     for (int r = 0; r < s->rows; r++) {
         for (int64_t p = 0; p < P && !row[r]; p++)
             if (ids[p] == s->prompt_id[r]) row[r] = (*all)[p];
-        if (!row[r])
-            spo_die(2, "%s: no prompt id %lld (it is in the latents file)", spo_h5_path(e), (long long)s->prompt_id[r]);
+        if (!row[r]) { /* free first: LeakSanitizer may not see pointers of a frame exit() leaves */
+            long long id = (long long)s->prompt_id[r];
+            char file[4096];
+            snprintf(file, sizeof file, "%s", spo_h5_path(e));
+            free(ids), free(row);
+            spo_h5_close(e);
+            spo_die(2, "%s: no prompt id %lld (it is in the latents file)", file, id);
+        }
     }
     free(ids);
     spo_h5_close(e);
