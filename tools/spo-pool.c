@@ -9,6 +9,7 @@
 #include "h5io.h"
 #include "loop_state.h"
 #include "lora.h"
+#include "modelid.h"
 #include "sampler.h"
 
 static const spo_opt opts[] = {
@@ -103,6 +104,10 @@ int main(int argc, char **argv)
     spo_h5_get_attr_str(em, NULL, "model_id", emid, sizeof emid);
     if (strcmp(mid, emid))
         spo_die(2, "%s is for model '%s' but %s is for model '%s'", spo_h5_path(st), mid, spo_h5_path(em), emid);
+    char want[SPO_ID_MAX];
+    if ((rc = spo_model_id(a.model, want, sizeof want))) spo_die_lib(rc);
+    if (strcmp(want, mid))
+        spo_die(2, "%s was made for model '%s', but %s is model '%s'", spo_h5_path(st), mid, a.model, want);
     if (a.lora && lora.model_id[0] && strcmp(lora.model_id, mid))
         spo_die(2, "%s is for model '%s' but %s is for model '%s'", a.lora, lora.model_id, spo_h5_path(st), mid);
     if (a.lora && (rc = spo_lora_tag_of(&lora, lid, sizeof lid))) spo_die_lib(rc);

@@ -6,6 +6,7 @@
 
 #include "frame.h"
 #include "h5io.h"
+#include "modelid.h"
 #include "score.h"
 
 static const spo_opt opts[] = {
@@ -101,6 +102,10 @@ int main(int argc, char **argv)
         (rc = spo_h5_get_attr_int(pool, NULL, "child_timestep", &ct)) ||
         (rc = spo_h5_get_attr_str(pool, NULL, "model_id", mid, sizeof mid)))
         spo_die_lib(rc);
+    char want[256];
+    if ((rc = spo_model_id(a.model, want, sizeof want))) spo_die_lib(rc);
+    if (strcmp(want, mid))
+        spo_die(2, "%s was made with model '%s', but %s is model '%s'", spo_h5_path(pool), mid, a.model, want);
     int B = (int)xi.shape[0], K = (int)xi.shape[1], C = (int)xi.shape[2], h = (int)xi.shape[3], w = (int)xi.shape[4];
     size_t n = (size_t)B * K, lat = (size_t)C * h * w;
     float *x0 = malloc(n * lat * sizeof *x0), *t = malloc(n * sizeof *t), *sc = malloc(n * sizeof *sc);

@@ -6,7 +6,8 @@ x0_hat / scaling_factor, the step-aware preference model (spm_reference.py,
 official SPO formulas) scores each child at the pool's child timestep.
 
 Pins: torch==2.3.1 diffusers==0.26.1 transformers==4.40.1 (see requirements.txt).
-Run from the repo root: /work/venv/bin/python tests/reference/score_fixture.py
+Run from the repo root after `make` (it asks bin/spo-encode for the model id):
+/work/venv/bin/python tests/reference/score_fixture.py
 Writes tests/fixtures/score/{pool.h5,pool_final.h5,embeds.h5,expected.h5}."""
 import os
 import sys
@@ -38,6 +39,23 @@ def load_spm():
     return spm.eval(), CLIPTokenizer.from_pretrained(clipdir)
 
 
+def model_id():
+    """spo's id of tiny-sd (lib/modelid.c), as spo-encode writes it: the
+    loop's files must carry the id of the model the tools are given."""
+    import subprocess, tempfile
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "p.txt"), "w") as f:
+            f.write("x\n")
+        subprocess.run([os.path.join(root, "bin", "spo-encode"), "-q", "-m", os.path.join(ROOT, "tiny-sd"),
+                        os.path.join(d, "p.txt"), "-o", os.path.join(d, "e.h5")], check=True)
+        with h5py.File(os.path.join(d, "e.h5")) as f:
+            return f.attrs["model_id"]
+
+
+MODEL_ID = None
+
+
 def write_pool(path, x0, child_t, step, final):
     g = torch.Generator().manual_seed(7)
     with h5py.File(path, "w") as f:
@@ -48,13 +66,15 @@ def write_pool(path, x0, child_t, step, final):
         f["x0_hat"] = x0.numpy()
         if not final:
             f["eps"] = torch.randn(B, K, C, H, W, generator=g).numpy()
-        for k, v in dict(spo_schema="pool/1", model_id="tiny-sd-fixture", lora_id="none", seed=1, step=step,
+        for k, v in dict(spo_schema="pool/1", model_id=MODEL_ID, lora_id="none", seed=1, step=step,
                          num_steps=20, timestep=child_t + 50 if not final else 1, child_timestep=child_t,
                          guidance=5.0, eta=1.0).items():
             f.attrs[k] = v
 
 
 def main():
+    global MODEL_ID
+    MODEL_ID = model_id()
     torch.manual_seed(0)
     os.makedirs(OUT, exist_ok=True)
     spm, tok = load_spm()
@@ -71,7 +91,7 @@ def main():
         f["prompt_id"] = np.array(PROMPT_IDS, np.int64)
         f.create_dataset("prompt", data=PROMPTS, dtype=h5py.string_dtype())
         f.attrs["spo_schema"] = "embeds/1"
-        f.attrs["model_id"] = "tiny-sd-fixture"
+        f.attrs["model_id"] = MODEL_ID
         f.attrs["tokenizer"] = "tiny-spm/clip"
     write_pool(os.path.join(OUT, "pool.h5"), x0, 451, 9, False)
     write_pool(os.path.join(OUT, "pool_final.h5"), x0f, 0, 19, True)
