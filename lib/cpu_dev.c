@@ -1,5 +1,6 @@
 /* cpu_dev.c — the CPU backend: host memory (64-byte aligned, zeroed), the
- * BLAS thread count, and the op table that the public functions call. */
+ * BLAS thread count and the thread pool (lib/cpu_pool.c), and the op table
+ * that the public functions call. */
 #include <cblas.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,7 +12,15 @@ int spo_cpu_open(spo_dev *d)
 {
     /* a process-wide setting of OpenBLAS; the last device opened wins */
     openblas_set_num_threads(d->threads);
+    /* without a pool (no thread could start) the ops run on the caller */
+    d->impl = d->threads > 1 ? spo_cpu_pool_new(d->threads) : NULL;
     return SPO_OK;
+}
+
+void spo_cpu_close(spo_dev *d)
+{
+    spo_cpu_pool_free(d->impl);
+    d->impl = NULL;
 }
 
 float *spo_cpu_alloc(spo_dev *d, size_t n)
@@ -81,7 +90,7 @@ float *spo_cpu_scratch(size_t n)
 const spo_ops_table spo_cpu_ops = {
     .name = "cpu",
     .open = spo_cpu_open,
-    .close = NULL,
+    .close = spo_cpu_close,
     .alloc = spo_cpu_alloc,
     .free = spo_cpu_free,
     .upload = spo_cpu_upload,

@@ -18,12 +18,13 @@ extern "C" { /* also for ops.h and err.h, which have no guards of their own */
 #include "ops.h"
 
 typedef struct spo_ops_table spo_ops_table;
+struct spo_cpu_pool; /* lib/cpu_pool.c */
 
 struct spo_dev {
     spo_devkind kind;
-    int threads;              /* CPU threads given to BLAS (>= 1) */
+    int threads;              /* CPU threads for BLAS and the CPU pool (>= 1) */
     const spo_ops_table *ops; /* the backend */
-    void *impl;               /* backend state (CUDA: stream, cuBLAS handle) */
+    void *impl;               /* backend state (CPU: thread pool or NULL; CUDA: stream, cuBLAS handle) */
 };
 
 struct spo_ops_table {
@@ -81,9 +82,11 @@ extern const spo_ops_table spo_cpu_ops;
 extern const spo_ops_table spo_cuda_ops; /* kernels/cuda_dev.cu */
 #endif
 
-/* ---- CPU backend (lib/cpu_*.c): fp32, BLAS sgemm, single-threaded
- * outside BLAS. Arguments were checked by the caller. ---- */
+/* ---- CPU backend (lib/cpu_*.c): fp32, BLAS sgemm, and a thread pool
+ * (lib/cpu_pool.c, d->impl) for the other ops. Arguments were checked by
+ * the caller. ---- */
 int spo_cpu_open(spo_dev *d);
+void spo_cpu_close(spo_dev *d);
 float *spo_cpu_alloc(spo_dev *d, size_t n);
 void spo_cpu_free(spo_dev *d, float *p);
 int spo_cpu_upload(spo_dev *d, float *dst, const float *host, size_t n);
@@ -135,6 +138,24 @@ extern size_t spo_cpu_attn_max;
 
 /* scratch for the CPU ops: n floats (not zeroed), NULL + spo_err on failure */
 float *spo_cpu_scratch(size_t n);
+
+/* the thread pool (lib/cpu_pool.c). spo_cpu_parallel_for calls
+ * fn(ctx, lo, hi, worker) for the chunks [lo, hi) of [0, n), grain items
+ * each (the last may be shorter), on up to spo_cpu_workers(d) threads, and
+ * returns when all are done; worker in [0, spo_cpu_workers(d)) names the
+ * calling thread (for per-thread scratch). The chunks do not depend on the
+ * thread count; fn must write disjoint outputs per chunk. OpenBLAS runs one
+ * thread inside a job, so fn may call sgemm. */
+typedef void (*spo_cpu_task)(void *ctx, size_t lo, size_t hi, int worker);
+struct spo_cpu_pool *spo_cpu_pool_new(int threads);
+void spo_cpu_pool_free(struct spo_cpu_pool *p);
+int spo_cpu_workers(const spo_dev *d);
+void spo_cpu_parallel_for(spo_dev *d, size_t n, size_t grain, spo_cpu_task fn, void *ctx);
+
+/* array versions of the vectorised exp and erf of lib/cpu_math.h (for the
+ * tests): y[i] = exp(x[i]), y[i] = erf(x[i]); y may equal x */
+void spo_cpu_expf_n(float *y, const float *x, size_t n);
+void spo_cpu_erff_n(float *y, const float *x, size_t n);
 
 #ifdef __cplusplus
 }
