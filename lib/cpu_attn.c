@@ -46,32 +46,6 @@ static float row_max(const float *x, int n)
     return mx;
 }
 
-/* sum of x (n) in double, SPO_LANES partial sums */
-static double row_sum(const float *x, int n)
-{
-    double s[SPO_LANES] = {0};
-    int j = 0;
-    for (; j + SPO_LANES <= n; j += SPO_LANES)
-        for (int l = 0; l < SPO_LANES; l++) s[l] += x[j + l];
-    for (; j < n; j++) s[0] += x[j];
-    double t = 0.0;
-    for (int l = 0; l < SPO_LANES; l++) t += s[l];
-    return t;
-}
-
-/* sum of x * y (n) in double, SPO_LANES partial sums */
-static double row_dot(const float *x, const float *y, int n)
-{
-    double s[SPO_LANES] = {0};
-    int j = 0;
-    for (; j + SPO_LANES <= n; j += SPO_LANES)
-        for (int l = 0; l < SPO_LANES; l++) s[l] += (double)x[j + l] * y[j + l];
-    for (; j < n; j++) s[0] += (double)x[j] * y[j];
-    double t = 0.0;
-    for (int l = 0; l < SPO_LANES; l++) t += s[l];
-    return t;
-}
-
 /* in place softmax of the rows of s (nq,tk); row r is query q0 + r */
 static void softmax_rows(float *s, int nq, int tk, int q0, int causal)
 {
@@ -80,7 +54,7 @@ static void softmax_rows(float *s, int nq, int tk, int q0, int causal)
         const int nv = causal && q0 + r + 1 < tk ? q0 + r + 1 : tk; /* keys [0, nv) visible */
         const float mx = row_max(row, nv);
         for (int j = 0; j < nv; j++) row[j] = spo_expf(row[j] - mx);
-        const float inv = (float)(1.0 / row_sum(row, nv));
+        const float inv = (float)(1.0 / spo_sum_d(row, (size_t)nv));
         for (int j = 0; j < nv; j++) row[j] *= inv;
         for (int j = nv; j < tk; j++) row[j] = 0.0f;
     }
@@ -149,7 +123,7 @@ static void bwd_task(void *ctx, size_t lo, size_t hi, int worker)
             for (int r = 0; r < nq; r++) {
                 float *sr = dS + (size_t)r * tk;
                 const float *pr = Pb + (size_t)r * tk;
-                const float rs = (float)row_dot(sr, pr, tk);
+                const float rs = (float)spo_dot_d(sr, pr, (size_t)tk);
                 for (int c = 0; c < tk; c++) sr[c] = pr[c] * (sr[c] - rs);
             }
             if (j->dq) /* dQ (nq,dh) += scale dS K */

@@ -95,4 +95,48 @@ static inline float spo_erff(float x)
     return copysignf(r, x);
 }
 
+/* sums in double of x (n), x * y (n) and (x - m)^2 (n), each over
+ * SPO_LANES partial sums added in a fixed order at the end */
+static inline double spo_sum_d(const float *x, size_t n)
+{
+    double s[SPO_LANES] = {0};
+    size_t j = 0;
+    for (; j + SPO_LANES <= n; j += SPO_LANES)
+        for (int l = 0; l < SPO_LANES; l++) s[l] += x[j + l];
+    for (int l = 0; j < n; j++, l++) s[l] += x[j];
+    double t = 0.0;
+    for (int l = 0; l < SPO_LANES; l++) t += s[l];
+    return t;
+}
+
+static inline double spo_dot_d(const float *x, const float *y, size_t n)
+{
+    double s[SPO_LANES] = {0};
+    size_t j = 0;
+    for (; j + SPO_LANES <= n; j += SPO_LANES)
+        for (int l = 0; l < SPO_LANES; l++) s[l] += (double)x[j + l] * y[j + l];
+    for (int l = 0; j < n; j++, l++) s[l] += (double)x[j] * y[j];
+    double t = 0.0;
+    for (int l = 0; l < SPO_LANES; l++) t += s[l];
+    return t;
+}
+
+static inline double spo_sqdev_d(const float *x, size_t n, double m)
+{
+    double s[SPO_LANES] = {0};
+    size_t j = 0;
+    for (; j + SPO_LANES <= n; j += SPO_LANES)
+        for (int l = 0; l < SPO_LANES; l++) {
+            double t = x[j + l] - m;
+            s[l] += t * t;
+        }
+    for (int l = 0; j < n; j++, l++) {
+        double t = x[j] - m;
+        s[l] += t * t;
+    }
+    double t = 0.0;
+    for (int l = 0; l < SPO_LANES; l++) t += s[l];
+    return t;
+}
+
 #endif
