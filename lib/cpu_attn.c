@@ -6,8 +6,8 @@
  *   S = Q K^T * scale (nq,tk); P = softmax(S) by rows, causal: P[i][j] = 0
  *   for key j > query i; O = P V.
  * P goes to p (b,h,tq,tk) when given (for backward), otherwise to a scratch
- * block per thread. A block holds at most spo_cpu_attn_max floats (256 KiB
- * by default: it stays in the core's cache between the two products).
+ * block per thread. A block has at most spo_cpu_attn_max floats (see
+ * block_rows).
  * Backward from P:
  *   dV += P^T dO; dP = dO V^T; dS = P * (dP - rowsum(dP * P));
  *   dQ += scale dS K; dK += scale dS^T Q.
@@ -24,26 +24,35 @@
 #include "cpu_math.h"
 #include "ops_impl.h"
 
-size_t spo_cpu_attn_max = (size_t)64 << 10; /* floats in one score block */
+size_t spo_cpu_attn_max = (size_t)4 << 20; /* floats in one score block at most: 16 MiB */
 
+/* query rows per block: a block of 256 KiB, so that it stays in the core's
+ * cache from one product to the next, but at least 256 rows, so that
+ * packing K and V for sgemm (tk * dh floats for each block) stays small
+ * against the products (256 * tk * dh) when dh is large */
 static int block_rows(int tq, int tk)
 {
-    size_t r = spo_cpu_attn_max / (size_t)tk;
+    size_t r = ((size_t)64 << 10) / (size_t)tk, cap = spo_cpu_attn_max / (size_t)tk;
+    if (r < 256) r = 256;
+    if (r > cap) r = cap;
     if (r < 1) r = 1;
     return r < (size_t)tq ? (int)r : tq;
 }
 
+/* the largest of x (n >= 1), as the largest of the floats' bits mapped to
+ * ordered ints (negative floats' magnitude bits flipped): an integer max,
+ * which vectorises. A NaN is the largest if its sign is clear; the row is
+ * NaN then, as it is anyway (its sum is NaN). */
 static float row_max(const float *x, int n)
 {
-    float m[SPO_LANES];
-    for (int l = 0; l < SPO_LANES; l++) m[l] = x[0];
-    int j = 0;
-    for (; j + SPO_LANES <= n; j += SPO_LANES)
-        for (int l = 0; l < SPO_LANES; l++) m[l] = x[j + l] > m[l] ? x[j + l] : m[l];
-    for (; j < n; j++) m[0] = x[j] > m[0] ? x[j] : m[0];
-    float mx = m[0];
-    for (int l = 1; l < SPO_LANES; l++) mx = m[l] > mx ? m[l] : mx;
-    return mx;
+    int32_t m = INT32_MIN;
+    for (int j = 0; j < n; j++) {
+        int32_t i = (int32_t)spo_f2u(x[j]);
+        i ^= (int32_t)((uint32_t)(i >> 31) >> 1);
+        m = i > m ? i : m;
+    }
+    m ^= (int32_t)((uint32_t)(m >> 31) >> 1);
+    return spo_u2f((uint32_t)m);
 }
 
 /* in place softmax of the rows of s (nq,tk); row r is query q0 + r */
