@@ -23,11 +23,6 @@ static inline float gelu_grad(float x)
     return 0.5f * (1.0f + spo_erff(x * INV_SQRT2)) + x * INV_SQRT_2PI * spo_expf(-0.5f * x * x);
 }
 
-void spo_cpu_expf_n(float *y, const float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++) y[i] = spo_expf(x[i]);
-}
-
 void spo_cpu_erff_n(float *y, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++) y[i] = spo_erff(x[i]);

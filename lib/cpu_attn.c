@@ -62,7 +62,7 @@ static void softmax_rows(float *s, int nq, int tk, int q0, int causal)
         float *row = s + (size_t)r * tk;
         const int nv = causal && q0 + r + 1 < tk ? q0 + r + 1 : tk; /* keys [0, nv) visible */
         const float mx = row_max(row, nv);
-        for (int j = 0; j < nv; j++) row[j] = spo_expf(row[j] - mx);
+        spo_cpu_exp_shift_n(row, row, mx, (size_t)nv);
         const float inv = (float)(1.0 / spo_sum_d(row, (size_t)nv));
         for (int j = 0; j < nv; j++) row[j] *= inv;
         for (int j = nv; j < tk; j++) row[j] = 0.0f;

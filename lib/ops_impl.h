@@ -152,8 +152,10 @@ void spo_cpu_pool_free(struct spo_cpu_pool *p);
 int spo_cpu_workers(const spo_dev *d);
 void spo_cpu_parallel_for(spo_dev *d, size_t n, size_t grain, spo_cpu_task fn, void *ctx);
 
-/* array versions of the vectorised exp and erf of lib/cpu_math.h (for the
- * tests): y[i] = exp(x[i]), y[i] = erf(x[i]); y may equal x */
+/* exp and erf of arrays (lib/cpu_vexp.c, lib/cpu_act.c), as spo_expf and
+ * spo_erff of lib/cpu_math.h: y[i] = exp(x[i] - s), exp(x[i]), erf(x[i]);
+ * y may equal x */
+void spo_cpu_exp_shift_n(float *y, const float *x, float s, size_t n);
 void spo_cpu_expf_n(float *y, const float *x, size_t n);
 void spo_cpu_erff_n(float *y, const float *x, size_t n);
 

@@ -1,7 +1,10 @@
 /* test_ops_math.c — the vectorisable exp and erf of the CPU kernels
- * (lib/cpu_math.h, through spo_cpu_expf_n / spo_cpu_erff_n, so compiled
- * with the kernels' flags) against double exp and erf: at most 2 ulp over
- * the whole float range (every 997th float), and the special values. */
+ * against double exp and erf: at most 2 ulp over the whole float range
+ * (every 997th float), and the special values. Twice: through
+ * spo_cpu_expf_n / spo_cpu_erff_n (compiled with the kernels' flags, the
+ * AVX-512 loop of lib/cpu_vexp.c where the CPU has it), and the inline
+ * spo_expf / spo_erff of lib/cpu_math.h compiled here with the tests'
+ * flags (plain C, as in a NATIVE=0 build). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu_math.h"
 #include "ops_impl.h"
 
 #define MAX_ULP 2.0
@@ -89,6 +93,28 @@ static void test_erf_range(void **state)
     if (!(e <= MAX_ULP)) fail_msg("erf: %.3f ulp at %a", e, at);
 }
 
+static void exp_here(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) y[i] = spo_expf(x[i]);
+}
+
+static void erf_here(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) y[i] = spo_erff(x[i]);
+}
+
+static void test_generic_range(void **state)
+{
+    (void)state;
+    float at = 0;
+    double e = sweep(exp_here, exp, &at);
+    printf("  exp (plain C): max %.3f ulp (at %a)\n", e, at);
+    if (!(e <= MAX_ULP)) fail_msg("exp: %.3f ulp at %a", e, at);
+    e = sweep(erf_here, erf, &at);
+    printf("  erf (plain C): max %.3f ulp (at %a)\n", e, at);
+    if (!(e <= MAX_ULP)) fail_msg("erf: %.3f ulp at %a", e, at);
+}
+
 static void test_special(void **state)
 {
     (void)state;
@@ -101,7 +127,14 @@ static void test_special(void **state)
     for (size_t i = 0; i < n; i++) {
         assert_true(ulps(e[i], exp((double)x[i])) <= MAX_ULP);
         assert_true(ulps(r[i], erf((double)x[i])) <= MAX_ULP);
+        float g = spo_expf(x[i]), h = spo_erff(x[i]);
+        assert_true(ulps(g, exp((double)x[i])) <= MAX_ULP);
+        assert_true(ulps(h, erf((double)x[i])) <= MAX_ULP);
     }
+    /* exp(x - s) */
+    float xs[3] = {3.0f, 2.0f, -INFINITY}, ys[3];
+    spo_cpu_exp_shift_n(ys, xs, 3.0f, 3);
+    assert_true(ys[0] == 1.0f && ulps(ys[1], exp(-1.0)) <= MAX_ULP && ys[2] == 0.0f);
     assert_true(e[0] == 1.0f && e[1] == 1.0f); /* exp(0) = 1 exactly: the softmax's largest term */
     assert_true(isinf(e[2]) && e[2] > 0 && e[3] == 0.0f && isnan(e[4]) && isnan(e[5]));
     assert_true(r[0] == 0.0f && !signbit(r[0]) && r[1] == 0.0f && signbit(r[1]));
@@ -117,6 +150,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exp_range),
         cmocka_unit_test(test_erf_range),
+        cmocka_unit_test(test_generic_range),
         cmocka_unit_test(test_special),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
