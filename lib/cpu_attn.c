@@ -104,9 +104,9 @@ int spo_cpu_attention_fwd(spo_dev *d, float *o, float *p, const float *q, const 
     attn_job j = {.o = o, .p = p, .q = q, .k = k, .v = v, .b = b, .tq = tq, .tk = tk, .h = h, .dh = dh,
                   .causal = causal, .qb = block_rows(tq, tk), .scale = (float)(1.0 / sqrt((double)dh))};
     j.nblk = (tq + j.qb - 1) / j.qb;
-    if (!p && !(j.scr = spo_cpu_scratch((size_t)spo_cpu_workers(d) * j.qb * tk))) return SPO_EIO;
+    if (!p && !(j.scr = spo_cpu_scratch(d, (size_t)spo_cpu_workers(d) * j.qb * tk))) return SPO_EIO;
     spo_cpu_parallel_for(d, (size_t)b * h * j.nblk, 1, fwd_task, &j);
-    free(j.scr);
+    spo_cpu_scratch_put(d, j.scr);
     return SPO_OK;
 }
 
@@ -150,8 +150,8 @@ int spo_cpu_attention_bwd(spo_dev *d, float *dq, float *dk, float *dv, const flo
 {
     attn_job j = {.dq = dq, .dk = dk, .dv = dv, .dout = dout, .pc = p, .q = q, .k = k, .v = v, .b = b, .tq = tq,
                   .tk = tk, .h = h, .dh = dh, .qb = block_rows(tq, tk), .scale = (float)(1.0 / sqrt((double)dh))};
-    if ((dq || dk) && !(j.ds = spo_cpu_scratch((size_t)spo_cpu_workers(d) * j.qb * tk))) return SPO_EIO;
+    if ((dq || dk) && !(j.ds = spo_cpu_scratch(d, (size_t)spo_cpu_workers(d) * j.qb * tk))) return SPO_EIO;
     spo_cpu_parallel_for(d, (size_t)b * h, 1, bwd_task, &j);
-    free(j.ds);
+    spo_cpu_scratch_put(d, j.ds);
     return SPO_OK;
 }

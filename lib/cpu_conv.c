@@ -8,7 +8,9 @@
  * image itself is the column matrix). Backward: dw += dy col^T per band,
  * dcol = w^T dy then col2im adds it into dx.
  * sgemm runs on the device's BLAS threads; im2col and col2im, the bias and
- * its gradient run on the pool (lib/cpu_pool.c), split by channel. */
+ * its gradient run on the pool (lib/cpu_pool.c), split by channel.
+ * Stride-1 convolutions of larger images (and their backward to the input
+ * alone) go to lib/cpu_convs.c instead, which needs no column matrix. */
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,15 +48,16 @@ static void im2col(float *col, const float *x, const spo_conv *c, int wo, int r0
                     float *dst = row + (size_t)r * wo;
                     int ih = (r0 + r) * s - p + ki;
                     if (ih < 0 || ih >= h || lo == hi) {
-                        memset(dst, 0, (size_t)wo * sizeof *dst);
+                        for (int ow = 0; ow < wo; ow++) dst[ow] = 0.0f;
                         continue;
                     }
                     const float *src = xc + (size_t)ih * w;
                     int iw = lo * s - p + kj;
                     for (int ow = 0; ow < lo; ow++) dst[ow] = 0.0f;
-                    if (s == 1)
-                        memcpy(dst + lo, src + iw, (size_t)(hi - lo) * sizeof *dst);
-                    else
+                    if (s == 1) { /* short rows: a loop, not a memcpy call */
+                        const float *sp = src + iw - lo;
+                        for (int ow = lo; ow < hi; ow++) dst[ow] = sp[ow];
+                    } else
                         for (int ow = lo; ow < hi; ow++, iw += s) dst[ow] = src[iw];
                     for (int ow = hi; ow < wo; ow++) dst[ow] = 0.0f;
                 }
@@ -153,7 +156,7 @@ static void dbias_task(void *ctx, size_t lo, size_t hi, int worker)
 }
 
 /* output rows per band and the column buffer for them (NULL for 1x1) */
-static int band_setup(const spo_conv *c, int ho, int wo, int *rows, float **col)
+static int band_setup(spo_dev *d, const spo_conv *c, int ho, int wo, int *rows, float **col)
 {
     *col = NULL;
     *rows = ho;
@@ -162,17 +165,18 @@ static int band_setup(const spo_conv *c, int ho, int wo, int *rows, float **col)
     size_t r = spo_cpu_col_max / per_row;
     if (r < 1) r = 1;
     if (r < (size_t)ho) *rows = (int)r;
-    *col = spo_cpu_scratch(per_row * (size_t)*rows);
+    *col = spo_cpu_scratch(d, per_row * (size_t)*rows);
     return *col ? SPO_OK : SPO_EIO;
 }
 
 int spo_cpu_conv2d_fwd(spo_dev *d, float *y, const float *x, const float *w, const float *b, const spo_conv *c)
 {
+    if (spo_cpu_conv_shift_ok(c)) return spo_cpu_conv_shift_fwd(d, y, x, w, b, c);
     const int ho = spo_conv_ho(c), wo = spo_conv_wo(c), ckk = c->cin * c->k * c->k;
     const size_t howo = (size_t)ho * wo, xsz = (size_t)c->cin * c->h * c->w;
     int rows;
     float *col;
-    if (band_setup(c, ho, wo, &rows, &col)) return SPO_EIO;
+    if (band_setup(d, c, ho, wo, &rows, &col)) return SPO_EIO;
     for (int img = 0; img < c->n; img++) {
         const float *xi = x + img * xsz;
         float *yi = y + (size_t)img * c->cout * howo;
@@ -195,7 +199,7 @@ int spo_cpu_conv2d_fwd(spo_dev *d, float *y, const float *x, const float *w, con
                         yi + (size_t)r0 * wo, (int)howo);
         }
     }
-    free(col);
+    spo_cpu_scratch_put(d, col);
     return SPO_OK;
 }
 
@@ -205,13 +209,14 @@ int spo_cpu_conv2d_bwd(spo_dev *d, float *dx, float *dw, float *db, const float 
     const int ho = spo_conv_ho(c), wo = spo_conv_wo(c), ckk = c->cin * c->k * c->k;
     const size_t howo = (size_t)ho * wo, xsz = (size_t)c->cin * c->h * c->w;
     if (!dx && !dw && !db) return SPO_OK;
-    int rows = 1;
-    float *col = NULL;
-    if ((dx || dw) && band_setup(c, ho, wo, &rows, &col)) return SPO_EIO;
     if (db) {
         conv_job j = {.c = c, .y = db, .cimg = dy, .howo = howo};
         spo_cpu_parallel_for(d, (size_t)c->cout, per_chunk((size_t)c->n * howo), dbias_task, &j);
     }
+    if (!dw && dx && spo_cpu_conv_shift_ok(c)) return spo_cpu_conv_shift_bwd_dx(d, dx, dy, w, c);
+    int rows = 1;
+    float *col = NULL;
+    if ((dx || dw) && band_setup(d, c, ho, wo, &rows, &col)) return SPO_EIO;
     for (int img = 0; img < c->n; img++) {
         const float *dyi = dy + (size_t)img * c->cout * howo;
         if (!dx && !dw) continue;
@@ -239,6 +244,6 @@ int spo_cpu_conv2d_bwd(spo_dev *d, float *dx, float *dw, float *db, const float 
             }
         }
     }
-    free(col);
+    spo_cpu_scratch_put(d, col);
     return SPO_OK;
 }

@@ -1,5 +1,6 @@
-/* cpu_pool.c — the CPU device's thread pool for the ops that BLAS does not
- * cover (attention softmax, norms, activations, im2col, ...).
+/* cpu_pool.c — the CPU device's state (d->impl): a thread pool for the ops
+ * that BLAS does not cover (attention softmax, norms, activations, im2col,
+ * ...) and a cached scratch buffer.
  *
  * spo_dev_open(.., threads) starts threads - 1 workers that sleep on a
  * condition variable; spo_cpu_parallel_for hands them a job: the items
@@ -17,10 +18,17 @@
  *
  * While a job runs, OpenBLAS is set to one thread, so that a task that
  * calls sgemm (attention) does not start BLAS threads on top of the pool's;
- * the device's BLAS thread count is restored afterwards. */
+ * the device's BLAS thread count is restored afterwards.
+ *
+ * The scratch an op needs (score blocks, column matrices: up to tens of
+ * MiB) is kept from call to call: a fresh malloc of that size is an mmap,
+ * and the page faults on it cost as much as a small convolution. An op
+ * that finds the cached buffer taken (another thread using the device)
+ * gets a malloc'd one instead. */
 #include <cblas.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "ops_impl.h"
@@ -40,6 +48,13 @@ struct spo_cpu_pool {
     void *ctx;
     size_t items, grain, nchunks;
     atomic_size_t next; /* next chunk to take */
+};
+
+struct spo_cpu_state {
+    struct spo_cpu_pool *pool; /* NULL: one thread */
+    float *buf;                /* the cached scratch, cap floats */
+    size_t cap;
+    atomic_int busy;
 };
 
 typedef struct {
@@ -100,7 +115,7 @@ static void pool_stop(struct spo_cpu_pool *p, int started)
 
 /* a pool of `threads` (>= 2); NULL when even one worker cannot start (the
  * ops then run on the calling thread) */
-struct spo_cpu_pool *spo_cpu_pool_new(int threads)
+static struct spo_cpu_pool *pool_new(int threads)
 {
     struct spo_cpu_pool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
@@ -133,20 +148,69 @@ struct spo_cpu_pool *spo_cpu_pool_new(int threads)
     return p;
 }
 
-void spo_cpu_pool_free(struct spo_cpu_pool *p)
+struct spo_cpu_state *spo_cpu_state_new(int threads)
 {
-    if (p) pool_stop(p, p->n - 1);
+    struct spo_cpu_state *st = calloc(1, sizeof *st);
+    if (!st) return NULL;
+    atomic_init(&st->busy, 0);
+    st->pool = threads > 1 ? pool_new(threads) : NULL;
+    return st;
+}
+
+void spo_cpu_state_free(struct spo_cpu_state *st)
+{
+    if (!st) return;
+    if (st->pool) pool_stop(st->pool, st->pool->n - 1);
+    free(st->buf);
+    free(st);
+}
+
+float *spo_cpu_scratch(spo_dev *d, size_t n)
+{
+    struct spo_cpu_state *st = d->impl;
+    if (n > SIZE_MAX / sizeof(float)) {
+        spo_err(SPO_EIO, "scratch of %zu floats overflows size_t", n);
+        return NULL;
+    }
+    if (!n) n = 1;
+    int idle = 0;
+    if (st && atomic_compare_exchange_strong(&st->busy, &idle, 1)) {
+        if (st->cap >= n) return st->buf;
+        free(st->buf);
+        st->cap = 0;
+        if ((st->buf = malloc(n * sizeof(float)))) {
+            st->cap = n;
+            return st->buf;
+        }
+        atomic_store(&st->busy, 0);
+    } else {
+        float *p = malloc(n * sizeof(float));
+        if (p) return p;
+    }
+    spo_err(SPO_EIO, "out of memory allocating %zu floats of scratch", n);
+    return NULL;
+}
+
+void spo_cpu_scratch_put(spo_dev *d, float *p)
+{
+    struct spo_cpu_state *st = d->impl;
+    if (!p) return;
+    if (st && p == st->buf)
+        atomic_store(&st->busy, 0);
+    else
+        free(p);
 }
 
 int spo_cpu_workers(const spo_dev *d)
 {
-    const struct spo_cpu_pool *p = d->impl;
-    return p ? p->n : 1;
+    const struct spo_cpu_state *st = d->impl;
+    return st && st->pool ? st->pool->n : 1;
 }
 
 void spo_cpu_parallel_for(spo_dev *d, size_t n, size_t grain, spo_cpu_task fn, void *ctx)
 {
-    struct spo_cpu_pool *p = d->impl;
+    const struct spo_cpu_state *st = d->impl;
+    struct spo_cpu_pool *p = st ? st->pool : NULL;
     if (!n) return;
     if (grain < 1) grain = 1;
     const size_t nchunks = (n - 1) / grain + 1;

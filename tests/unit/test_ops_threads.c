@@ -193,9 +193,12 @@ static float *case_conv(spo_dev *d, size_t *n)
         const size_t ny = (size_t)c->n * c->cout * spo_conv_ho(c) * spo_conv_wo(c);
         float *x = rnd(d, nx, 1.0f), *w = rnd(d, nw, 0.3f), *b = rnd(d, c->cout, 1.0f), *dy = rnd(d, ny, 1.0f);
         float *y = dput(d, NULL, ny), *dx = rnd(d, nx, 1.0f), *dw = rnd(d, nw, 1.0f), *db = rnd(d, c->cout, 1.0f);
+        float *dx1 = rnd(d, nx, 1.0f); /* dx alone: lib/cpu_convs.c for stride 1 */
         OK(spo_conv2d_fwd(d, y, x, w, b, c));
         OK(spo_conv2d_bwd(d, dx, dw, db, dy, x, w, c));
+        OK(spo_conv2d_bwd(d, dx1, NULL, NULL, dy, x, w, c));
         take(d, &out, n, y, ny), take(d, &out, n, dx, nx), take(d, &out, n, dw, nw), take(d, &out, n, db, c->cout);
+        take(d, &out, n, dx1, nx);
         spo_dev_free(d, x), spo_dev_free(d, w), spo_dev_free(d, b), spo_dev_free(d, dy);
     }
     return out;
