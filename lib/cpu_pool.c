@@ -12,7 +12,10 @@
  *
  * A worker that wakes after the caller has taken every chunk does not join,
  * so the caller waits only for the workers that took a chunk, never for one
- * the scheduler left asleep (the machine may be shared). A job of one chunk,
+ * the scheduler left asleep (the machine may be shared). Workers spin for
+ * SPIN_NS (yielding now and then) before they sleep, and so does the caller
+ * before it sleeps on the last workers: an op's jobs come microseconds
+ * apart, while waking a sleeping thread takes tens of microseconds. A job of one chunk,
  * a one-thread device, and a call from inside a job (nested) or while
  * another thread runs a job on the same device run on the calling thread.
  *
@@ -27,9 +30,11 @@
  * gets a malloc'd one instead. */
 #include <cblas.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "ops_impl.h"
 
@@ -38,10 +43,12 @@ struct spo_cpu_pool {
     pthread_t *th;
     pthread_mutex_t mu;
     pthread_cond_t go, done;
-    unsigned long gen; /* job number, bumped for each job */
-    int open;          /* chunks are left: late workers may join */
-    int busy;          /* workers inside the current job */
-    int quit;
+    atomic_ulong gen;   /* job number, bumped (under mu) for each job */
+    int open;           /* chunks are left: late workers may join (mu) */
+    atomic_int busy;    /* workers inside the current job (joined under mu) */
+    int sleepers;       /* workers waiting on go (mu) */
+    int waiting;        /* the caller waits on done (mu) */
+    int quit;           /* (mu) */
     atomic_int running; /* a job is in flight (guards against a second caller) */
     /* the job */
     spo_cpu_task fn;
@@ -76,6 +83,49 @@ static void take_chunks(struct spo_cpu_pool *p, int id)
     in_job--;
 }
 
+static void relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* waits up to SPIN_NS for *v to leave `from` (gen) or reach 0 (busy): the
+ * next job of an op usually comes within microseconds, sooner than a
+ * sleeping thread wakes. Yields the core now and then, to BLAS's threads. */
+#define SPIN_NS 50000
+static int spin_ulong(atomic_ulong *v, unsigned long from)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (unsigned i = 1;; i++) {
+        if (atomic_load_explicit(v, memory_order_acquire) != from) return 1;
+        if (i % 64) {
+            relax();
+            continue;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > SPIN_NS) return 0;
+        sched_yield();
+    }
+}
+
+static void spin_zero(atomic_int *v)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (unsigned i = 1;; i++) {
+        if (!atomic_load_explicit(v, memory_order_acquire)) return;
+        if (i % 64) {
+            relax();
+            continue;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > SPIN_NS) return;
+        sched_yield();
+    }
+}
+
 static void *worker(void *arg)
 {
     worker_arg *w = arg;
@@ -83,19 +133,32 @@ static void *worker(void *arg)
     const int id = w->id;
     free(w);
     unsigned long seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (p->gen == seen && !p->quit) pthread_cond_wait(&p->go, &p->mu);
-        if (p->quit) break;
-        seen = p->gen;
-        if (!p->open) continue; /* woke too late: the caller took the rest */
-        p->busy++;
+        spin_ulong(&p->gen, seen);
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load(&p->gen) == seen && !p->quit) {
+            p->sleepers++;
+            pthread_cond_wait(&p->go, &p->mu);
+            p->sleepers--;
+        }
+        if (p->quit) {
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        seen = atomic_load(&p->gen);
+        if (!p->open) { /* woke too late: the caller took the rest */
+            pthread_mutex_unlock(&p->mu);
+            continue;
+        }
+        atomic_fetch_add(&p->busy, 1);
         pthread_mutex_unlock(&p->mu);
         take_chunks(p, id);
-        pthread_mutex_lock(&p->mu);
-        if (--p->busy == 0) pthread_cond_signal(&p->done);
+        if (atomic_fetch_sub(&p->busy, 1) == 1) {
+            pthread_mutex_lock(&p->mu);
+            if (p->waiting) pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
-    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
@@ -129,6 +192,8 @@ static struct spo_cpu_pool *pool_new(int threads)
     pthread_cond_init(&p->done, NULL);
     atomic_init(&p->running, 0);
     atomic_init(&p->next, 0);
+    atomic_init(&p->gen, 0);
+    atomic_init(&p->busy, 0);
     int started = 0;
     for (int i = 0; i < threads - 1; i++) {
         worker_arg *w = malloc(sizeof *w);
@@ -226,13 +291,18 @@ void spo_cpu_parallel_for(spo_dev *d, size_t n, size_t grain, spo_cpu_task fn, v
     p->fn = fn, p->ctx = ctx, p->items = n, p->grain = grain, p->nchunks = nchunks;
     atomic_store_explicit(&p->next, 0, memory_order_relaxed);
     p->open = 1;
-    p->gen++;
-    pthread_cond_broadcast(&p->go);
+    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+    if (p->sleepers) pthread_cond_broadcast(&p->go);
     pthread_mutex_unlock(&p->mu);
     take_chunks(p, 0);
     pthread_mutex_lock(&p->mu);
     p->open = 0;
-    while (p->busy) pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    spin_zero(&p->busy);
+    pthread_mutex_lock(&p->mu);
+    p->waiting = 1;
+    while (atomic_load(&p->busy)) pthread_cond_wait(&p->done, &p->mu);
+    p->waiting = 0;
     pthread_mutex_unlock(&p->mu);
     openblas_set_num_threads(d->threads);
     atomic_store(&p->running, 0);
