@@ -15,7 +15,9 @@
  * bands overlap by k-1 input rows, which the backward adds band after
  * band. A tap reaches up to k-2 floats past its channel's plane (for the
  * garbage columns only): each plane of xp has k floats of zero slack, so
- * that the backward's rows of dxp + off_t never overlap. */
+ * that the backward's rows of dxp + off_t never overlap. The products run
+ * on the pool by blocks of ROWS result rows (single-threaded sgemm each);
+ * copies, padding and cropping by channel. */
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +43,7 @@ int spo_cpu_conv_shift_ok(const spo_conv *c)
 
 typedef struct {
     const spo_conv *c;
-    const float *x, *w, *b, *src;
+    const float *x, *w, *b, *src, *wt;
     float *dst;
     int r0, nr, ho, wo, wp, rows; /* band: output rows [r0, r0+nr), rows = nr + k - 1 */
     size_t ps;                    /* plane stride of xp: rows * wp + k */
@@ -116,6 +118,37 @@ static float *setup(spo_dev *d, const spo_conv *c, int ho, int wp, int *nr, size
     return spo_cpu_scratch(d, *nxp + (size_t)c->cout * *nr * wp + (size_t)c->k * c->k * c->cout * c->cin);
 }
 
+/* the products of a band, by blocks of ROWS rows of the result (output
+ * channels forward, input channels backward) so that threads share the
+ * work without BLAS's own threads; the blocks depend on the shape only */
+#define ROWS 64
+
+/* forward: yp[co0..co1) (+)= wt[t][co0..co1) (xp + off_t), t = 0..k*k-1 */
+static void fwd_gemm_task(void *ctx, size_t lo, size_t hi, int worker)
+{
+    const shift_job *j = ctx;
+    const spo_conv *c = j->c;
+    const int co0 = (int)lo * ROWS, m = ((int)hi * ROWS < c->cout ? (int)hi * ROWS : c->cout) - co0;
+    const int k = c->k, nw = j->nr * j->wp;
+    for (int t = 0; t < k * k; t++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, nw, c->cin, 1.0f,
+                    j->wt + ((size_t)t * c->cout + co0) * c->cin, c->cin, j->x + (t / k) * j->wp + t % k, (int)j->ps,
+                    t ? 1.0f : 0.0f, j->dst + (size_t)co0 * nw, nw);
+}
+
+/* backward: (dxp + off_t)[ci0..ci1) += wt[t][:, ci0..ci1)^T dyp, t = 0..k*k-1 */
+static void bwd_gemm_task(void *ctx, size_t lo, size_t hi, int worker)
+{
+    const shift_job *j = ctx;
+    const spo_conv *c = j->c;
+    const int ci0 = (int)lo * ROWS, m = ((int)hi * ROWS < c->cin ? (int)hi * ROWS : c->cin) - ci0;
+    const int k = c->k, nw = j->nr * j->wp;
+    for (int t = 0; t < k * k; t++)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, nw, c->cout, 1.0f,
+                    j->wt + (size_t)t * c->cout * c->cin + ci0, c->cin, j->src, nw, 1.0f,
+                    j->dst + ci0 * j->ps + (t / k) * j->wp + t % k, (int)j->ps);
+}
+
 int spo_cpu_conv_shift_fwd(spo_dev *d, float *y, const float *x, const float *w, const float *b, const spo_conv *c)
 {
     const int ho = spo_conv_ho(c), wo = spo_conv_wo(c), wp = c->w + 2 * c->pad, k = c->k, kk = k * k;
@@ -133,10 +166,9 @@ int spo_cpu_conv_shift_fwd(spo_dev *d, float *y, const float *x, const float *w,
             const int n = ho - r0 < nr ? ho - r0 : nr, rows = n + k - 1, ps = rows * wp + k;
             j = (shift_job){.c = c, .x = xi, .dst = xp, .r0 = r0, .nr = n, .wp = wp, .rows = rows, .ps = ps};
             spo_cpu_parallel_for(d, (size_t)c->cin, per_chunk((size_t)ps), pad_task, &j);
-            for (int t = 0; t < kk; t++) /* yp (cout, n*wp) (+)= wt[t] (cout, cin) (xp + off) (cin, n*wp) */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, n * wp, c->cin, 1.0f,
-                            wt + (size_t)t * c->cout * c->cin, c->cin, xp + (t / k) * wp + t % k, ps,
-                            t ? 1.0f : 0.0f, yp, n * wp);
+            /* yp (cout, n*wp) (+)= wt[t] (cout, cin) (xp + off_t) (cin, n*wp) */
+            j = (shift_job){.c = c, .x = xp, .wt = wt, .dst = yp, .nr = n, .wp = wp, .ps = ps};
+            spo_cpu_parallel_for(d, ((size_t)c->cout + ROWS - 1) / ROWS, 1, fwd_gemm_task, &j);
             j = (shift_job){.c = c, .b = b, .src = yp, .dst = yi, .r0 = r0, .nr = n, .ho = ho, .wo = wo, .wp = wp};
             spo_cpu_parallel_for(d, (size_t)c->cout, per_chunk((size_t)n * wp), crop_task, &j);
         }
@@ -190,10 +222,9 @@ int spo_cpu_conv_shift_bwd_dx(spo_dev *d, float *dx, const float *dy, const floa
             j = (shift_job){.c = c, .src = dyi, .dst = dyp, .r0 = r0, .nr = n, .ho = ho, .wo = wo, .wp = wp};
             spo_cpu_parallel_for(d, (size_t)c->cout, per_chunk((size_t)n * wp), dypad_task, &j);
             memset(dxp, 0, (size_t)c->cin * ps * sizeof *dxp);
-            for (int t = 0; t < kk; t++) /* (dxp + off) (cin, n*wp) += wt[t]^T (cin, cout) dyp (cout, n*wp) */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c->cin, n * wp, c->cout, 1.0f,
-                            wt + (size_t)t * c->cout * c->cin, c->cin, dyp, n * wp, 1.0f,
-                            dxp + (t / k) * wp + t % k, ps);
+            /* (dxp + off_t) (cin, n*wp) += wt[t]^T (cin, cout) dyp (cout, n*wp) */
+            j = (shift_job){.c = c, .src = dyp, .wt = wt, .dst = dxp, .nr = n, .wp = wp, .ps = ps};
+            spo_cpu_parallel_for(d, ((size_t)c->cin + ROWS - 1) / ROWS, 1, bwd_gemm_task, &j);
             j = (shift_job){.c = c, .src = dxp, .dst = dxi, .r0 = r0, .wp = wp, .rows = rows, .ps = ps};
             spo_cpu_parallel_for(d, (size_t)c->cin, per_chunk((size_t)rows * wp), dxadd_task, &j);
         }
