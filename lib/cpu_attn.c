@@ -6,7 +6,7 @@
  *   S = Q K^T * scale (nq,tk); P = softmax(S) by rows, causal: P[i][j] = 0
  *   for key j > query i; O = P V.
  * P goes to p (b,h,tq,tk) when given (for backward), otherwise to a scratch
- * block per thread. A block has at most spo_cpu_attn_max floats (see
+ * block per thread, unnormalised: O's rows are scaled instead. A block has at most spo_cpu_attn_max floats (see
  * block_rows).
  * Backward from P:
  *   dV += P^T dO; dP = dO V^T; dS = P * (dP - rowsum(dP * P));
@@ -55,16 +55,21 @@ static float row_max(const float *x, int n)
     return spo_u2f((uint32_t)m);
 }
 
-/* in place softmax of the rows of s (nq,tk); row r is query q0 + r */
-static void softmax_rows(float *s, int nq, int tk, int q0, int causal)
+/* in place softmax of the rows of s (nq,tk); row r is query q0 + r. With
+ * inv, the rows are left unnormalised (exp(s - max)) and inv[r] gets the
+ * factor, for the caller to apply to O = P V (nq*dh products, not nq*tk). */
+static void softmax_rows(float *s, float *inv, int nq, int tk, int q0, int causal)
 {
     for (int r = 0; r < nq; r++) {
         float *row = s + (size_t)r * tk;
         const int nv = causal && q0 + r + 1 < tk ? q0 + r + 1 : tk; /* keys [0, nv) visible */
         const float mx = row_max(row, nv);
         spo_cpu_exp_shift_n(row, row, mx, (size_t)nv);
-        const float inv = (float)(1.0 / spo_sum_d(row, (size_t)nv));
-        for (int j = 0; j < nv; j++) row[j] *= inv;
+        const float f = (float)(1.0 / spo_sum_d(row, (size_t)nv));
+        if (inv)
+            inv[r] = f;
+        else
+            for (int j = 0; j < nv; j++) row[j] *= f;
         for (int j = nv; j < tk; j++) row[j] = 0.0f;
     }
 }
@@ -91,10 +96,15 @@ static void fwd_task(void *ctx, size_t lo, size_t hi, int worker)
         const float *Q = j->q + ((size_t)bi * tq + q0) * ld + hoff, *K = j->k + (size_t)bi * tk * ld + hoff;
         const float *V = j->v + (size_t)bi * tk * ld + hoff;
         float *O = j->o + ((size_t)bi * tq + q0) * ld + hoff;
-        float *S = j->p ? j->p + ((size_t)bh * tq + q0) * tk : j->scr + (size_t)worker * j->qb * tk;
+        /* without p: S and the row factors in this thread's scratch, (qb*tk + qb) floats */
+        float *scr = j->p ? NULL : j->scr + (size_t)worker * j->qb * (tk + 1), *inv = scr ? scr + j->qb * tk : NULL;
+        float *S = j->p ? j->p + ((size_t)bh * tq + q0) * tk : scr;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, tk, dh, j->scale, Q, ld, K, ld, 0.0f, S, tk);
-        softmax_rows(S, nq, tk, q0, j->causal);
+        softmax_rows(S, inv, nq, tk, q0, j->causal);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, dh, tk, 1.0f, S, tk, V, ld, 0.0f, O, ld);
+        if (inv)
+            for (int r = 0; r < nq; r++)
+                for (int c = 0; c < dh; c++) O[(size_t)r * ld + c] *= inv[r];
     }
 }
 
@@ -104,7 +114,7 @@ int spo_cpu_attention_fwd(spo_dev *d, float *o, float *p, const float *q, const 
     attn_job j = {.o = o, .p = p, .q = q, .k = k, .v = v, .b = b, .tq = tq, .tk = tk, .h = h, .dh = dh,
                   .causal = causal, .qb = block_rows(tq, tk), .scale = (float)(1.0 / sqrt((double)dh))};
     j.nblk = (tq + j.qb - 1) / j.qb;
-    if (!p && !(j.scr = spo_cpu_scratch(d, (size_t)spo_cpu_workers(d) * j.qb * tk))) return SPO_EIO;
+    if (!p && !(j.scr = spo_cpu_scratch(d, (size_t)spo_cpu_workers(d) * j.qb * ((size_t)tk + 1)))) return SPO_EIO;
     spo_cpu_parallel_for(d, (size_t)b * h * j.nblk, 1, fwd_task, &j);
     spo_cpu_scratch_put(d, j.scr);
     return SPO_OK;
