@@ -2,9 +2,10 @@
  * threaded ops: every index is run once, nested and one-chunk jobs, and
  * each op gives bit for bit the same output on devices of 1, 2 and 3
  * threads (shapes large enough to be cut into several chunks).
- * Convolution's sgemm runs on OpenBLAS's threads: its AVX2/AVX-512 kernels
- * give the same bits for any thread count, its generic ("Prescott") ones
- * do not, so there convolution is only compared to 1e-6. */
+ * Convolution's and the linear layer's sgemm run on OpenBLAS's threads or
+ * in row blocks: its AVX2/AVX-512 kernels give the same bits for any thread
+ * count and blocking, its generic ("Prescott") ones do not, so with those
+ * the two are only compared to 1e-6. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -204,6 +205,19 @@ static float *case_conv(spo_dev *d, size_t *n)
     return out;
 }
 
+static float *case_linear(spo_dev *d, size_t *n)
+{
+    const int M = 700, K = 48, N = 40;
+    float *out = NULL, *x = rnd(d, (size_t)M * K, 1.0f), *w = rnd(d, (size_t)N * K, 1.0f), *b = rnd(d, N, 1.0f);
+    float *y = dput(d, NULL, (size_t)M * N), *dx = rnd(d, (size_t)M * K, 1.0f), *dw = rnd(d, (size_t)N * K, 1.0f);
+    *n = 0;
+    OK(spo_linear_fwd(d, y, x, w, b, M, K, N));
+    OK(spo_linear_bwd(d, dx, dw, NULL, y, x, w, M, K, N));
+    take(d, &out, n, y, (size_t)M * N), take(d, &out, n, dx, (size_t)M * K), take(d, &out, n, dw, (size_t)N * K);
+    spo_dev_free(d, x), spo_dev_free(d, w), spo_dev_free(d, b);
+    return out;
+}
+
 static float *case_shape(spo_dev *d, size_t *n)
 {
     const int b = 2, c = 40, h = 23, w = 29, hw = h * w;
@@ -260,12 +274,14 @@ static void test_norm_bits(void **state) { (void)state, same_bits("norms", case_
 static void test_attn_bits(void **state) { (void)state, same_bits("attention", case_attn, 0); }
 static void test_conv_bits(void **state) { (void)state, same_bits("conv", case_conv, 1); }
 static void test_shape_bits(void **state) { (void)state, same_bits("shape ops", case_shape, 0); }
+static void test_linear_bits(void **state) { (void)state, same_bits("linear", case_linear, 1); }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool),      cmocka_unit_test(test_act_bits),  cmocka_unit_test(test_norm_bits),
         cmocka_unit_test(test_attn_bits), cmocka_unit_test(test_conv_bits), cmocka_unit_test(test_shape_bits),
+        cmocka_unit_test(test_linear_bits),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
