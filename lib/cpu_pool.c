@@ -15,9 +15,10 @@
  * the scheduler left asleep (the machine may be shared). Workers spin for
  * SPIN_NS (yielding now and then) before they sleep, and so does the caller
  * before it sleeps on the last workers: an op's jobs come microseconds
- * apart, while waking a sleeping thread takes tens of microseconds. A job of one chunk,
- * a one-thread device, and a call from inside a job (nested) or while
- * another thread runs a job on the same device run on the calling thread.
+ * apart, while waking a sleeping thread takes tens of microseconds. A job
+ * of one chunk, a one-thread device, and a call from inside a job (nested)
+ * or while another thread runs a job on the same device run on the calling
+ * thread.
  *
  * While a job runs, OpenBLAS is set to one thread, so that a task that
  * calls sgemm (attention) does not start BLAS threads on top of the pool's;

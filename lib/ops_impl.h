@@ -132,8 +132,9 @@ int spo_cpu_timestep_embed(spo_dev *d, float *y, const float *t, int n, int dim,
 
 /* blocking limits of the CPU ops, in floats: the conv column buffer (or
  * the padded input and output band of lib/cpu_convs.c) and the attention
- * score block (lib/cpu_conv.c, lib/cpu_attn.c). Tests lower them to
- * exercise the blocked paths; nothing else should write them. */
+ * score block (lib/cpu_conv.c, lib/cpu_attn.c). Tests lower them (and set
+ * spo_cpu_shift_force) to exercise the other paths; nothing else should
+ * write them. */
 extern size_t spo_cpu_col_max;
 extern size_t spo_cpu_attn_max;
 extern int spo_cpu_shift_force; /* 1: lib/cpu_convs.c serves every stride-1 k > 1 convolution */
