@@ -10,6 +10,7 @@ CC       ?= cc
 NVCC     ?= nvcc
 SANITIZE ?= 0
 CUDA     ?= auto
+NATIVE   ?= 1
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 PKGS     := hdf5-serial libarchive libpng libcjson openblas
@@ -42,6 +43,17 @@ CFLAGS   ?= $(OPT)
 CFLAGS   += -std=c11 -Itools -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread -MMD -MP $(SANFLAGS) \
             -Ilib $(PKG_CFLAGS) -DSPO_VERSION='"$(VERSION)"'
 LDFLAGS  += $(SANFLAGS) -pthread
+# the CPU kernels (lib/cpu_*.c) get -O3 and vectorisation-friendly flags but
+# no -ffast-math: NaN, infinities and the causal mask must stay exact.
+# NATIVE=1 (default) tunes them to this CPU (-march=native); NATIVE=0 for a
+# library that runs on any x86-64 (or other) CPU.
+KFLAGS   := -fno-math-errno -fno-trapping-math -ffp-contract=fast
+ifeq ($(NATIVE),1)
+  KFLAGS += -march=native
+endif
+ifneq ($(SANITIZE),1)
+  KFLAGS += -O3
+endif
 LDLIBS   := $(PKG_LIBS) -lm
 
 LIB_SRC  := $(wildcard lib/*.c lib/*/*.c)
@@ -85,6 +97,10 @@ $(LIBSPO): $(LIB_OBJ) $(CU_OBJ)
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/lib/cpu_%.o: lib/cpu_%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KFLAGS) -c $< -o $@
 
 $(B)/kernels/%.o: kernels/%.cu
 	@mkdir -p $(@D)

@@ -1,7 +1,7 @@
 /* cpu_dev.c — the CPU backend: host memory (64-byte aligned, zeroed), the
- * BLAS thread count, and the op table that the public functions call. */
+ * BLAS thread count and the device state of lib/cpu_pool.c (thread pool,
+ * scratch), and the op table that the public functions call. */
 #include <cblas.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +11,15 @@ int spo_cpu_open(spo_dev *d)
 {
     /* a process-wide setting of OpenBLAS; the last device opened wins */
     openblas_set_num_threads(d->threads);
+    /* without a pool (no thread could start) the ops run on the caller */
+    if (!(d->impl = spo_cpu_state_new(d->threads))) return spo_err(SPO_EIO, "cpu device: out of memory");
     return SPO_OK;
+}
+
+void spo_cpu_close(spo_dev *d)
+{
+    spo_cpu_state_free(d->impl);
+    d->impl = NULL;
 }
 
 float *spo_cpu_alloc(spo_dev *d, size_t n)
@@ -67,21 +75,10 @@ int spo_cpu_sync(spo_dev *d)
     return SPO_OK;
 }
 
-float *spo_cpu_scratch(size_t n)
-{
-    if (n > SIZE_MAX / sizeof(float)) {
-        spo_err(SPO_EIO, "scratch of %zu floats overflows size_t", n);
-        return NULL;
-    }
-    float *p = malloc((n ? n : 1) * sizeof(float));
-    if (!p) spo_err(SPO_EIO, "out of memory allocating %zu floats of scratch", n);
-    return p;
-}
-
 const spo_ops_table spo_cpu_ops = {
     .name = "cpu",
     .open = spo_cpu_open,
-    .close = NULL,
+    .close = spo_cpu_close,
     .alloc = spo_cpu_alloc,
     .free = spo_cpu_free,
     .upload = spo_cpu_upload,

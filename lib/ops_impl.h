@@ -18,12 +18,13 @@ extern "C" { /* also for ops.h and err.h, which have no guards of their own */
 #include "ops.h"
 
 typedef struct spo_ops_table spo_ops_table;
+struct spo_cpu_state; /* lib/cpu_pool.c */
 
 struct spo_dev {
     spo_devkind kind;
-    int threads;              /* CPU threads given to BLAS (>= 1) */
+    int threads;              /* CPU threads for BLAS and the CPU pool (>= 1) */
     const spo_ops_table *ops; /* the backend */
-    void *impl;               /* backend state (CUDA: stream, cuBLAS handle) */
+    void *impl;               /* backend state (CPU: lib/cpu_pool.c; CUDA: stream, cuBLAS handle) */
 };
 
 struct spo_ops_table {
@@ -81,9 +82,11 @@ extern const spo_ops_table spo_cpu_ops;
 extern const spo_ops_table spo_cuda_ops; /* kernels/cuda_dev.cu */
 #endif
 
-/* ---- CPU backend (lib/cpu_*.c): fp32, BLAS sgemm, single-threaded
- * outside BLAS. Arguments were checked by the caller. ---- */
+/* ---- CPU backend (lib/cpu_*.c): fp32, BLAS sgemm, and a thread pool
+ * (lib/cpu_pool.c, d->impl) for the other ops. Arguments were checked by
+ * the caller. ---- */
 int spo_cpu_open(spo_dev *d);
+void spo_cpu_close(spo_dev *d);
 float *spo_cpu_alloc(spo_dev *d, size_t n);
 void spo_cpu_free(spo_dev *d, float *p);
 int spo_cpu_upload(spo_dev *d, float *dst, const float *host, size_t n);
@@ -127,14 +130,47 @@ int spo_cpu_scale(spo_dev *d, float *y, const float *x, float s, size_t n);
 int spo_cpu_timestep_embed(spo_dev *d, float *y, const float *t, int n, int dim, int flip_sin_to_cos, float shift,
                            float max_period);
 
-/* blocking limits of the CPU ops, in floats: the conv column buffer and
- * the attention score block (lib/cpu_conv.c, lib/cpu_attn.c). Tests lower
- * them to exercise the blocked paths; nothing else should write them. */
+/* blocking limits of the CPU ops, in floats: the conv column buffer (or
+ * the padded input and output band of lib/cpu_convs.c) and the attention
+ * score block (lib/cpu_conv.c, lib/cpu_attn.c). Tests lower them (and set
+ * spo_cpu_shift_force) to exercise the other paths; nothing else should
+ * write them. */
 extern size_t spo_cpu_col_max;
 extern size_t spo_cpu_attn_max;
+extern int spo_cpu_shift_force; /* 1: lib/cpu_convs.c serves every stride-1 k > 1 convolution */
 
-/* scratch for the CPU ops: n floats (not zeroed), NULL + spo_err on failure */
-float *spo_cpu_scratch(size_t n);
+/* stride-1 convolution as k*k shifted products (lib/cpu_convs.c): _ok says
+ * whether it serves c (stride 1, k > 1, images large against cout, cin not
+ * tiny); bwd_dx is the backward to the input only */
+int spo_cpu_conv_shift_ok(const spo_conv *c);
+int spo_cpu_conv_shift_fwd(spo_dev *d, float *y, const float *x, const float *w, const float *b, const spo_conv *c);
+int spo_cpu_conv_shift_bwd_dx(spo_dev *d, float *dx, const float *dy, const float *w, const spo_conv *c);
+
+/* scratch for a CPU op: n floats (not zeroed), NULL + spo_err on failure;
+ * the device's cached buffer when it is free (lib/cpu_pool.c). Give it
+ * back with spo_cpu_scratch_put (NULL is fine); one at a time per op. */
+float *spo_cpu_scratch(spo_dev *d, size_t n);
+void spo_cpu_scratch_put(spo_dev *d, float *p);
+
+/* the thread pool (lib/cpu_pool.c). spo_cpu_parallel_for calls
+ * fn(ctx, lo, hi, worker) for the chunks [lo, hi) of [0, n), grain items
+ * each (the last may be shorter), on up to spo_cpu_workers(d) threads, and
+ * returns when all are done; worker in [0, spo_cpu_workers(d)) names the
+ * calling thread (for per-thread scratch). The chunks do not depend on the
+ * thread count; fn must write disjoint outputs per chunk. OpenBLAS runs one
+ * thread inside a job, so fn may call sgemm. */
+typedef void (*spo_cpu_task)(void *ctx, size_t lo, size_t hi, int worker);
+struct spo_cpu_state *spo_cpu_state_new(int threads); /* the device's d->impl */
+void spo_cpu_state_free(struct spo_cpu_state *st);
+int spo_cpu_workers(const spo_dev *d);
+void spo_cpu_parallel_for(spo_dev *d, size_t n, size_t grain, spo_cpu_task fn, void *ctx);
+
+/* exp and erf of arrays (lib/cpu_vexp.c, lib/cpu_act.c), as spo_expf and
+ * spo_erff of lib/cpu_math.h: y[i] = exp(x[i] - s), exp(x[i]), erf(x[i]);
+ * y may equal x */
+void spo_cpu_exp_shift_n(float *y, const float *x, float s, size_t n);
+void spo_cpu_expf_n(float *y, const float *x, size_t n);
+void spo_cpu_erff_n(float *y, const float *x, size_t n);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,15 @@ export SPO_ROOT="$(pwd)"
 export SPO_HELPERS="$(pwd)/$B/tests/helpers"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=99"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=99"
+# OpenBLAS picks its kernels by CPU model and falls back to the slow generic
+# (Prescott) ones on CPUs it does not know; the tools re-exec themselves with
+# OPENBLAS_CORETYPE set (tools/frame.c), the test binaries get it from here,
+# as in tests/bench/run_unet_bench.sh.
+if [ -z "${OPENBLAS_CORETYPE+x}" ]; then
+    if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then export OPENBLAS_CORETYPE=SkylakeX
+    elif grep -qw avx2 /proc/cpuinfo 2>/dev/null; then export OPENBLAS_CORETYPE=Haswell
+    fi
+fi
 pass=0
 fail=0
 failed=""

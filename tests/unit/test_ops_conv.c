@@ -1,7 +1,10 @@
 /* test_ops_conv.c — spo_conv2d_fwd/bwd against a direct double loop and
  * finite differences: 3x3 stride 1 and 2 with padding 1, 1x1 (the sgemm
- * shortcut and the strided general path), no padding, 5x5, odd sizes, and
- * the banded im2col path (spo_cpu_col_max lowered). */
+ * shortcut and the strided general path), no padding, 5x5, odd sizes, the
+ * banded im2col path (spo_cpu_col_max lowered), and the shifted-product
+ * path of lib/cpu_convs.c for these small images (spo_cpu_shift_force;
+ * its backward serves dx alone, which check_backward compares with the
+ * im2col backward's). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -108,6 +111,22 @@ static void test_conv_banded(void **state)
     spo_cpu_col_max = keep;
 }
 
+static void test_conv_shift(void **state)
+{
+    size_t keep_col = spo_cpu_col_max;
+    spo_cpu_shift_force = 1;
+    run_conv(*state, (spo_conv){2, 3, 7, 6, 4, 3, 1, 1}, 1);
+    run_conv(*state, (spo_conv){1, 2, 5, 5, 3, 3, 1, 0}, 1);
+    run_conv(*state, (spo_conv){1, 1, 1, 1, 1, 3, 1, 1}, 0);
+    run_conv(*state, (spo_conv){1, 2, 6, 7, 3, 5, 1, 2}, 1);
+    run_conv(*state, (spo_conv){1, 3, 4, 5, 2, 2, 1, 1}, 1); /* even k */
+    spo_cpu_col_max = 1; /* one output row a band */
+    run_conv(*state, (spo_conv){2, 3, 7, 6, 4, 3, 1, 1}, 1);
+    spo_cpu_col_max = (3 + 4) * 8 * 3 + 3 * (2 * 8 + 3); /* bands of 3 rows, remainder 1 */
+    run_conv(*state, (spo_conv){1, 3, 7, 6, 4, 3, 1, 1}, 1);
+    spo_cpu_shift_force = 0, spo_cpu_col_max = keep_col;
+}
+
 static void test_conv_args(void **state)
 {
     spo_dev *d = *state;
@@ -129,7 +148,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv3x3), cmocka_unit_test(test_conv_stride2), cmocka_unit_test(test_conv1x1),
-        cmocka_unit_test(test_conv5x5), cmocka_unit_test(test_conv_banded),  cmocka_unit_test(test_conv_args),
+        cmocka_unit_test(test_conv5x5), cmocka_unit_test(test_conv_banded),  cmocka_unit_test(test_conv_shift),
+        cmocka_unit_test(test_conv_args),
     };
     return cmocka_run_group_tests(tests, dev_setup, dev_teardown);
 }
