@@ -1,0 +1,62 @@
+/* tokenizer.h — the CLIP BPE tokenizer of Stable Diffusion v1.5, giving the
+ * same ids as transformers' CLIPTokenizer (the slow Python one) on the path
+ * it takes when ftfy is NOT installed:
+ *
+ *   1. split the text on the added tokens (bos, eos, unk, pad strings, matched
+ *      exactly, leftmost-longest); each becomes its id directly
+ *   2. each other piece goes through BasicTokenizer(strip_accents=False,
+ *      do_split_on_punc=False): drop NUL, U+FFFD and control/format/
+ *      unassigned characters (category C*, but \t \n \r), whitespace to
+ *      spaces, spaces around CJK ideographs, NFC, split on whitespace,
+ *      str.lower() each word (with Python's final-sigma rule)
+ *   3. the pre-tokenizer regex <\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|
+ *      've|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+ (IGNORECASE, so ſ
+ *      matches s; U+0345 matches no branch and is skipped like a space)
+ *   4. each match: UTF-8 bytes -> byte-level characters, "</w>" on the last,
+ *      BPE by merge rank (all occurrences of the best pair per pass), each
+ *      symbol to its vocabulary id or unk; the exact matches
+ *      "<|startoftext|>" / "<|endoftext|>" map to their ids unsplit
+ *   5. bos + ids + eos, truncated to max_len (eos kept last), then padded
+ *      with the pad id to max_len
+ *
+ * Input that is not valid UTF-8 does not fail: each offending byte decodes to
+ * U+FFFD, which step 2 drops (as Python would after decoding the bytes with
+ * errors="replace"). Text stops at the first NUL (C string).
+ *
+ * A tokenizer directory holds vocab.json (token -> id) and merges.txt (line 1
+ * a "#version" header, then "a b" per line, rank = order; like
+ * CLIPTokenizer only the first 48894 are read) and optionally
+ * tokenizer_config.json and special_tokens_map.json (the latter wins) for
+ * bos/eos/unk/pad (a string or {"content": ...}) and model_max_length.
+ * Defaults: bos "<|startoftext|>", eos/unk/pad "<|endoftext|>", 77. Special
+ * tokens must be in vocab.json. Other added tokens are not supported. */
+#ifndef SPO_TOKENIZER_H
+#define SPO_TOKENIZER_H
+
+#include <stdint.h>
+
+typedef struct spo_tok spo_tok;
+
+/* Load the tokenizer in directory dir into *t (free with spo_tok_free). */
+int spo_tok_load(spo_tok **t, const char *dir);
+void spo_tok_free(spo_tok *t);
+
+/* Encode utf8 into ids[0..max_len) (max_len >= 2): bos, tokens, eos, pad.
+ * *n_real (may be NULL) gets the count before padding. */
+int spo_tok_encode(const spo_tok *t, const char *utf8, int32_t *ids, int max_len, int *n_real);
+
+/* model_max_length (77 unless the config says otherwise) */
+int spo_tok_max_length(const spo_tok *t);
+/* ids of the special tokens; any pointer may be NULL */
+void spo_tok_special_ids(const spo_tok *t, int32_t *bos, int32_t *eos, int32_t *pad, int32_t *unk);
+/* 1 + the largest id in vocab.json */
+int32_t spo_tok_vocab_size(const spo_tok *t);
+
+/* Write a byte-level CLIP tokenizer into dir (created if missing): the 256
+ * byte characters (ids 0..255), the same with "</w>" (256..511),
+ * "<|startoftext|>" 512, "<|endoftext|>" 513; merges.txt with only its
+ * header; tokenizer_config.json and special_tokens_map.json as SD v1.5's
+ * (pad "<|endoftext|>", model_max_length 77). */
+int spo_tok_write_bytelevel(const char *dir);
+
+#endif
