@@ -48,6 +48,7 @@ LIB_SRC  := $(wildcard lib/*.c lib/*/*.c)
 CU_SRC   := $(wildcard kernels/*.cu)
 TOOL_SRC := $(wildcard tools/spo-*.c)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
+HELP_SRC := $(wildcard tests/helpers/*.c)
 
 ifeq ($(HAVE_NVCC),1)
   CUDA_HOME ?= $(patsubst %/bin/,%,$(dir $(shell command -v $(NVCC))))
@@ -64,7 +65,7 @@ endif
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o) $(B)/gen/schemas.o
 LIBSPO   := $(B)/libspo.a
 TOOLS    := $(TOOL_SRC:tools/%.c=$(BINDIR)/%)
-TESTS    := $(TEST_SRC:tests/unit/%.c=$(B)/tests/%)
+TESTS    := $(TEST_SRC:tests/unit/%.c=$(B)/tests/%) $(HELP_SRC:tests/helpers/%.c=$(B)/tests/helpers/%)
 
 .PHONY: all lib tools tests test check-deps demo install clean fuzz bench say-cuda
 all: say-cuda tools
@@ -106,12 +107,25 @@ $(B)/tests/%: $(B)/tests/unit/%.o $(LIBSPO)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $< $(LIBSPO) $(LDLIBS) -lcmocka -o $@
 
+$(B)/tests/helpers/%: $(B)/tests/helpers/%.o $(LIBSPO)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $< $(LIBSPO) $(LDLIBS) -o $@
+
 check-deps:
 	@sh scripts/deps.sh
 
 test: check-deps
 	$(MAKE) all tests
 	sh tests/run.sh "$(BINDIR)" "$(B)"
+
+# benchmarks (tests/bench/*.c): build/<rel|san>/bench/NAME, not part of `tests`
+BENCH_SRC := $(wildcard tests/bench/*.c)
+BENCHES  := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
+bench: $(BENCHES)
+
+$(B)/bench/%: $(B)/tests/bench/%.o $(LIBSPO)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $< $(LIBSPO) $(LDLIBS) -o $@
 
 fuzz:
 	sh tests/fuzz/run.sh 20

@@ -1,6 +1,8 @@
 /* clip_layer.c — one pre-LN CLIP encoder layer, forward (see clip_layer.h). */
 #include "clip_layer.h"
 
+#include "ops_extra.h"
+
 #define CK(call)                         \
     do {                                 \
         if ((rc = (call))) return rc;    \
@@ -43,28 +45,29 @@ int spo_clip_layer_fwd(spo_dev *d, const spo_clip_layer *L, float *x, float *scr
                        const float *mod)
 {
     int rc, c = L->dim, n = b * t;
-    if (mod) return spo_err(SPO_EINVAL, "clip layer: adaLN modulation is not implemented yet");
     size_t nc = align16((size_t)n * c);
     float *a = scratch, *q = a + nc, *k = q + nc, *v = k + nc, *o = v + nc, *h = o + nc;
     float *mean = h + align16((size_t)n * L->inter), *rstd = mean + align16((size_t)n);
 
     /* attention branch: x += out_proj(attn(ln1(x))) */
     CK(spo_layernorm_fwd(d, a, mean, rstd, x, L->ln1w, L->ln1b, n, c, L->eps));
-    /* adaLN point 1: a = a * (1 + scale_msa) + shift_msa */
+    if (mod) CK(spo_modulate_fwd(d, a, a, mod, mod + c, 6 * c, b, t, c)); /* a*(1+scale_msa)+shift_msa */
     CK(spo_linear_fwd(d, q, a, L->qw, L->qb, n, c, c));
     CK(spo_linear_fwd(d, k, a, L->kw, L->kb, n, c, c));
     CK(spo_linear_fwd(d, v, a, L->vw, L->vb, n, c, c));
     CK(spo_attention_fwd(d, o, NULL, q, k, v, b, t, t, L->heads, c / L->heads, causal));
     CK(spo_linear_fwd(d, a, o, L->ow, L->ob, n, c, c));
-    /* adaLN point 2: a = gate_msa * a */
-    CK(spo_add_fwd(d, x, x, a, (size_t)n * c));
+    if (mod)
+        CK(spo_gate_add_fwd(d, x, a, mod + 2 * c, 6 * c, b, t, c)); /* x += gate_msa * a */
+    else
+        CK(spo_add_fwd(d, x, x, a, (size_t)n * c));
 
     /* MLP branch: x += fc2(act(fc1(ln2(x)))) */
     CK(spo_layernorm_fwd(d, a, mean, rstd, x, L->ln2w, L->ln2b, n, c, L->eps));
-    /* adaLN point 3: a = a * (1 + scale_mlp) + shift_mlp */
+    if (mod) CK(spo_modulate_fwd(d, a, a, mod + 3 * c, mod + 4 * c, 6 * c, b, t, c));
     CK(spo_linear_fwd(d, h, a, L->f1w, L->f1b, n, c, L->inter));
     CK(spo_act_fwd(d, L->act, h, h, (size_t)n * L->inter));
     CK(spo_linear_fwd(d, a, h, L->f2w, L->f2b, n, L->inter, c));
-    /* adaLN point 4: a = gate_mlp * a */
+    if (mod) return spo_gate_add_fwd(d, x, a, mod + 5 * c, 6 * c, b, t, c); /* x += gate_mlp * a */
     return spo_add_fwd(d, x, x, a, (size_t)n * c);
 }

@@ -1,6 +1,6 @@
 /* clip_layer.h — one pre-LN CLIP transformer encoder layer (transformers
- * CLIPEncoderLayer), shared by the CLIP text encoder and, later, the
- * PickScore / step-aware vision and text towers:
+ * CLIPEncoderLayer), shared by the CLIP text encoder and the towers of
+ * the step-aware preference model (lib/spm.c):
  *
  *   x = x + out_proj(attn(q_proj(a), k_proj(a), v_proj(a)))   a = layer_norm1(x)
  *   x = x + fc2(act(fc1(m)))                                  m = layer_norm2(x)
@@ -9,12 +9,17 @@
  * 1/sqrt(dim/heads), optionally causal; act is quick_gelu (CLIP ViT-L text)
  * or exact-erf gelu (ViT-H). Every linear has a bias.
  *
- * adaLN hook (the step-aware preference model, not built yet): a modulated
- * layer will take per-sample (b, 6*dim) = shift/scale/gate for the attention
- * branch and for the MLP branch, apply a*(1+scale)+shift right after each
- * LayerNorm and multiply each branch's output by its gate before the residual
- * add. spo_clip_layer_fwd is written as two branches with those two points
- * marked, and takes `mod` already: it must be NULL until the ops exist. */
+ * adaLN modulation (the step-aware preference model of SPO, official
+ * TimeConditionedCLIPEncoderLayer): with `mod` (b, 6*dim) per sample, rows
+ * [shift_msa | scale_msa | gate_msa | shift_mlp | scale_mlp | gate_mlp]
+ * (the chunk(6) order of the official code), the layer becomes
+ *
+ *   x = x + gate_msa * attn(layer_norm1(x) * (1 + scale_msa) + shift_msa)
+ *   x = x + gate_mlp * mlp(layer_norm2(x) * (1 + scale_mlp) + shift_mlp)
+ *
+ * with each vector broadcast over the tokens of its sample. mod NULL is the
+ * plain layer.
+ */
 #ifndef SPO_CLIP_LAYER_H
 #define SPO_CLIP_LAYER_H
 
@@ -40,7 +45,7 @@ int spo_clip_layer_declare(spo_clip_layer *L, spo_params *ps, const char *prefix
 size_t spo_clip_layer_scratch(const spo_clip_layer *L, size_t n);
 
 /* x (b,t,dim) -> x in place; scratch of spo_clip_layer_scratch(L, b*t)
- * floats (device memory); mod must be NULL (see the adaLN hook above). */
+ * floats (device memory); mod (b, 6*dim) device memory or NULL (above). */
 int spo_clip_layer_fwd(spo_dev *d, const spo_clip_layer *L, float *x, float *scratch, int b, int t, int causal,
                        const float *mod);
 

@@ -145,6 +145,16 @@ int spo_clip_text_load(spo_clip_text **out, const char *dir, spo_dev *dev)
     return SPO_OK;
 }
 
+int spo_clip_text_config_parse(spo_clip_text_config *c, const cJSON *j)
+{
+    int rc = parse_config(c, j);
+    if (rc) return rc;
+    if ((rc = check_config(c))) return spo_err_prefix(rc, "%s", spo_cfg_name(j));
+    return SPO_OK;
+}
+
+spo_params *spo_clip_text_params(spo_clip_text *m) { return &m->ps; }
+
 int spo_clip_text_randn(spo_clip_text *m, uint64_t seed, float std) { return spo_params_randn(&m->ps, seed, std); }
 
 const spo_clip_text_config *spo_clip_text_cfg(const spo_clip_text *m) { return &m->cfg; }
@@ -214,9 +224,10 @@ int spo_clip_text_forward_dev(spo_clip_text *m, float *hidden, float *pooled, co
 {
     int rc, C = m->cfg.dim;
     CK(encode(m, hidden, ids, batch, len));
+    const float *h = hidden ? hidden : m->y; /* encode wrote m->y when hidden is NULL */
     for (int b = 0; pooled && b < batch; b++) {
         size_t row = (size_t)b * len + pool_index(&m->cfg, ids + (size_t)b * len, len);
-        CK(spo_dev_copy(m->dev, pooled + (size_t)b * C, hidden + row * C, (size_t)C));
+        CK(spo_dev_copy(m->dev, pooled + (size_t)b * C, h + row * C, (size_t)C));
     }
     return SPO_OK;
 }

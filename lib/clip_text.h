@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "ops.h"
+#include "params.h"
 
 typedef struct {
     int vocab;          /* vocab_size */
@@ -30,6 +31,12 @@ typedef struct {
 } spo_clip_text_config;
 
 typedef struct spo_clip_text spo_clip_text;
+struct cJSON;
+
+/* A CLIPTextConfig JSON object (a text_encoder/config.json, or the
+ * text_config of a CLIPModel config.json) with transformers 4.40.1 defaults
+ * for absent keys, checked; errors name the file and the key. */
+int spo_clip_text_config_parse(spo_clip_text_config *c, const struct cJSON *j);
 
 /* Read dir/config.json and dir/model.safetensors (fp32/fp16/bf16). Unknown
  * config values are SPO_EINVAL naming the key; a missing, unexpected or
@@ -39,6 +46,9 @@ int spo_clip_text_load(spo_clip_text **m, const char *dir, spo_dev *dev);
 int spo_clip_text_create(spo_clip_text **m, const spo_clip_text_config *cfg, spo_dev *dev);
 int spo_clip_text_randn(spo_clip_text *m, uint64_t seed, float std);
 const spo_clip_text_config *spo_clip_text_cfg(const spo_clip_text *m);
+/* The parameter table (names "text_model.*"), for a caller that loads the
+ * tower from a file of its own (the step-aware preference model's .bin). */
+spo_params *spo_clip_text_params(spo_clip_text *m);
 
 /* ids (batch, len) host int32, len <= max_position_embeddings ->
  * hidden (batch, len, C) and pooled (batch, C), HOST memory; either may be NULL. */

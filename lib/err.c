@@ -26,13 +26,18 @@ int spo_err(int code, const char *fmt, ...)
 
 int spo_err_prefix(int code, const char *fmt, ...)
 {
-    char pre[512], old[sizeof msg];
+    char pre[256], old[sizeof msg];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(pre, sizeof pre, fmt, ap);
     va_end(ap);
     memcpy(old, msg, sizeof msg);
-    snprintf(msg, sizeof msg, "%s: %s", pre, old);
+    size_t k = strlen(pre);
+    if (k + 2 >= sizeof msg) k = sizeof msg - 3;
+    memcpy(msg, pre, k);
+    msg[k] = ':';
+    msg[k + 1] = ' ';
+    snprintf(msg + k + 2, sizeof msg - k - 2, "%.*s", (int)(sizeof msg - k - 3), old);
     return code;
 }
 

@@ -2,14 +2,16 @@
  * functions and never knows the device: every pointer is memory of `dev`
  * (host memory for the CPU device, device memory for CUDA) obtained with
  * spo_dev_alloc. The CPU implementation is fp32 with BLAS sgemm
- * (lib/cpu_*.c); the CUDA one (kernels/*.cu + cuBLAS) fills the same table.
+ * (lib/cpu_*.c); the CUDA one (kernels/ with cuBLAS) fills the same table.
  *
  * Conventions (as llm.c):
  *  - layouts are row-major; images NCHW; token sequences (B,T,C).
  *  - forward writes its output (=), never reads it first.
  *  - backward ACCUMULATES (+=) into every gradient it is given (dx, dw, db),
  *    so residual branches just add; a NULL gradient pointer is skipped.
- *  - shapes are given in the comment of every function.
+ *  - shapes are given in the comment of every function; every int dimension
+ *    must be >= 1 (size_t counts may be 0), else SPO_EINVAL.
+ *  - outputs do not alias inputs unless a comment says they may.
  *  - functions return SPO_OK or an error code with spo_err() set (lib/err.h).
  */
 #ifndef SPO_OPS_H
@@ -28,7 +30,7 @@ typedef struct spo_dev spo_dev;
 int spo_dev_open(spo_dev **dev, spo_devkind kind, int threads); /* threads 0: all cores */
 void spo_dev_close(spo_dev *dev);
 spo_devkind spo_dev_kind(const spo_dev *dev);
-float *spo_dev_alloc(spo_dev *dev, size_t n);              /* n floats, zeroed; NULL + spo_err on failure */
+float *spo_dev_alloc(spo_dev *dev, size_t n);              /* n floats, zeroed; NULL + spo_err on failure; n 0 is valid */
 void spo_dev_free(spo_dev *dev, float *p);
 int spo_dev_upload(spo_dev *dev, float *dst, const float *host, size_t n);
 int spo_dev_download(spo_dev *dev, float *host, const float *src, size_t n);
@@ -56,7 +58,8 @@ int spo_conv2d_bwd(spo_dev *d, float *dx, float *dw, float *db, const float *dy,
                    const spo_conv *c);
 
 /* ---- normalisation ---------------------------------------------------- */
-/* groupnorm: x (n,c,hw), gamma/beta (c), groups g; saves mean/rstd (n,g) for backward */
+/* groupnorm: x (n,c,hw), gamma/beta (c), groups g; saves mean/rstd (n,g) for backward.
+ * gamma NULL means 1 and beta NULL means 0 (no affine), here and in layernorm. */
 int spo_groupnorm_fwd(spo_dev *d, float *y, float *mean, float *rstd, const float *x, const float *gamma,
                       const float *beta, int n, int c, int hw, int g, float eps);
 int spo_groupnorm_bwd(spo_dev *d, float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
@@ -102,7 +105,7 @@ int spo_axpy(spo_dev *d, float *y, float alpha, const float *x, size_t n);
  * bwd: db (n,c) += sum_hw dy */
 int spo_add_nc_fwd(spo_dev *d, float *y, const float *b, int n, int c, int hw);
 int spo_add_nc_bwd(spo_dev *d, float *db, const float *dy, int n, int c, int hw);
-/* y = x * s (n) */
+/* y = x * s (n); y may equal x */
 int spo_scale(spo_dev *d, float *y, const float *x, float s, size_t n);
 /* sinusoidal embedding: t (n) -> y (n, dim); half = dim/2,
  * freq_i = exp(-ln(max_period) * i / (half - shift)), arg = t * freq_i;

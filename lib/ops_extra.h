@@ -16,4 +16,17 @@
  * n device-to-device row copies, or uploads ids for a gather kernel.) */
 int spo_embed_fwd(spo_dev *d, float *y, const float *table, const int32_t *ids, int n, int dim, int vocab);
 
+/* ---- adaLN modulation (DiT; the step-aware preference model) ----------
+ * Per-sample vectors come as rows of a (b, ld) matrix (chunks of one
+ * Linear's output): row i of shift is shift[i*ld .. i*ld + c), and so on.
+ * CPU only for now (a kernel for CUDA is still to be written); on another
+ * device they fail with SPO_EINVAL. No backward yet (nothing trains them). */
+
+/* modulate: x (b,t,c), shift/scale rows of stride ld ->
+ * y[i,j,:] = x[i,j,:] * (1 + scale[i,:]) + shift[i,:]; y may equal x. */
+int spo_modulate_fwd(spo_dev *d, float *y, const float *x, const float *shift, const float *scale, int ld, int b,
+                     int t, int c);
+/* gated residual: x (b,t,c) += gate[i,:] * y[i,j,:], gate rows of stride ld. */
+int spo_gate_add_fwd(spo_dev *d, float *x, const float *y, const float *gate, int ld, int b, int t, int c);
+
 #endif

@@ -123,33 +123,76 @@ static void shape_str(char *b, size_t n, int nd, const int64_t *s)
     if (k < n) snprintf(b + k, n - k, "]");
 }
 
+/* a safetensors file as a spo_tensor_src */
+static int st_info(void *ctx, int i, const char **name, int *ndim, const int64_t **shape)
+{
+    const spo_st_tensor *t = spo_st_get(ctx, i);
+    *name = t->name;
+    *ndim = t->ndim;
+    *shape = t->shape;
+    return SPO_OK;
+}
+
+static int st_read(void *ctx, int i, float *dst) { return spo_st_read_f32(ctx, spo_st_get(ctx, i), dst); }
+
 int spo_params_load(spo_params *ps, const char *path, const char *prefix, int allow_extra)
 {
     spo_st *st;
     int rc = spo_st_open(&st, path);
     if (rc) return rc;
+    spo_tensor_src src = {path, st, spo_st_count(st), st_info, st_read};
+    rc = spo_params_load_src(&ps, 1, &src, prefix, allow_extra);
+    spo_st_close(st);
+    return rc;
+}
+
+static int ignored(const spo_params *ps, const char *name)
+{
+    for (int g = 0; g < ps->nignore; g++)
+        if (!strncmp(name, ps->ignore[g], strlen(ps->ignore[g]))) return 1;
+    return 0;
+}
+
+/* the entry of ps for a file name (prefix stripped), or -1 */
+static int lookup(const spo_params *ps, const char *name)
+{
+    for (int j = 0; j < ps->n; j++)
+        if (!strcmp(ps->p[j].name, name) || (ps->p[j].alias && !strcmp(ps->p[j].alias, name))) return j;
+    return -1;
+}
+
+int spo_params_load_src(spo_params *const *tabs, int ntabs, const spo_tensor_src *src, const char *prefix,
+                        int allow_extra)
+{
+    int rc = SPO_OK;
+    const char *path = src->label;
     size_t plen = prefix ? strlen(prefix) : 0;
     float *host = NULL;
     size_t host_n = 0;
-    char *seen = calloc(ps->n ? ps->n : 1, 1);
-    if (!seen) { rc = spo_err(SPO_EIO, "out of memory"); goto out; }
-    for (int i = 0; i < spo_st_count(st); i++) {
-        const spo_st_tensor *t = spo_st_get(st, i);
-        const char *name = t->name;
+    char **seen = calloc((size_t)ntabs, sizeof *seen);
+    if (!seen) return spo_err(SPO_EIO, "out of memory");
+    for (int k = 0; k < ntabs; k++)
+        if (!(seen[k] = calloc(tabs[k]->n ? tabs[k]->n : 1, 1))) { rc = spo_err(SPO_EIO, "out of memory"); goto out; }
+    for (int i = 0; i < src->count; i++) {
+        const char *full, *name;
+        int nd;
+        const int64_t *shape;
+        if ((rc = src->info(src->ctx, i, &full, &nd, &shape))) goto out;
+        name = full;
         int skip = 0;
-        for (int g = 0; g < ps->nignore && !skip; g++) skip = !strncmp(name, ps->ignore[g], strlen(ps->ignore[g]));
+        for (int k = 0; k < ntabs && !skip; k++) skip = ignored(tabs[k], full);
         if (skip) continue;
         if (plen && strncmp(name, prefix, plen) == 0) name += plen;
-        int j;
-        for (j = 0; j < ps->n; j++)
-            if (!strcmp(ps->p[j].name, name) || (ps->p[j].alias && !strcmp(ps->p[j].alias, name))) break;
-        if (j == ps->n) {
+        int k, j = -1;
+        for (k = 0; k < ntabs && j < 0; k++) j = lookup(tabs[k], name);
+        if (j < 0) {
             if (allow_extra) continue;
-            rc = spo_err(SPO_EINVAL, "%s: unexpected tensor '%s'", path, t->name);
+            rc = spo_err(SPO_EINVAL, "%s: unexpected tensor '%s'", path, full);
             goto out;
         }
+        spo_params *ps = tabs[--k];
         spo_param *e = &ps->p[j];
-        if (seen[j]) {
+        if (seen[k][j]) {
             if (e->alias)
                 rc = spo_err(SPO_EINVAL, "%s: tensor '%s' is given twice (as itself and as its alias '%s')", path,
                              e->name, e->alias);
@@ -157,11 +200,11 @@ int spo_params_load(spo_params *ps, const char *path, const char *prefix, int al
                 rc = spo_err(SPO_EINVAL, "%s: tensor '%s' is given twice", path, e->name);
             goto out;
         }
-        if (!shape_fits(e, t->ndim, t->shape)) {
+        if (!shape_fits(e, nd, shape)) {
             char a[96], b[96];
-            shape_str(a, sizeof a, t->ndim, t->shape);
+            shape_str(a, sizeof a, nd, shape);
             shape_str(b, sizeof b, e->ndim, e->shape);
-            rc = spo_err(SPO_EINVAL, "%s: tensor '%s' is %s, expected %s for this config", path, t->name, a, b);
+            rc = spo_err(SPO_EINVAL, "%s: tensor '%s' is %s, expected %s for this config", path, full, a, b);
             goto out;
         }
         if (e->numel > host_n) {
@@ -170,24 +213,25 @@ int spo_params_load(spo_params *ps, const char *path, const char *prefix, int al
             host = malloc(host_n * sizeof *host);
             if (!host) { rc = spo_err(SPO_EIO, "out of memory"); goto out; }
         }
-        if ((rc = spo_st_read_f32(st, t, host))) goto out;
+        if ((rc = src->read(src->ctx, i, host))) goto out;
         if ((rc = spo_dev_upload(ps->dev, ps->buf + e->offset, host, e->numel))) goto out;
-        seen[j] = 1;
+        seen[k][j] = 1;
     }
-    for (int j = 0; j < ps->n; j++)
-        if (!seen[j]) {
-            const char *pf = prefix ? prefix : "";
-            if (ps->p[j].alias)
-                rc = spo_err(SPO_EINVAL, "%s: missing tensor '%s%s' (or '%s%s')", path, pf, ps->p[j].name, pf,
-                             ps->p[j].alias);
-            else
-                rc = spo_err(SPO_EINVAL, "%s: missing tensor '%s%s'", path, pf, ps->p[j].name);
-            goto out;
-        }
+    for (int k = 0; k < ntabs; k++)
+        for (int j = 0; j < tabs[k]->n; j++)
+            if (!seen[k][j]) {
+                const char *pf = prefix ? prefix : "";
+                const spo_param *e = &tabs[k]->p[j];
+                if (e->alias)
+                    rc = spo_err(SPO_EINVAL, "%s: missing tensor '%s%s' (or '%s%s')", path, pf, e->name, pf, e->alias);
+                else
+                    rc = spo_err(SPO_EINVAL, "%s: missing tensor '%s%s'", path, pf, e->name);
+                goto out;
+            }
 out:
+    for (int k = 0; k < ntabs; k++) free(seen[k]);
     free(seen);
     free(host);
-    spo_st_close(st);
     return rc;
 }
 

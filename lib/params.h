@@ -52,6 +52,24 @@ int spo_params_alloc(spo_params *ps, spo_dev *dev);
  * e.g. "text_model."; NULL for none); unexpected names are errors unless
  * allow_extra (e.g. position_ids buffers that some files carry). */
 int spo_params_load(spo_params *ps, const char *path, const char *prefix, int allow_extra);
+/* Any source of named tensors (a safetensors file, a PyTorch .bin through
+ * lib/ptbin, ...): `count` tensors; info gives the i-th one's name and
+ * shape (pointers valid while the source lives), read converts its data to
+ * fp32 host memory (numel floats). `label` names the source in messages. */
+typedef struct {
+    const char *label;
+    void *ctx;
+    int count;
+    int (*info)(void *ctx, int i, const char **name, int *ndim, const int64_t **shape);
+    int (*read)(void *ctx, int i, float *dst);
+} spo_tensor_src;
+/* Load several tables from one source, as spo_params_load does for one:
+ * every source tensor (not ignored by a table's ignore list) must be
+ * declared by exactly one of the tables (else "unexpected", unless
+ * allow_extra), every declared tensor must be present. */
+int spo_params_load_src(spo_params *const *tables, int ntables, const spo_tensor_src *src, const char *prefix,
+                        int allow_extra);
+
 /* Loading extensions, declared after spo_params_add and before load:
  * alias: the file may give entry `name` under `alias` instead (e.g. the
  *   legacy VAE "mid_block.attentions.0.query.weight" for ".to_q.weight");

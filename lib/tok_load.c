@@ -411,8 +411,11 @@ static int write_text(const char *dir, const char *name, const char *text)
 #define PLAIN(s) "{\"content\": \"" s "\", \"lstrip\": false, \"normalized\": true, \"rstrip\": false, " \
                  "\"single_word\": false}"
 
-int spo_tok_write_bytelevel(const char *dir)
+int spo_tok_write_bytelevel(const char *dir) { return spo_tok_write_bytelevel_ids(dir, 512, 513); }
+
+int spo_tok_write_bytelevel_ids(const char *dir, int bos, int eos)
 {
+    if (bos < 512 || eos < 512 || bos == eos) return spo_err(SPO_EINVAL, "byte-level vocabulary: bad special ids");
     if (!dir) return spo_err(SPO_EINVAL, "spo_tok_write_bytelevel: null directory");
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) return spo_err(SPO_EIO, "%s: %s", dir, strerror(errno));
     /* ids 0..255 follow bytes_to_unicode's order: printable bytes, then the rest */
@@ -433,7 +436,7 @@ int spo_tok_write_bytelevel(const char *dir)
         p += len;
         p += sprintf(p, "%s\":%d,", i < 256 ? "" : "</w>", i);
     }
-    sprintf(p, "\"<|startoftext|>\":512,\"<|endoftext|>\":513}\n");
+    sprintf(p, "\"<|startoftext|>\":%d,\"<|endoftext|>\":%d}\n", bos, eos);
     int rc = write_text(dir, "vocab.json", v);
     free(v);
     if (!rc) rc = write_text(dir, "merges.txt", "#version: 0.2\n");

@@ -58,5 +58,9 @@ int32_t spo_tok_vocab_size(const spo_tok *t);
  * header; tokenizer_config.json and special_tokens_map.json as SD v1.5's
  * (pad "<|endoftext|>", model_max_length 77). */
 int spo_tok_write_bytelevel(const char *dir);
+/* The same with the special tokens at other ids: (49406, 49407) gives a
+ * vocabulary whose ids agree with the real CLIP one (bytes are 0..511
+ * there too) for an SD v1.5-size text encoder. */
+int spo_tok_write_bytelevel_ids(const char *dir, int bos, int eos);
 
 #endif

@@ -241,3 +241,11 @@ void spo_vae_free(spo_vae *v)
     spo_params_free(&v->ps);
     free(v);
 }
+
+spo_params *spo_vae_params(spo_vae *v) { return &v->ps; }
+
+int spo_vae_config_from_json(spo_vae_config *c, const cJSON *j)
+{
+    int rc = parse_config(c, j);
+    return rc ? rc : check_config(c);
+}

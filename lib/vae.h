@@ -20,6 +20,7 @@
 #define SPO_VAE_H
 
 #include "ops.h"
+#include "params.h"
 
 #define SPO_VAE_MAX_BLOCKS 8
 
@@ -56,5 +57,11 @@ int spo_vae_decode(spo_vae *v, float *img, const float *latents, int batch, int 
 /* The same with both arrays in the memory of the model's device. */
 int spo_vae_decode_dev(spo_vae *v, float *img, const float *latents, int batch, int h, int w);
 void spo_vae_free(spo_vae *v);
+/* The decoder's parameter table (names, shapes; spo-mkmodel writes it). */
+spo_params *spo_vae_params(spo_vae *v);
+/* Parse and check a vae/config.json object. */
+struct cJSON;
+int spo_vae_config_from_json(spo_vae_config *c, const struct cJSON *j);
+
 
 #endif

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.." || exit 2
 mkdir -p tests/out
 export SPO_BIN="$(pwd)/$BINDIR"
 export SPO_ROOT="$(pwd)"
+export SPO_HELPERS="$(pwd)/$B/tests/helpers"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=99"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=99"
 pass=0

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -102,8 +103,35 @@ double spo_arg_double(const char *opt, const char *s, double lo, double hi)
     return v;
 }
 
+extern char *openblas_get_corename(void);
+
+/* OpenBLAS picks its kernels from the CPU model at load time; a model newer
+ * than the library (e.g. Emerald Rapids with Debian's 0.3.21) falls back to
+ * the generic "Prescott" kernels, 3-4x slower. When that happened and the
+ * CPU has AVX-512 or AVX2, name the matching core type and re-execute once
+ * (the variable must be set before the library loads). SPO_NO_BLAS_TUNE=1
+ * or an explicit OPENBLAS_CORETYPE turns this off. */
+static void tune_blas(char **argv)
+{
+    if (getenv("OPENBLAS_CORETYPE") || getenv("SPO_NO_BLAS_TUNE")) return;
+    const char *core = openblas_get_corename();
+    if (!core || strcasecmp(core, "prescott")) return;
+    __builtin_cpu_init();
+    const char *ct = NULL;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+        ct = "SkylakeX";
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        ct = "Haswell";
+    if (!ct) return;
+    setenv("OPENBLAS_CORETYPE", ct, 1);
+    fflush(NULL);
+    execv("/proc/self/exe", argv); /* on failure, go on with the generic kernels */
+    unsetenv("OPENBLAS_CORETYPE");
+}
+
 void spo_parse(const spo_tool *t, int argc, char **argv, spo_args *a, spo_opt_fn fn, void *ctx)
 {
+    tune_blas(argv);
     struct option lo[64];
     char so[160];
     int nl = 0, ns = 0;
@@ -145,6 +173,9 @@ void spo_parse(const spo_tool *t, int argc, char **argv, spo_args *a, spo_opt_fn
             bad_call("unknown option '%s'", argv[optind - 1]);
         }
         if (c == ':') bad_call("option '%s' needs an argument", argv[optind - 1]);
+        if (c > 0 && c < 256)
+            for (int i = 0; i < nopt; i++)
+                if (t->opts[i].sname == c) c = ID_BASE + i;
         if (c >= ID_BASE) {
             int idx = c - ID_BASE;
             if (fn && fn(ctx, idx, optarg)) spo_die(2, "%s", spo_errmsg());

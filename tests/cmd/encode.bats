@@ -1,0 +1,160 @@
+#!/usr/bin/env bats
+# Command tests for spo-encode on the tiny model (tests/fixtures/tiny-sd):
+# every prompt format, stdout/stdin, sharding, f16 storage, --spm, the
+# end-to-end parity of /cond with transformers (h5diff against
+# tiny_sd_parity.h5), and bad inputs that must give exit 2 with one stderr
+# line and no file left behind.
+
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+    export BIN="${SPO_BIN:-$BATS_TEST_DIRNAME/../../bin}"
+    export FIX="$(cd "$BATS_TEST_DIRNAME/../fixtures" && pwd)"
+    export MODEL="$FIX/tiny-sd"
+}
+
+setup() {
+    cd "$BATS_TEST_TMPDIR"
+    printf 'a red cat\r\n\n   \na blue dog on a mat\n' > p.txt
+}
+
+# run a command, demand exit status $1, exactly one stderr line, no leftovers
+expect_fail() {
+    local want=$1; shift
+    run --separate-stderr "$@"
+    echo "status=$status stderr=$stderr"
+    [ "$status" -eq "$want" ]
+    [ -n "$stderr" ]
+    [ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
+    [[ "$stderr" == spo-encode:* ]]
+    ! ls -a | grep -q '\.tmp\.'
+    [ ! -e out.h5 ]
+}
+
+# dataset shape as h5dump prints it, e.g. "( 2, 77, 32 )"
+shape() { h5dump -H -d "$2" "$1" | sed -n 's/.*DATASPACE  SIMPLE { \(( [^)]* )\).*/\1/p'; }
+ints() { h5dump -d "$2" -y -w 0 "$1" | sed -n '/DATA {/,/}/p' | grep -o '[0-9-]\+' | tr '\n' ' '; }
+
+@test "text file: checks against embeds/1 with the right shapes and ids" {
+    run "$BIN/spo-encode" -q -m "$MODEL" p.txt -o e.h5
+    [ "$status" -eq 0 ]
+    run "$BIN/spo-inspect" --check e.h5
+    [ "$output" = "e.h5: ok (embeds/1)" ]
+    [ "$(shape e.h5 /cond)" = "( 2, 77, 32 )" ]
+    [ "$(shape e.h5 /uncond)" = "( 1, 77, 32 )" ]
+    [ "$(shape e.h5 /token_ids)" = "( 2, 77 )" ]
+    [ "$(ints e.h5 /prompt_id)" = "0 1 " ]
+    h5dump -d /prompt e.h5 | grep -q '"a blue dog on a mat"'
+    h5dump -a model_id e.h5 | grep -q '"[0-9a-f]\{16\}"'
+    ! h5ls e.h5 | grep -q spm_ids
+}
+
+@test "JSON with ids, JSON lines, and a tar.gz of both" {
+    printf '[{"caption": "first", "id": 17}, "second", {"prompt": "third"}]' > p.json
+    printf '"fourth"\n{"caption": "fifth", "id": 99}\n' > q.jsonl
+    "$BIN/spo-encode" -q -m "$MODEL" p.json -o a.h5
+    [ "$(ints a.h5 /prompt_id)" = "17 1 2 " ]
+    "$BIN/spo-encode" -q -m "$MODEL" q.jsonl -o b.h5
+    [ "$(ints b.h5 /prompt_id)" = "0 99 " ]
+    mkdir set && cp p.json q.jsonl set/ && tar czf set.tar.gz set
+    "$BIN/spo-encode" -q -m "$MODEL" set.tar.gz -o c.h5
+    [ "$(shape c.h5 /cond)" = "( 5, 77, 32 )" ]
+    h5dump -d /prompt c.h5 | grep -q '"fifth"'
+    [ "$(ints c.h5 /prompt_id)" = "17 1 2 3 99 " ]
+}
+
+@test "stdout piped into spo-inspect, and prompts from stdin" {
+    run bash -c "'$BIN/spo-encode' -q -m '$MODEL' p.txt -o - | '$BIN/spo-inspect' --check -"
+    [ "$status" -eq 0 ]
+    [ "$output" = "<stdin>: ok (embeds/1)" ]
+    run bash -c "printf '{\"caption\": \"x\", \"id\": 5}\n' | '$BIN/spo-encode' -q -m '$MODEL' - -o s.h5"
+    [ "$status" -eq 0 ]
+    [ "$(ints s.h5 /prompt_id)" = "5 " ]
+}
+
+@test "the same prompts give the same embeddings; model_id is stable" {
+    "$BIN/spo-encode" -q -m "$MODEL" p.txt -o a.h5
+    "$BIN/spo-encode" -q -m "$MODEL" --batch 1 p.txt -o b.h5
+    # batch composition changes BLAS blocking, so compare within rounding
+    h5diff -d 1e-5 a.h5 b.h5 /cond /cond
+    h5diff a.h5 b.h5 /uncond /uncond
+    h5diff a.h5 b.h5 /token_ids /token_ids
+    [ "$(h5dump -a model_id a.h5 | grep '(0)')" = "$(h5dump -a model_id b.h5 | grep '(0)')" ]
+}
+
+@test "/cond reproduces transformers' last_hidden_state (tiny_sd_parity.h5)" {
+    printf '["a photo of a Cat, sitting on 2 mats!", "  Caf\xc3\xa9   au lait'"'"'s\\tfoam  ", "",' > t.json
+    printf ' "an extremely long prompt that goes on and on, far past the seventy-five tokens a CLIP text encoder can take, so it must be truncated"]' >> t.json
+    "$BIN/spo-encode" -q -m "$MODEL" t.json -o t.h5
+    h5diff -d 1e-4 t.h5 "$FIX/tiny_sd_parity.h5" /cond /text/last_hidden_state
+    h5diff t.h5 "$FIX/tiny_sd_parity.h5" /token_ids /text/ids
+}
+
+@test "--shard keeps every Nth prompt with the ids of the whole set" {
+    seq 0 9 | sed 's/^/prompt /' > ten.txt
+    "$BIN/spo-encode" -q -m "$MODEL" --shard 1/3 ten.txt -o s.h5
+    [ "$(ints s.h5 /prompt_id)" = "1 4 7 " ]
+    expect_fail 2 "$BIN/spo-encode" -m "$MODEL" --shard 3/3 ten.txt -o out.h5
+    expect_fail 2 "$BIN/spo-encode" -m "$MODEL" --shard 2/4 p.txt -o out.h5
+}
+
+@test "--dtype f16, --spm, -f" {
+    "$BIN/spo-encode" -q -m "$MODEL" --dtype f16 --spm "$MODEL" p.txt -o e.h5
+    "$BIN/spo-inspect" e.h5 | grep -q '/cond  *f16  *\[2,77,32\]'
+    "$BIN/spo-inspect" e.h5 | grep -q '/uncond  *f16'
+    [ "$(shape e.h5 /spm_ids)" = "( 2, 77 )" ]
+    h5diff e.h5 e.h5 /spm_ids /token_ids
+    "$BIN/spo-inspect" --check e.h5
+    expect_fail 2 "$BIN/spo-encode" -m "$MODEL" p.txt -o e.h5
+    "$BIN/spo-encode" -q -f -m "$MODEL" p.txt -o e.h5
+}
+
+@test "usage and man page list every long option" {
+    run "$BIN/spo-encode" --help
+    [ "$status" -eq 0 ]
+    [[ "$output" == Usage:* ]]
+    for o in $(printf '%s\n' "$output" | grep -o -- '--[a-z-]*' | sort -u); do
+        grep -q -- "\\\\-\\\\-${o#--}" "$BATS_TEST_DIRNAME/../../man/spo-encode.1" || { echo "man lacks $o"; false; }
+    done
+}
+
+@test "bad: missing prompts file" { expect_fail 2 "$BIN/spo-encode" -m "$MODEL" nope.txt -o out.h5; [[ "$stderr" == *"nope.txt: No such file"* ]]; }
+@test "bad: invalid JSON" {
+    printf '["a",\n {"caption": }]\n' > b.json
+    expect_fail 2 "$BIN/spo-encode" -m "$MODEL" b.json -o out.h5
+    [[ "$stderr" == *"b.json: invalid JSON at line 2"* ]]
+}
+@test "bad: missing caption" {
+    printf '["a", {"title": "b"}]\n' > b.json
+    expect_fail 2 "$BIN/spo-encode" -m "$MODEL" b.json -o out.h5
+    [[ "$stderr" == *"b.json: item 1: no 'caption' string"* ]]
+}
+@test "bad: caption not a string" {
+    printf '[{"caption": ["a"]}]\n' > b.json
+    expect_fail 2 "$BIN/spo-encode" -m "$MODEL" b.json -o out.h5
+    [[ "$stderr" == *"b.json: item 0: 'caption' is not a string"* ]]
+}
+@test "bad: truncated tar.gz" {
+    seq 1 50000 | sed 's/^/prompt /' > big.txt && tar czf big.tar.gz big.txt
+    head -c 20000 big.tar.gz > cut.tar.gz
+    expect_fail 2 "$BIN/spo-encode" -m "$MODEL" cut.tar.gz -o out.h5
+    [[ "$stderr" == *"cut.tar.gz"*"truncated"* ]]
+}
+@test "bad: empty prompt file" { : > e.txt; expect_fail 2 "$BIN/spo-encode" -m "$MODEL" e.txt -o out.h5; [[ "$stderr" == *"e.txt: no prompts"* ]]; }
+@test "bad: duplicate id" { printf '{"caption": "a", "id": 1}\n"b"\n' > b.jsonl; expect_fail 2 "$BIN/spo-encode" -m "$MODEL" b.jsonl -o out.h5; [[ "$stderr" == *"line 2: duplicate id 1"* ]]; }
+@test "bad: archive member of another type" { echo hi > README.md; tar cf b.tar p.txt README.md; expect_fail 2 "$BIN/spo-encode" -m "$MODEL" b.tar -o out.h5; [[ "$stderr" == *"member README.md"* ]]; }
+@test "bad: missing model dir" { expect_fail 2 "$BIN/spo-encode" -m nomodel p.txt -o out.h5; [[ "$stderr" == *"nomodel"* ]]; }
+@test "bad: model dir without text_encoder" {
+    cp -r "$MODEL" m && rm -r m/text_encoder
+    expect_fail 2 "$BIN/spo-encode" -m m p.txt -o out.h5
+    [[ "$stderr" == *"text_encoder"* ]]
+}
+@test "bad: no -m" { expect_fail 2 "$BIN/spo-encode" p.txt -o out.h5; [[ "$stderr" == *"-m MODEL"* ]]; }
+@test "bad: unknown option" { expect_fail 2 "$BIN/spo-encode" --frobnicate -m "$MODEL" p.txt -o out.h5; [[ "$stderr" == *"unknown option '--frobnicate'"* ]]; }
+@test "bad: --dtype" { expect_fail 2 "$BIN/spo-encode" --dtype f64 -m "$MODEL" p.txt -o out.h5; [[ "$stderr" == *"--dtype"* ]]; }
+@test "bad: --shard" { expect_fail 2 "$BIN/spo-encode" --shard 2 -m "$MODEL" p.txt -o out.h5; [[ "$stderr" == *"invalid shard '2'"* ]]; }
+@test "bad: output in a missing folder" {
+    expect_fail 2 "$BIN/spo-encode" -m "$MODEL" p.txt -o nodir/out.h5
+    [[ "$stderr" == *"folder 'nodir' does not exist"* ]]
+    [ ! -e nodir ]
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bats
+# spo-pool on the tiny fixture model: a valid pool, batch-size invariance,
+# pipes, LoRA, and bad inputs (exit 2, one line, nothing left behind).
+
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+    export BIN="${SPO_BIN:-$BATS_TEST_DIRNAME/../../bin}"
+    export HELP="${SPO_HELPERS:-$BATS_TEST_DIRNAME/../../build/rel/tests/helpers}"
+    export F="$(cd "$BATS_TEST_DIRNAME/../fixtures" && pwd)"
+    export M="$F/tiny-sd" E="$F/score/embeds.h5"
+    cd "$BATS_FILE_TMPDIR"
+    "$BIN/spo-init" -m "$M" -e "$E" --seed 2 -o s0.h5
+    "$BIN/spo-pool" -q -m "$M" -e "$E" s0.h5 -o p0.h5
+}
+
+setup() { cd "$BATS_FILE_TMPDIR"; }
+
+expect_fail() {
+    local want=$1; shift
+    run --separate-stderr "$@"
+    echo "status=$status stderr=$stderr"
+    [ "$status" -eq "$want" ]
+    [ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
+    [[ "$stderr" == spo-* ]]
+    [ ! -e out.h5 ]
+    ! ls -a | grep -q '\.tmp\.'
+}
+
+@test "a valid pool with K children per prompt" {
+    "$BIN/spo-inspect" --check p0.h5
+    h5dump -H -d /children p0.h5 | grep -q '( 3, 4, 4, 16, 16 )'
+    h5dump -a child_timestep p0.h5 | grep -q '(0): 901'
+}
+
+@test "batch size and pipes do not change the pool" {
+    "$BIN/spo-pool" -q -b 1 -m "$M" -e "$E" - -o - < s0.h5 > p1.h5
+    for d in children x0_hat eps parent_eps; do "$HELP/spo-h5cmp" p0.h5 /$d p1.h5 /$d 1e-6; done
+}
+
+@test "a fresh LoRA samples exactly as the base model" {
+    "$BIN/spo-init" -m "$M" -e "$E" --lora-out l.h5 -f
+    "$BIN/spo-pool" -q -m "$M" -e "$E" --lora l.h5 s0.h5 -o pl.h5
+    "$HELP/spo-h5cmp" p0.h5 /x0_hat pl.h5 /x0_hat 0
+    h5dump -a lora_id pl.h5 | grep -q '@0"'
+}
+
+@test "a plain step and resample continue the chain with the cached eps" {
+    "$BIN/spo-pool" -q -K 1 -m "$M" -e "$E" s0.h5 -o - | "$BIN/spo-resample" - -o s1.h5
+    "$BIN/spo-inspect" --check s1.h5
+    h5dump -a step s1.h5 | grep -q '(0): 1'
+    "$BIN/spo-pool" -q -m "$M" -e "$E" s1.h5 -o p1b.h5
+    "$HELP/spo-h5cmp" s1.h5 /eps p1b.h5 /parent_eps 0
+}
+
+@test "bad: a model other than the one the state was made for" {
+    "$BIN/spo-mkmodel" --seed 7 -o other --no-spm
+    expect_fail 2 "$BIN/spo-pool" -m other -e "$E" s0.h5 -o out.h5
+    [[ "$stderr" == *"was made for model"* ]]
+}
+@test "bad: a LoRA of the wrong shape" { expect_fail 2 "$BIN/spo-pool" -m "$M" -e "$E" --lora "$F/generate/lora_shape.h5" s0.h5 -o out.h5; }
+@test "bad: children out of range" { expect_fail 2 "$BIN/spo-pool" -K 0 -m "$M" -e "$E" s0.h5 -o out.h5; }
+@test "bad: no embeddings" { expect_fail 2 "$BIN/spo-pool" -m "$M" s0.h5 -o out.h5; }
+@test "bad: a pool instead of a state" { expect_fail 2 "$BIN/spo-pool" -m "$M" -e "$E" p0.h5 -o out.h5; }
+@test "bad: both inputs on stdin" { expect_fail 2 "$BIN/spo-pool" -m "$M" -e - - -o out.h5; }
+@test "bad: missing model" { expect_fail 2 "$BIN/spo-pool" -m nomodel -e "$E" s0.h5 -o out.h5; }
+@test "bad: unknown option" { expect_fail 2 "$BIN/spo-pool" --bogus -m "$M" -e "$E" s0.h5 -o out.h5; }

@@ -1,0 +1,132 @@
+/* spo-init — the initial state x_T of every prompt of an embeds file. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+#include "h5io.h"
+#include "loop_state.h"
+#include "lora.h"
+#include "unet.h"
+
+static const spo_opt opts[] = {
+    {"steps", 0, "N", "inference steps of the schedule (default 20)"},
+    {"latent-size", 0, "HxW", "latent height x width (default: the model's sample_size, else 64x64)"},
+    {"lora-out", 0, "FILE", "also write a fresh LoRA for MODEL's UNet (needs -m)"},
+    {"rank", 'r', "R", "LoRA rank (default 4)"},
+    {"alpha", 0, "A", "LoRA alpha (default 4)"},
+    {0},
+};
+
+static const spo_tool tool = {
+    .name = "spo-init",
+    .synopsis = "[options] -e EMBEDS -o STATE | -m MODEL --lora-out LORA",
+    .summary = "Write the initial noise x_T of every prompt of EMBEDS as a state file (step 0).\n"
+               "The noise of a prompt depends only on the seed and its prompt id, never on\n"
+               "the batch or shard it is in. With --lora-out, also a fresh LoRA (A ~ N(0, 1/r^2),\n"
+               "B = 0) on every attention projection of MODEL's UNet.",
+    .common = SPO_O_OUT | SPO_O_MODEL | SPO_O_EMBEDS | SPO_O_SEED | SPO_O_FORCE,
+    .opts = opts,
+    .min_args = 0,
+    .max_args = 0,
+};
+
+typedef struct {
+    int steps, h, w, rank;
+    double alpha;
+    const char *lora_out;
+} ctx_t;
+
+static int on_opt(void *p, int idx, const char *arg)
+{
+    ctx_t *c = p;
+    if (idx == 0) {
+        c->steps = (int)spo_arg_long("--steps", arg, 1, 1000);
+        return 0;
+    }
+    if (idx == 2) return c->lora_out = arg, 0;
+    if (idx == 3) return c->rank = (int)spo_arg_long("--rank", arg, 1, 1024), 0;
+    if (idx == 4) return c->alpha = spo_arg_double("--alpha", arg, 1e-6, 1e6), 0;
+    char *end;
+    long h = strtol(arg, &end, 10), w = h;
+    if (end != arg && (*end == 'x' || *end == 'X')) {
+        const char *ws = end + 1;
+        w = strtol(ws, &end, 10);
+        if (end == ws) w = 0;
+    }
+    if (end == arg || *end || h < 1 || w < 1 || h > 4096 || w > 4096)
+        return spo_err(SPO_EINVAL, "invalid value '%s' for --latent-size (HxW or N, 1 to 4096)", arg);
+    c->h = (int)h, c->w = (int)w;
+    return 0;
+}
+
+static int make_lora(const spo_args *a, const ctx_t *c)
+{
+    spo_dev *dev;
+    spo_unet *u;
+    spo_unet_config cfg;
+    char path[4096], mid[SPO_ID_MAX] = "";
+    snprintf(path, sizeof path, "%s/unet/config.json", a->model);
+    int rc = spo_unet_config_load(&cfg, path);
+    if (rc) return rc;
+    if ((rc = spo_dev_open(&dev, SPO_DEV_CPU, 1))) return rc;
+    if ((rc = spo_unet_create(&u, &cfg, NULL))) { /* names and shapes only */
+        spo_dev_close(dev);
+        return rc;
+    }
+    if (a->embeds) { /* the model id the loop's files carry */
+        spo_h5 *e;
+        if (!(rc = spo_h5_open(&e, a->embeds, "embeds", NULL))) {
+            rc = spo_h5_get_attr_str(e, NULL, "model_id", mid, sizeof mid);
+            spo_h5_close(e);
+        }
+    }
+    spo_lora l;
+    if (!rc) rc = spo_lora_new(&l, u, c->rank, (float)c->alpha, a->seed, mid);
+    spo_h5 *f;
+    if (!rc && !(rc = spo_h5_create(&f, c->lora_out, "lora", a->force))) {
+        rc = spo_lora_write(f, &l);
+        rc = rc ? (spo_h5_abort(f), rc) : spo_h5_commit(f);
+    }
+    if (!rc || l.m) spo_lora_free(&l);
+    spo_unet_free(u);
+    spo_dev_close(dev);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    ctx_t c = {.steps = 20, .rank = 4, .alpha = 4};
+    spo_args a;
+    spo_parse(&tool, argc, argv, &a, on_opt, &c);
+    if (c.lora_out) {
+        if (!a.model) spo_die(2, "--lora-out needs -m MODEL (the LoRA's shapes come from its UNet)");
+        int rc = make_lora(&a, &c);
+        if (rc) spo_die_lib(rc);
+        if (!a.out) return spo_finish(); /* -e only named the model id */
+    }
+    if (!a.embeds) spo_die(2, "missing -e/--embeds FILE (try 'spo-init --help')");
+    if (!a.out) spo_die(2, "missing -o/--output FILE (try 'spo-init --help')");
+    double t0 = spo_now();
+    spo_init_opts o;
+    int rc = a.model ? spo_init_from_model(&o, a.model, c.steps) : spo_init_defaults(&o, c.steps);
+    if (rc) spo_die_lib(rc);
+    if (c.h) o.h = c.h, o.w = c.w;
+    o.seed = a.seed;
+    spo_h5 *e, *out;
+    if ((rc = spo_h5_open(&e, a.embeds, "embeds", NULL))) spo_die_lib(rc);
+    if ((rc = spo_h5_create(&out, a.out, "state/1", a.force))) {
+        spo_h5_close(e);
+        spo_die_lib(rc);
+    }
+    spo_vtime(&a, "load", spo_now() - t0);
+    if ((rc = spo_state_init(out, e, &o))) {
+        spo_h5_abort(out);
+        spo_h5_close(e);
+        spo_die_lib(rc);
+    }
+    spo_h5_close(e);
+    if ((rc = spo_h5_commit(out))) spo_die_lib(rc);
+    spo_vtime(&a, "work", spo_now() - t0);
+    return spo_finish();
+}

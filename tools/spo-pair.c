@@ -1,0 +1,129 @@
+/* spo-pair — keep the best/worst pairs of a scored pool; merge pairs files. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "frame.h"
+#include "h5io.h"
+#include "pairs.h"
+
+static const spo_opt opts[] = {
+    {"threshold", 't', "X", "keep a pair when p_best - p_worst > X, X in 0..1 (default 0.3)"},
+    {"merge", 0, NULL, "merge the pairs files given as arguments (shards) instead of pairing a pool"},
+    {0},
+};
+
+static const spo_tool tool = {
+    .name = "spo-pair",
+    .synopsis = "[options] -e EMBEDS POOL SCORES (-o PAIRS | -a PAIRS)\n"
+                "       spo-pair --merge [options] PAIRS... (-o PAIRS | -a PAIRS)",
+    .summary = "For every prompt of POOL take the best and the worst child by SCORES and keep the\n"
+               "pair when softmax([best, worst]) differs by more than the threshold. Pairs carry the\n"
+               "prompt's embeddings from EMBEDS. -a merges them into an existing pairs file; --merge\n"
+               "merges pairs files. Output is sorted by key (seed, prompt id, step, lora step),\n"
+               "each key once.",
+    .common = SPO_O_OUT | SPO_O_APPEND | SPO_O_EMBEDS | SPO_O_FORCE,
+    .opts = opts,
+    .min_args = 1,
+    .max_args = -1,
+};
+
+typedef struct {
+    double threshold;
+    int merge;
+} ctx_t;
+
+static int on_opt(void *p, int idx, const char *arg)
+{
+    ctx_t *c = p;
+    if (idx == 0) c->threshold = spo_arg_double("--threshold", arg, 0, 1);
+    else c->merge = 1;
+    return 0;
+}
+
+#define MAXIN 1024
+static spo_h5 *files[MAXIN + 4];
+static spo_pairsrc *srcs[MAXIN + 2];
+static int nfiles, nsrcs;
+static spo_h5 *out;
+
+static _Noreturn void fail(int rc)
+{
+    spo_h5_abort(out);
+    for (int i = 0; i < nsrcs; i++) spo_pairsrc_free(srcs[i]);
+    for (int i = 0; i < nfiles; i++) spo_h5_close(files[i]);
+    spo_die_lib(rc);
+}
+
+static spo_h5 *open_in(const char *path, const char *schema)
+{
+    spo_h5 *f;
+    int rc = spo_h5_open(&f, path, schema, NULL);
+    if (rc) fail(rc);
+    return files[nfiles++] = f;
+}
+
+static void add_pairs_file(const char *path)
+{
+    spo_pairsrc *s;
+    int rc = spo_pairsrc_open(&s, open_in(path, "pairs"));
+    if (rc) fail(rc);
+    srcs[nsrcs++] = s;
+}
+
+int main(int argc, char **argv)
+{
+    ctx_t c = {.threshold = 0.3};
+    spo_args a;
+    spo_parse(&tool, argc, argv, &a, on_opt, &c);
+    if (!a.out == !a.append) spo_die(2, "give one of -o FILE or -a FILE (try 'spo-pair --help')");
+    if (a.append && !strcmp(a.append, "-")) spo_die(2, "-a needs a file, not '-' (use -o - to write to stdout)");
+    if (!c.merge && a.argc != 2) spo_die(2, "expected POOL and SCORES (try 'spo-pair --help')");
+    if (!c.merge && !a.embeds) spo_die(2, "missing -e/--embeds FILE (try 'spo-pair --help')");
+    if (c.merge && a.embeds) spo_die(2, "--merge takes no -e/--embeds");
+    if (a.argc > MAXIN) spo_die(2, "too many input files (at most %d)", MAXIN);
+    int stdin_used = a.embeds && !strcmp(a.embeds, "-");
+    for (int i = 0; i < a.argc; i++)
+        if (!strcmp(a.argv[i], "-") && stdin_used++) spo_die(2, "'-' (stdin) given more than once");
+    double t0 = spo_now();
+
+    /* the existing file comes first: on a repeated key its pair is kept */
+    const char *target = a.append ? a.append : a.out;
+    struct stat st;
+    int have_old = a.append && stat(a.append, &st) == 0;
+    if (a.append && !have_old && errno != ENOENT) spo_die(1, "%s: %s", a.append, strerror(errno));
+    if (have_old) add_pairs_file(a.append);
+    int64_t kept = 0;
+    if (c.merge)
+        for (int i = 0; i < a.argc; i++) add_pairs_file(a.argv[i]);
+    else {
+        spo_h5 *pool = open_in(a.argv[0], "pool"), *sc = open_in(a.argv[1], "scores");
+        spo_h5 *e = open_in(a.embeds, "embeds");
+        int rc = spo_pairsrc_from_pool(&srcs[nsrcs], pool, sc, e, c.threshold);
+        if (rc) fail(rc);
+        kept = spo_pairsrc_count(srcs[nsrcs++]);
+    }
+    spo_vtime(&a, "load", spo_now() - t0);
+
+    int rc = spo_h5_create(&out, target, "pairs/1", a.force || have_old);
+    if (rc) fail(rc);
+    /* history continues that of the appended file, else of the first input */
+    const spo_h5 *hsrc = have_old || c.merge ? files[0] : NULL;
+    static char hist[65536];
+    if (hsrc && !spo_h5_get_attr_str(hsrc, NULL, "history", hist, sizeof hist) && (rc = spo_h5_set_history(out, hist)))
+        fail(rc);
+    int64_t n = 0;
+    if ((rc = spo_pairs_write(out, srcs, nsrcs, &n))) fail(rc);
+    rc = spo_h5_commit(out);
+    out = NULL;
+    if (rc) fail(rc);
+    if (a.verbose && !c.merge) fprintf(stderr, "spo-pair: kept %lld pairs; %s holds %lld\n", (long long)kept, target,
+                                       (long long)n);
+    else if (a.verbose) fprintf(stderr, "spo-pair: %s holds %lld pairs\n", target, (long long)n);
+    spo_vtime(&a, "work", spo_now() - t0);
+    for (int i = 0; i < nsrcs; i++) spo_pairsrc_free(srcs[i]);
+    for (int i = 0; i < nfiles; i++) spo_h5_close(files[i]);
+    return spo_finish();
+}

@@ -1,0 +1,52 @@
+/* spo-resample — the next state: one child per prompt of a pool, chosen at random. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "frame.h"
+#include "h5io.h"
+#include "resample.h"
+
+static const spo_tool tool = {
+    .name = "spo-resample",
+    .synopsis = "[options] POOL -o STATE",
+    .summary = "For every prompt of POOL choose one child uniformly at random (Philox, keyed by the\n"
+               "seed, prompt id and step) and write it, with its cached eps, as the next state.",
+    .common = SPO_O_OUT | SPO_O_SEED | SPO_O_FORCE,
+    .opts = NULL,
+    .min_args = 1,
+    .max_args = 1,
+};
+
+int main(int argc, char **argv)
+{
+    spo_args a;
+    spo_parse(&tool, argc, argv, &a, NULL, NULL);
+    if (!a.out) spo_die(2, "missing -o/--output FILE (try 'spo-resample --help')");
+    double t0 = spo_now();
+    spo_h5 *pool, *out;
+    int rc = spo_h5_open(&pool, a.argv[0], "pool", NULL);
+    if (rc) spo_die_lib(rc);
+    uint64_t seed = a.seed;
+    if (!a.seed_set) { /* default: the pool's own noise seed */
+        int64_t s;
+        if ((rc = spo_h5_get_attr_int(pool, NULL, "seed", &s))) {
+            spo_h5_close(pool);
+            spo_die_lib(rc);
+        }
+        seed = (uint64_t)s;
+    }
+    if ((rc = spo_h5_create(&out, a.out, "state/1", a.force))) {
+        spo_h5_close(pool);
+        spo_die_lib(rc);
+    }
+    spo_vtime(&a, "load", spo_now() - t0);
+    if ((rc = spo_resample(out, pool, seed))) {
+        spo_h5_abort(out);
+        spo_h5_close(pool);
+        spo_die_lib(rc);
+    }
+    spo_h5_close(pool);
+    if ((rc = spo_h5_commit(out))) spo_die_lib(rc);
+    spo_vtime(&a, "work", spo_now() - t0);
+    return spo_finish();
+}
