@@ -1,6 +1,7 @@
 /* vae_decode.c — the AutoencoderKL decoder forward pass (see vae.h), one
  * image at a time through an arena of three activation buffers sized for
  * the largest tensor of the plan, plus the mid-block attention's q,k,v,o. */
+#include <limits.h>
 #include <stdlib.h>
 
 #include "vae_int.h"
@@ -143,7 +144,8 @@ static int decode_one(spo_vae *v, float *out, const float *lat, int h, int w)
 
 static int check_args(const spo_vae *v, int batch, int h, int w)
 {
-    if (batch < 0 || h < 1 || w < 1 || h > 65536 || w > 65536)
+    size_t f = (size_t)spo_vae_factor(v);
+    if (batch < 0 || h < 1 || w < 1 || (size_t)h * f * (size_t)w * f > INT_MAX / 4)
         return spo_err(SPO_EINVAL, "vae decode: bad shape batch=%d h=%d w=%d", batch, h, w);
     return SPO_OK;
 }

@@ -5,6 +5,8 @@
  *
  *   make -j2 lib && cc -O2 -std=c11 -D_GNU_SOURCE -Ilib tests/bench/bench_nn.c build/rel/libspo.a \
  *      $(pkg-config --libs hdf5-serial libarchive libpng libcjson openblas) -lm -pthread -o build/bench_nn
+ *   (when the library was built with nvcc, add
+ *    -L/usr/local/cuda/lib64 -Wl,-rpath,/usr/local/cuda/lib64 -lcublas -lcudart -lstdc++)
  *   build/bench_nn [threads] [vae|clip]
  */
 #include <stdio.h>
