@@ -66,6 +66,10 @@ int spo_resample(spo_h5 *out, const spo_h5 *pool, uint64_t seed)
     if (!rc) rc = spo_h5_attr_int(out, NULL, "step", m.step + 1);
     if (!rc) rc = spo_h5_attr_int(out, NULL, "num_steps", m.num_steps);
     if (!rc) rc = spo_h5_attr_int(out, NULL, "timestep", m.child_timestep);
+    /* what the cached /eps was computed with: spo-pool reuses it only when
+     * it samples with the same guidance, eta and LoRA */
+    if (!rc) rc = spo_h5_attr_float(out, NULL, "guidance", m.guidance);
+    if (!rc) rc = spo_h5_attr_float(out, NULL, "eta", m.eta);
 out:
     free(ids);
     free(chosen);

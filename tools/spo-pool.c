@@ -50,6 +50,11 @@ static int on_opt(void *p, int idx, const char *arg)
 
 static void progress(void *p, long done, long total) { spo_progress_update(p, done); }
 
+static void note_recompute(const spo_args *a, const char *what)
+{
+    if (a->verbose) fprintf(stderr, "spo-pool: the state's cached eps is for another %s; recomputing it\n", what);
+}
+
 static void *xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
@@ -130,7 +135,16 @@ int main(int argc, char **argv)
         spo_die_lib(rc);
     for (int b = 0; b < B; b++)
         if ((rc = spo_prompt_u32(pid[b], spo_h5_path(st), &pid32[b]))) spo_die_lib(rc);
-    if (spo_h5_exists(st, "/eps")) {
+    /* the cached guided eps is valid only for the guidance and LoRA it was
+     * computed with (spo-resample records them); otherwise compute it anew */
+    double sg = c.guidance;
+    char slid[SPO_ID_MAX] = "";
+    if (spo_h5_exists(st, "/eps") && spo_h5_get_attr_float(st, NULL, "guidance", &sg) == SPO_OK && sg != c.guidance)
+        note_recompute(&a, "guidance");
+    else if (spo_h5_exists(st, "/eps") && !spo_h5_get_attr_str(st, NULL, "lora_id", slid, sizeof slid) &&
+             strcmp(slid, lid))
+        note_recompute(&a, "LoRA");
+    else if (spo_h5_exists(st, "/eps")) {
         eps_in = xmalloc((size_t)B * lat * sizeof *eps_in);
         if ((rc = spo_h5_read_f32(st, "/eps", eps_in, (size_t)B * lat))) spo_die_lib(rc);
     }

@@ -53,6 +53,15 @@ expect_fail() {
     "$HELP/spo-h5cmp" s1.h5 /eps p1b.h5 /parent_eps 0
 }
 
+@test "a cached eps is reused only for the same guidance" {
+    "$BIN/spo-pool" -q -K 1 -m "$M" -e "$E" s0.h5 -o - | "$BIN/spo-resample" - -o s1g.h5
+    "$BIN/spo-pool" -q -m "$M" -e "$E" s1g.h5 -o same.h5
+    "$HELP/spo-h5cmp" s1g.h5 /eps same.h5 /parent_eps 0
+    "$BIN/spo-pool" -q -g 7 -m "$M" -e "$E" s1g.h5 -o other.h5
+    run "$HELP/spo-h5cmp" s1g.h5 /eps other.h5 /parent_eps 1e-3
+    [ "$status" -eq 1 ]
+}
+
 @test "bad: a model other than the one the state was made for" {
     "$BIN/spo-mkmodel" --seed 7 -o other --no-spm
     expect_fail 2 "$BIN/spo-pool" -m other -e "$E" s0.h5 -o out.h5
