@@ -180,20 +180,24 @@ static int vae_encoder_params(spo_params *ps, const spo_vae_config *c)
 }
 #undef ADD
 
+/* Declare entry e (name, shape, 0-d kept 0-d) in dst. */
+static int copy_entry(spo_params *dst, const spo_param *e)
+{
+    int64_t d[4] = {0, 0, 0, 0};
+    for (int k = 0; k < e->ndim; k++) d[k] = e->shape[k];
+    int rc = spo_params_add(dst, NULL, e->name, d[0], d[1], d[2], d[3]);
+    if (!rc) dst->p[dst->n - 1].ndim = e->ndim;
+    return rc;
+}
+
 /* Merge two tables' entries into one list for a single file. */
 static int concat_params(spo_params *dst, const spo_params *a, const spo_params *b)
 {
     const spo_params *src[2] = {a, b};
+    int rc = SPO_OK;
     for (int s = 0; s < 2; s++)
-        for (int i = 0; src[s] && i < src[s]->n; i++) {
-            const spo_param *e = &src[s]->p[i];
-            int64_t d[4] = {0, 0, 0, 0};
-            for (int k = 0; k < e->ndim; k++) d[k] = e->shape[k];
-            int rc = spo_params_add(dst, NULL, e->name, d[0], d[1], d[2], d[3]);
-            if (rc) return rc;
-            dst->p[dst->n - 1].ndim = e->ndim; /* keep 0-d tensors 0-d */
-        }
-    return SPO_OK;
+        for (int i = 0; src[s] && i < src[s]->n && !rc; i++) rc = copy_entry(dst, &src[s]->p[i]);
+    return rc;
 }
 
 /* ---- components ------------------------------------------------------------------ */
@@ -295,10 +299,7 @@ static int mk_spm(const char *dir, const mk_preset_t *p, const spo_mkmodel_opts 
      * the time conditioning, which a plain CLIPModel does not have */
     for (int i = 0; i < all.n && !rc; i++) {
         const spo_param *e = &all.p[i];
-        if (strstr(e->name, "t_embedder") || strstr(e->name, "adaLN_modulation")) continue;
-        int64_t d[4] = {0, 0, 0, 0};
-        for (int k = 0; k < e->ndim; k++) d[k] = e->shape[k];
-        if (!(rc = spo_params_add(&clip, NULL, e->name, d[0], d[1], d[2], d[3]))) clip.p[clip.n - 1].ndim = e->ndim;
+        if (!strstr(e->name, "t_embedder") && !strstr(e->name, "adaLN_modulation")) rc = copy_entry(&clip, e);
     }
     join(path, sizeof path, dir, "spm/clip/model.safetensors");
     if (!rc) rc = write_params(&clip, path, NULL, o->dtype, o->seed, 4u << 20);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "embeds.h"
 #include "h5rows.h"
 #include "pairs_impl.h"
 
@@ -70,17 +71,12 @@ int spo_pairsrc_open(spo_pairsrc **out, const spo_h5 *f)
     return SPO_OK;
 }
 
-typedef struct {
-    int64_t id, row;
-} idrow;
-
-static int cmp_idrow(const void *pa, const void *pb)
+static int cmp_i64(const void *pa, const void *pb)
 {
-    const idrow *a = pa, *b = pb;
-    return (a->id > b->id) - (a->id < b->id);
+    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+    return a < b ? -1 : a > b;
 }
 
-/* Pool and scores must describe the same prompts and children. */
 static int match_scores(const spo_poolmeta *m, const spo_h5 *pool, const spo_h5 *sc, const int64_t *ids)
 {
     const char *pn = spo_h5_path(pool), *sn = spo_h5_path(sc);
@@ -110,33 +106,16 @@ static int match_scores(const spo_poolmeta *m, const spo_h5 *pool, const spo_h5 
 /* erow[b] = the row of embeds holding prompt ids[b]; ids distinct. */
 static int map_prompts(const spo_h5 *pool, const spo_h5 *emb, const int64_t *ids, int64_t B, int64_t *erow)
 {
-    spo_dsinfo di;
-    int rc = spo_h5_info(emb, "/prompt_id", &di);
-    if (rc) return rc;
-    int64_t P = di.shape[0];
-    idrow *t = alloc((size_t)(P > B ? P : B), sizeof *t);
+    int64_t *t = alloc((size_t)B, sizeof *t);
     if (!t) return spo_err(SPO_EIO, "out of memory");
-    for (int64_t b = 0; b < B; b++) t[b] = (idrow){ids[b], b};
-    qsort(t, (size_t)B, sizeof *t, cmp_idrow);
+    memcpy(t, ids, (size_t)B * sizeof *t);
+    qsort(t, (size_t)B, sizeof *t, cmp_i64);
+    int rc = SPO_OK;
     for (int64_t b = 1; b < B && !rc; b++)
-        if (t[b].id == t[b - 1].id)
-            rc = spo_err(SPO_EINVAL, "%s: prompt id %" PRId64 " appears more than once", spo_h5_path(pool), t[b].id);
-    int64_t *eid = rc ? NULL : alloc((size_t)P, sizeof *eid);
-    if (!rc && !eid) rc = spo_err(SPO_EIO, "out of memory");
-    if (!rc) rc = spo_h5_read_i64(emb, "/prompt_id", eid, (size_t)P);
-    if (!rc) {
-        for (int64_t p = 0; p < P; p++) t[p] = (idrow){eid[p], p};
-        qsort(t, (size_t)P, sizeof *t, cmp_idrow); /* equal ids: any one of them */
-        for (int64_t b = 0; b < B && !rc; b++) {
-            idrow k = {ids[b], 0}, *hit = bsearch(&k, t, (size_t)P, sizeof *t, cmp_idrow);
-            if (!hit) rc = spo_err(SPO_EINVAL, "%s: no prompt id %" PRId64 " (it is in %s)", spo_h5_path(emb), ids[b],
-                                   spo_h5_path(pool));
-            else erow[b] = hit->row;
-        }
-    }
-    free(eid);
+        if (t[b] == t[b - 1])
+            rc = spo_err(SPO_EINVAL, "%s: prompt id %" PRId64 " appears more than once", spo_h5_path(pool), t[b]);
     free(t);
-    return rc;
+    return rc ? rc : spo_embeds_rows(emb, ids, B, spo_h5_path(pool), erow);
 }
 
 int spo_pairsrc_from_pool(spo_pairsrc **out, const spo_h5 *pool, const spo_h5 *sc, const spo_h5 *emb,

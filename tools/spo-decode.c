@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "embeds.h"
 #include "h5io.h"
 #include "image_io.h"
 #include "latset.h"
@@ -122,33 +123,23 @@ static void check_outputs(const spo_args *a, const ctx_t *c)
 }
 
 /* Prompt text of each row from the embeddings file, matched by prompt id. */
-static char **read_prompts(const char *path, const spo_latset *s, char ***all, int64_t *nall)
+static char **read_prompts(const char *path, const char *latents, const spo_latset *s, char ***all, int64_t *nall)
 {
     spo_h5 *e;
     int rc = spo_h5_open(&e, path, "embeds", NULL);
     if (rc) spo_die_lib(rc);
-    spo_dsinfo d;
-    if ((rc = spo_h5_info(e, "/prompt_id", &d))) spo_die_lib(rc);
-    int64_t P = d.shape[0];
-    int64_t *ids = malloc(((size_t)P + 1) * sizeof *ids);
-    char **row = calloc((size_t)s->rows, sizeof *row);
-    if (!ids || !row) spo_die(1, "out of memory");
-    if ((rc = spo_h5_read_i64(e, "/prompt_id", ids, (size_t)P)) || (rc = spo_h5_read_strings(e, "/prompt", all, nall)))
-        spo_die_lib(rc);
-    for (int r = 0; r < s->rows; r++) {
-        for (int64_t p = 0; p < P && !row[r]; p++)
-            if (ids[p] == s->prompt_id[r]) row[r] = (*all)[p];
-        if (!row[r]) { /* free first: LeakSanitizer may not see pointers of a frame exit() leaves */
-            long long id = (long long)s->prompt_id[r];
-            char file[4096];
-            snprintf(file, sizeof file, "%s", spo_h5_path(e));
-            free(ids), free(row);
-            spo_h5_close(e);
-            spo_die(2, "%s: no prompt id %lld (it is in the latents file)", file, id);
-        }
-    }
-    free(ids);
+    int64_t *idx = malloc(((size_t)s->rows + 1) * sizeof *idx);
+    char **row = calloc((size_t)s->rows + 1, sizeof *row);
+    if (!idx || !row) spo_die(1, "out of memory");
+    if (!(rc = spo_embeds_rows(e, s->prompt_id, s->rows, latents, idx)) &&
+        !(rc = spo_h5_read_strings(e, "/prompt", all, nall)))
+        for (int r = 0; r < s->rows; r++) row[r] = (*all)[idx[r]];
+    free(idx); /* before exit: LeakSanitizer may not see pointers of a frame exit() leaves */
     spo_h5_close(e);
+    if (rc) {
+        free(row);
+        spo_die_lib(rc);
+    }
     return row;
 }
 
@@ -227,7 +218,7 @@ int main(int argc, char **argv)
         spo_die_lib(rc);
     char **prompt = NULL, **allp = NULL;
     int64_t nallp = 0;
-    if (a.embeds) prompt = read_prompts(a.embeds, &s, &allp, &nallp);
+    if (a.embeds) prompt = read_prompts(a.embeds, spo_h5_path(in), &s, &allp, &nallp);
     int n = s.rows * s.cols, f = spo_vae_factor(vae), H = s.h * f, W = s.w * f;
     size_t lat = (size_t)s.C * s.h * s.w, pix = (size_t)3 * H * W;
     char name[256];

@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "frame.h"
+#include "embeds.h"
 #include "h5io.h"
+#include "h5rows.h"
 #include "loop_state.h"
 #include "lora.h"
 #include "modelid.h"
@@ -152,24 +154,16 @@ int main(int argc, char **argv)
     /* the prompts' embeddings, by prompt id */
     spo_dsinfo ci;
     if ((rc = spo_h5_info(em, "/cond", &ci))) spo_die_lib(rc);
-    int P = (int)ci.shape[0];
     s.L = (int)ci.shape[1], s.D = (int)ci.shape[2];
-    float *all = xmalloc((size_t)P * s.L * s.D * sizeof *all), *cond = xmalloc((size_t)B * s.L * s.D * sizeof *cond);
-    float *unc = xmalloc((size_t)s.L * s.D * sizeof *unc);
-    int64_t *epid = xmalloc((size_t)P * sizeof *epid);
-    if ((rc = spo_h5_read_f32(em, "/cond", all, (size_t)P * s.L * s.D)) ||
-        (rc = spo_h5_read_f32(em, "/uncond", unc, (size_t)s.L * s.D)) ||
-        (rc = spo_h5_read_i64(em, "/prompt_id", epid, (size_t)P)))
+    float *cond = xmalloc((size_t)B * s.L * s.D * sizeof *cond), *unc = xmalloc((size_t)s.L * s.D * sizeof *unc);
+    int64_t *row = xmalloc((size_t)B * sizeof *row);
+    if ((rc = spo_h5_read_f32(em, "/uncond", unc, (size_t)s.L * s.D)) ||
+        (rc = spo_embeds_rows(em, pid, B, spo_h5_path(st), row)))
         spo_die_lib(rc);
-    for (int b = 0; b < B; b++) {
-        int r = -1;
-        for (int p = 0; p < P && r < 0; p++)
-            if (epid[p] == pid[b]) r = p;
-        if (r < 0) spo_die(2, "%s: no prompt id %lld (it is in %s)", spo_h5_path(em), (long long)pid[b], spo_h5_path(st));
-        memcpy(cond + (size_t)b * s.L * s.D, all + (size_t)r * s.L * s.D, (size_t)s.L * s.D * sizeof *cond);
-    }
-    free(all);
-    free(epid);
+    for (int b = 0; b < B && !rc; b++)
+        rc = spo_h5_read_rows(em, "/cond", SPO_T_F32, row[b], 1, cond + (size_t)b * s.L * s.D);
+    if (rc) spo_die_lib(rc);
+    free(row);
     s.uncond = unc;
     double t_init = spo_now();
     spo_vtime(&a, "init", t_init - t_load);

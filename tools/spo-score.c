@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "frame.h"
+#include "embeds.h"
 #include "h5io.h"
+#include "h5rows.h"
 #include "modelid.h"
 #include "score.h"
 
@@ -43,28 +45,6 @@ static int on_opt(void *p, int idx, const char *arg)
     case 3: c->batch = (int)spo_arg_long("--batch", arg, 1, 4096); break;
     }
     return 0;
-}
-
-/* Row of each pool prompt in the embeddings file. */
-static int match_prompts(const spo_h5 *e, const int64_t *pid, int B, int *row)
-{
-    spo_dsinfo d;
-    int rc = spo_h5_info(e, "/prompt_id", &d);
-    if (rc) return rc;
-    int P = (int)d.shape[0];
-    int64_t *ep = malloc(((size_t)P + 1) * sizeof *ep);
-    if (!ep) return spo_err(SPO_EIO, "out of memory");
-    if (!(rc = spo_h5_read_i64(e, "/prompt_id", ep, (size_t)P)))
-        for (int b = 0; b < B && !rc; b++) {
-            row[b] = -1;
-            for (int p = 0; p < P; p++)
-                if (ep[p] == pid[b]) row[b] = p;
-            if (row[b] < 0)
-                rc = spo_err(SPO_EINVAL, "%s: no prompt id %lld (it is in the pool)", spo_h5_path(e),
-                             (long long)pid[b]);
-        }
-    free(ep);
-    return rc;
 }
 
 int main(int argc, char **argv)
@@ -110,7 +90,7 @@ int main(int argc, char **argv)
     size_t n = (size_t)B * K, lat = (size_t)C * h * w;
     float *x0 = malloc(n * lat * sizeof *x0), *t = malloc(n * sizeof *t), *sc = malloc(n * sizeof *sc);
     int64_t *pid = malloc((size_t)B * sizeof *pid);
-    int *row = malloc((size_t)B * sizeof *row);
+    int64_t *row = malloc((size_t)B * sizeof *row);
     if (!x0 || !t || !sc || !pid || !row) spo_die(1, "out of memory");
     if ((rc = spo_h5_read_f32(pool, "/x0_hat", x0, n * lat)) || (rc = spo_h5_read_i64(pool, "/prompt_id", pid, B)))
         spo_die_lib(rc);
@@ -127,20 +107,19 @@ int main(int argc, char **argv)
             spo_die(2, "%s: no /spm_ids (make it with spo-encode --spm DIR)", spo_h5_path(emb));
         spo_dsinfo si;
         if ((rc = spo_h5_info(emb, "/spm_ids", &si))) spo_die_lib(rc);
-        int L = spo_scoring_text_len(s), P = (int)si.shape[0];
+        int L = spo_scoring_text_len(s);
         if (si.shape[1] != L)
             spo_die(2, "%s: /spm_ids has %lld tokens per prompt, the preference model takes %d", spo_h5_path(emb),
                     (long long)si.shape[1], L);
-        if ((rc = match_prompts(emb, pid, B, row))) spo_die_lib(rc);
-        int32_t *all = malloc((size_t)P * L * sizeof *all), *ids = malloc((size_t)B * L * sizeof *ids);
+        if ((rc = spo_embeds_rows(emb, pid, B, spo_h5_path(pool), row))) spo_die_lib(rc);
+        int32_t *ids = malloc((size_t)B * L * sizeof *ids);
         float *pe = malloc((size_t)B * E * sizeof *pe);
         text = malloc(n * E * sizeof *text);
-        if (!all || !ids || !pe || !text) spo_die(1, "out of memory");
-        if ((rc = spo_h5_read_i32(emb, "/spm_ids", all, (size_t)P * L))) spo_die_lib(rc);
-        for (int b = 0; b < B; b++) memcpy(ids + (size_t)b * L, all + (size_t)row[b] * L, (size_t)L * sizeof *ids);
+        if (!ids || !pe || !text) spo_die(1, "out of memory");
+        for (int b = 0; b < B && !rc; b++) rc = spo_h5_read_rows(emb, "/spm_ids", SPO_T_I32, row[b], 1, ids + (size_t)b * L);
+        if (rc) spo_die_lib(rc);
         if ((rc = spo_scoring_text(s, ids, B, pe))) spo_die_lib(rc);
         for (size_t i = 0; i < n; i++) memcpy(text + i * E, pe + (i / K) * E, (size_t)E * sizeof *text);
-        free(all);
         free(ids);
         free(pe);
         spo_h5_close(emb);
