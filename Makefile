@@ -1,5 +1,5 @@
 # spo — Step-aware Preference Optimization as small Unix tools.
-# make            build lib/libspo.a and bin/spo-* (CUDA when nvcc is found)
+# make            build build/rel/libspo.a and bin/spo-* (CUDA when nvcc is found)
 # make CUDA=0     force the CPU-only build
 # make test       install missing Debian packages, build, run every test
 # make SANITIZE=1 test   the same under ASan + UBSan (objects in build/san)
@@ -11,6 +11,8 @@ NVCC     ?= nvcc
 SANITIZE ?= 0
 CUDA     ?= auto
 NATIVE   ?= 1
+# GPU architectures the kernels are built for (80 = A100, 90 = H100/H200)
+CUDA_ARCHS ?= 80 90
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 PKGS     := hdf5-serial libarchive libpng libcjson openblas
@@ -43,7 +45,7 @@ CFLAGS   ?= $(OPT)
 CFLAGS   += -std=c11 -Itools -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread -MMD -MP $(SANFLAGS) \
             -Ilib $(PKG_CFLAGS) -DSPO_VERSION='"$(VERSION)"'
 LDFLAGS  += $(SANFLAGS) -pthread
-# the CPU kernels (lib/cpu_*.c) get -O3 and vectorisation-friendly flags but
+# the CPU kernels (lib/ops/cpu/*.c) get -O3 and vectorisation-friendly flags but
 # no -ffast-math: NaN, infinities and the causal mask must stay exact.
 # NATIVE=1 (default) tunes them to this CPU (-march=native); NATIVE=0 for a
 # library that runs on any x86-64 (or other) CPU.
@@ -56,7 +58,7 @@ ifneq ($(SANITIZE),1)
 endif
 LDLIBS   := $(PKG_LIBS) -lm
 
-LIB_SRC  := $(wildcard lib/*.c lib/*/*.c)
+LIB_SRC  := $(wildcard lib/*/*.c lib/*/*/*.c)
 CU_SRC   := $(wildcard kernels/*.cu)
 TOOL_SRC := $(wildcard tools/spo-*.c)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
@@ -65,7 +67,7 @@ HELP_SRC := $(wildcard tests/helpers/*.c)
 ifeq ($(HAVE_NVCC),1)
   CUDA_HOME ?= $(patsubst %/bin/,%,$(dir $(shell command -v $(NVCC))))
   CFLAGS  += -DSPO_HAVE_CUDA -I$(CUDA_HOME)/include
-  NVFLAGS := -O2 -std=c++17 -Ilib -DSPO_HAVE_CUDA -Xcompiler -fPIC -arch=sm_90 -MMD -MP
+  NVFLAGS := -O2 -std=c++17 -Ilib -DSPO_HAVE_CUDA -Xcompiler -fPIC $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) -MMD -MP
   LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
   CU_OBJ  := $(CU_SRC:kernels/%.cu=$(B)/kernels/%.o)
   CUDA_SAY := CUDA: building $(words $(CU_SRC)) kernel file(s) with $(NVCC)
@@ -79,9 +81,11 @@ LIBSPO   := $(B)/libspo.a
 TOOLS    := $(TOOL_SRC:tools/%.c=$(BINDIR)/%)
 TESTS    := $(TEST_SRC:tests/unit/%.c=$(B)/tests/%) $(HELP_SRC:tests/helpers/%.c=$(B)/tests/helpers/%)
 
+# keep intermediate objects, so an unchanged tree relinks nothing
+.SECONDARY:
+
 .PHONY: all lib tools tests test check-deps demo install clean fuzz bench say-cuda
 all: say-cuda tools
-	@if [ "$(SANITIZE)" != 1 ]; then mkdir -p lib && cp -f $(LIBSPO) lib/libspo.a; fi
 
 say-cuda:
 	@echo "$(CUDA_SAY)"
@@ -98,7 +102,7 @@ $(B)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(B)/lib/cpu_%.o: lib/cpu_%.c
+$(B)/lib/ops/cpu/%.o: lib/ops/cpu/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KFLAGS) -c $< -o $@
 
@@ -160,6 +164,6 @@ install: all
 	install -m 644 $(wildcard man/*.7) $(DESTDIR)$(PREFIX)/share/man/man7/
 
 clean:
-	rm -rf build bin lib/libspo.a
+	rm -rf build bin
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,10 +1,10 @@
-// cuda_dev.cu — the CUDA backend's op table (lib/ops_impl.h). For now only
+// cuda_dev.cu — the CUDA backend's op table (lib/ops/ops_impl.h). For now only
 // the device memory functions; every op entry is NULL, so the public ops
 // fail with "not implemented on cuda" until its kernel is added here (or in
 // its own kernels/*.cu file, referenced from this table).
 #include <cuda_runtime.h>
 
-#include "ops_impl.h"
+#include "ops/ops_impl.h"
 
 static int cuda_fail(const char *what, cudaError_t e)
 {

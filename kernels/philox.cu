@@ -1,13 +1,13 @@
 // philox.cu — fill device memory with the Philox 4x32-10 normal stream,
-// the same numbers spo_normal_fill gives on the CPU (lib/philox.h holds the
+// the same numbers spo_normal_fill gives on the CPU (lib/core/philox.h holds the
 // algorithm and the element mapping; both sides compile that one source).
 // One thread per block of 4 elements, grid-stride.
 #include <cuda_runtime.h>
 
-#include "philox.h"
+#include "core/philox.h"
 
 extern "C" {
-#include "err.h"
+#include "core/err.h"
 }
 
 // out[0..n) = normals of stream (seed, prompt, step, child); nb = ceil(n/4)

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "prov.h"
+#include "core/prov.h"
 
 static const char *prog = "spo";
 

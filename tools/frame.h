@@ -4,14 +4,14 @@
  * dir, -e embeddings, --lora, --seed, --device, -q, -f, -v), usage generated
  * from the option table (so --help and the man page list the same options),
  * --version with the build, one-line errors "spo-x: ...", exit 0/1/2.
- * Only tools exit: the library returns codes and messages (lib/err.h). */
+ * Only tools exit: the library returns codes and messages (lib/core/err.h). */
 #ifndef SPO_FRAME_H
 #define SPO_FRAME_H
 
 #include <stdint.h>
 #include <stdio.h>
 
-#include "err.h"
+#include "core/err.h"
 
 /* common options a tool may accept: or them together in spo_tool.common */
 enum {

@@ -1,6 +1,6 @@
 /* spo-convert — PyTorch .bin checkpoints (read without executing anything)
  * and safetensors files to safetensors or to PyTorch checkpoints (written
- * as torch.save writes them, lib/ptbin_write.h), optionally changing the
+ * as torch.save writes them, lib/ckpt/ptbin_write.h), optionally changing the
  * float dtype.
  *
  *   spo-convert model.bin -o model.safetensors
@@ -9,7 +9,7 @@
  *   spo-convert --list model.bin
  *
  * The input kind is found from its first bytes: a zip (or a legacy
- * torch.save pickle, refused with a message) is read by lib/ptbin.h,
+ * torch.save pickle, refused with a message) is read by lib/ckpt/ptbin.h,
  * anything else as safetensors. The output kind is --to, else the output's
  * extension: .bin, .pt, .pth a PyTorch checkpoint, anything else
  * safetensors. Integer and bool tensors are copied as they are; float
@@ -20,9 +20,9 @@
 #include <unistd.h>
 
 #include "frame.h"
-#include "ptbin.h"
-#include "ptbin_write.h"
-#include "safetensors.h"
+#include "ckpt/ptbin.h"
+#include "ckpt/ptbin_write.h"
+#include "ckpt/safetensors.h"
 
 static const spo_opt opts[] = {
     {"dtype", 't', "TYPE", "store float tensors as f32, f16 or bf16 (default: as in the input)"},

@@ -10,12 +10,12 @@
 #include <unistd.h>
 
 #include "frame.h"
-#include "embeds.h"
-#include "h5io.h"
-#include "image_io.h"
-#include "latset.h"
-#include "outfile.h"
-#include "vae.h"
+#include "spo/embeds.h"
+#include "io/h5io.h"
+#include "io/image_io.h"
+#include "spo/latset.h"
+#include "io/outfile.h"
+#include "nn/vae.h"
 
 static const spo_opt opts[] = {
     {"what", 0, "NAME", "latents to decode: pool x0 (default), children or parent; pairs win (default), lose or parent"},

@@ -1,16 +1,16 @@
 /* spo-encode — prompts to embeds.h5 (embeds/1): the CLIP text encoder's
  * last hidden state for every prompt and for the empty prompt, the token
  * ids, the prompt ids and texts, and optionally the preference model's
- * token ids. The work is in lib/prompts*.c and lib/encode.c. */
+ * token ids. The work is in lib/prompts*.c and lib/spo/encode.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "encode.h"
+#include "spo/encode.h"
 #include "frame.h"
-#include "h5io.h"
-#include "modelid.h"
-#include "prompts.h"
+#include "io/h5io.h"
+#include "io/modelid.h"
+#include "text/prompts.h"
 
 static const spo_opt opts[] = {
     {"spm", 0, "DIR", "preference-model CLIP directory: also write its token ids (/spm_ids)"},

@@ -1,7 +1,7 @@
 /* spo-generate — text to image with a base model and an optional LoRA, as
  * diffusers' StableDiffusionPipeline with a DDIMScheduler does it; PNGs to
  * a folder, one file, a tar file or a tar stream. The work is in
- * lib/generate.c; the outputs in lib/imgout.c. */
+ * lib/spo/generate.c; the outputs in lib/io/imgout.c. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 #include "frame.h"
-#include "generate.h"
-#include "h5io.h"
-#include "imgout.h"
-#include "prompts.h"
+#include "spo/generate.h"
+#include "io/h5io.h"
+#include "io/imgout.h"
+#include "text/prompts.h"
 
 static const spo_opt opts[] = {
     {"guidance", 'g', "G", "classifier-free guidance scale (default 7.5; 1 or less: no guidance)"},

@@ -4,10 +4,10 @@
 #include <string.h>
 
 #include "frame.h"
-#include "h5io.h"
-#include "loop_state.h"
-#include "lora.h"
-#include "unet.h"
+#include "io/h5io.h"
+#include "spo/loop_state.h"
+#include "nn/lora.h"
+#include "nn/unet.h"
 
 static const spo_opt opts[] = {
     {"steps", 0, "N", "inference steps of the schedule (default 20)"},

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "frame.h"
-#include "h5io.h"
+#include "io/h5io.h"
 
 static const spo_opt opts[] = {
     {"check", 'c', NULL, "validate against the file's schema; print 'FILE: ok (schema)' or fail with exit 2"},

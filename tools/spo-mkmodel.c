@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "frame.h"
-#include "mkmodel.h"
+#include "nn/mkmodel.h"
 
 static const spo_opt opts[] = {
     {"preset", 'p', "NAME", "tiny (default) or sd15"},

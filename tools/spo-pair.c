@@ -6,8 +6,8 @@
 #include <sys/stat.h>
 
 #include "frame.h"
-#include "h5io.h"
-#include "pairs.h"
+#include "io/h5io.h"
+#include "spo/pairs.h"
 
 static const spo_opt opts[] = {
     {"threshold", 't', "X", "keep a pair when p_best - p_worst > X, X in 0..1 (default 0.3)"},

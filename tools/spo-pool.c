@@ -6,13 +6,13 @@
 #include <string.h>
 
 #include "frame.h"
-#include "embeds.h"
-#include "h5io.h"
-#include "h5rows.h"
-#include "loop_state.h"
-#include "lora.h"
-#include "modelid.h"
-#include "sampler.h"
+#include "spo/embeds.h"
+#include "io/h5io.h"
+#include "io/h5rows.h"
+#include "spo/loop_state.h"
+#include "nn/lora.h"
+#include "io/modelid.h"
+#include "spo/sampler.h"
 
 static const spo_opt opts[] = {
     {"children", 'K', "N", "children per prompt (default 4; 1 for a plain DDIM step)"},

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 
 #include "frame.h"
-#include "h5io.h"
-#include "resample.h"
+#include "io/h5io.h"
+#include "spo/resample.h"
 
 static const spo_tool tool = {
     .name = "spo-resample",

@@ -5,11 +5,11 @@
 #include <string.h>
 
 #include "frame.h"
-#include "embeds.h"
-#include "h5io.h"
-#include "h5rows.h"
-#include "modelid.h"
-#include "score.h"
+#include "spo/embeds.h"
+#include "io/h5io.h"
+#include "io/h5rows.h"
+#include "io/modelid.h"
+#include "spo/score.h"
 
 static const spo_opt opts[] = {
     {"spm", 0, "DIR", "step-aware preference model: a CLIP directory (config.json, tokenizer)"},

@@ -15,8 +15,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "clip_text.h"
-#include "vae.h"
+#include "nn/clip_text.h"
+#include "nn/vae.h"
 
 static double now(void)
 {

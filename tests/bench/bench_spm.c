@@ -25,7 +25,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "spm.h"
+#include "nn/spm.h"
 
 static double now(void)
 {

@@ -16,8 +16,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "params.h"
-#include "unet.h"
+#include "nn/params.h"
+#include "nn/unet.h"
 
 static double now_ms(void)
 {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "prompts.h"
+#include "text/prompts.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "schema.h"
+#include "io/schema.h"
 
 static void parse_listing(const char *txt, spo_fileinfo *fi)
 {

@@ -5,7 +5,7 @@
 #   sh tests/fuzz/run.sh SECONDS [NAME..] fuzz each (all when none named)
 #
 # Each target is linked as build/fuzz/NAME with clang -g -O1
-# -fsanitize=fuzzer,address,undefined against every lib/*.c and lib/*/*.c
+# -fsanitize=fuzzer,address,undefined against every lib/*/*.c and lib/*/*/*.c
 # (compiled CPU-only, as `make CUDA=0`, into build/fuzz/libspo-fuzz.a, only
 # stale objects rebuilt) and the Makefile's pkg-config libraries. It runs
 # for SECONDS on build/fuzz/corpus/NAME (new inputs) plus the committed
@@ -89,7 +89,7 @@ build_lib() {
     pids=""
     n=0
     fail=0
-    for src in lib/*.c lib/*/*.c "$OBJ/gen/schemas.c"; do
+    for src in lib/*/*.c lib/*/*/*.c "$OBJ/gen/schemas.c"; do
         [ -f "$src" ] || continue
         case "$src" in "$OBJ"/*) o=${src%.c}.o ;; *) o=$OBJ/${src%.c}.o ;; esac
         objs="$objs $o"

@@ -19,9 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "h5io.h"
-#include "prov.h"
+#include "core/err.h"
+#include "io/h5io.h"
+#include "core/prov.h"
 
 #define MAXV 100000
 

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "h5io.h"
+#include "core/err.h"
+#include "io/h5io.h"
 
 static float *load(const char *path, const char *ds, size_t *n)
 {

@@ -24,11 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "h5io.h"
-#include "loop_state.h"
-#include "philox.h"
-#include "resample.h"
+#include "core/err.h"
+#include "io/h5io.h"
+#include "spo/loop_state.h"
+#include "core/philox.h"
+#include "spo/resample.h"
 
 #define MAXB 1024
 

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "image_io.h"
+#include "io/image_io.h"
 
 static int load(spo_png *p, const char *path)
 {

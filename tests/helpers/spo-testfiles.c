@@ -8,9 +8,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "err.h"
-#include "h5io.h"
-#include "prov.h"
+#include "core/err.h"
+#include "io/h5io.h"
+#include "core/prov.h"
 
 static const spo_dimbind sizes[] = {{"B", 2}, {"K", 4}, {"C", 4}, {"h", 8}, {"w", 8}, {"P", 2}, {"L", 7},
                                     {"D", 8}, {"S", 7}, {"N", 3}, {"M", 1}, {"r", 4}, {NULL, 0}};

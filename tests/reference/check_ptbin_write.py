@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""check_ptbin_write.py — lib/ptbin_write.h against torch.save (torch 2.3.1).
+"""check_ptbin_write.py — lib/ckpt/ptbin_write.h against torch.save (torch 2.3.1).
 
 Two uses, by hand (never at build or test time):
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""resize_fixture.py — reference for lib/image.c (bicubic resize + SPM preprocessing).
+"""resize_fixture.py — reference for lib/nn/image.c (bicubic resize + SPM preprocessing).
 
 Writes tests/fixtures/resize.h5 (torch 2.3.1, torchvision 0.18.1, CPU, fp32):
 

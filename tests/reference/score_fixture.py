@@ -40,7 +40,7 @@ def load_spm():
 
 
 def model_id():
-    """spo's id of tiny-sd (lib/modelid.c), as spo-encode writes it: the
+    """spo's id of tiny-sd (lib/io/modelid.c), as spo-encode writes it: the
     loop's files must carry the id of the model the tools are given."""
     import subprocess, tempfile
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")

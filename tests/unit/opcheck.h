@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops.h"
+#include "ops/ops.h"
 
 #define FWD_TOL 1e-5  /* forward: relative L2 error against the double reference */
 #define GRAD_TOL 1e-4 /* backward: relative L2 error against finite differences */

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "clip_text.h"
+#include "nn/clip_text.h"
 #include "nn_testutil.h"
 
 static char root[1024];

@@ -10,9 +10,9 @@
 
 #include <cmocka.h>
 
-#include "ddim.h"
-#include "err.h"
-#include "h5io.h"
+#include "spo/ddim.h"
+#include "core/err.h"
+#include "io/h5io.h"
 
 #define FIX "tests/fixtures/tiny_sd_parity.h5"
 

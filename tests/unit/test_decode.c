@@ -13,10 +13,10 @@
 
 #include <cmocka.h>
 
-#include "image_io.h"
-#include "latset.h"
+#include "io/image_io.h"
+#include "spo/latset.h"
 #include "nn_testutil.h"
-#include "vae.h"
+#include "nn/vae.h"
 
 static char root[1024];
 

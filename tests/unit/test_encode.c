@@ -15,9 +15,9 @@
 
 #include <cmocka.h>
 
-#include "encode.h"
-#include "h5io.h"
-#include "modelid.h"
+#include "spo/encode.h"
+#include "io/h5io.h"
+#include "io/modelid.h"
 #include "nn_testutil.h"
 
 static char root[1024], model[1200], h5[1200];

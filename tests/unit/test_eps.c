@@ -17,10 +17,10 @@
 
 #include <cmocka.h>
 
-#include "clip_text.h"
+#include "nn/clip_text.h"
 #include "nn_testutil.h"
-#include "unet.h"
-#include "vae.h"
+#include "nn/unet.h"
+#include "nn/vae.h"
 
 #define TOL 1e-4
 

@@ -17,14 +17,14 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "generate.h"
-#include "image_io.h"
-#include "loop_state.h"
-#include "lora_load.h"
+#include "core/err.h"
+#include "spo/generate.h"
+#include "io/image_io.h"
+#include "spo/loop_state.h"
+#include "nn/lora_load.h"
 #include "nn_testutil.h"
-#include "safetensors.h"
-#include "philox.h"
+#include "ckpt/safetensors.h"
+#include "core/philox.h"
 
 static char root[1024];
 static spo_dev *dev;

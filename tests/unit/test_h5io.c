@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "h5io.h"
+#include "core/err.h"
+#include "io/h5io.h"
 
 static char dir[256];
 

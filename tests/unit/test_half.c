@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "half.h"
+#include "core/half.h"
 
 static float f(uint32_t u) { return spo_bits_f32(u); }
 

@@ -9,8 +9,8 @@
 
 #include <cmocka.h>
 
-#include "h5io.h"
-#include "image.h"
+#include "io/h5io.h"
+#include "nn/image.h"
 
 #define FIX "tests/fixtures/resize.h5"
 

@@ -13,13 +13,13 @@
 
 #include <cmocka.h>
 
-#include "clip_text.h"
-#include "err.h"
-#include "mkmodel.h"
-#include "spm.h"
-#include "tokenizer.h"
-#include "unet.h"
-#include "vae.h"
+#include "nn/clip_text.h"
+#include "core/err.h"
+#include "nn/mkmodel.h"
+#include "nn/spm.h"
+#include "text/tokenizer.h"
+#include "nn/unet.h"
+#include "nn/vae.h"
 
 static char root[256], dir[300];
 

@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "modeldir.h"
-#include "safetensors.h"
+#include "io/modeldir.h"
+#include "ckpt/safetensors.h"
 
 static char dir[64];
 

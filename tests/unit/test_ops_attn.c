@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "opcheck.h"
-#include "ops_impl.h"
+#include "ops/ops_impl.h"
 
 typedef struct {
     fdcase c; /* in: q (b,tq,h*dh), k (b,tk,h*dh), v (b,tk,h*dh) */

@@ -2,7 +2,7 @@
  * finite differences: 3x3 stride 1 and 2 with padding 1, 1x1 (the sgemm
  * shortcut and the strided general path), no padding, 5x5, odd sizes, the
  * banded im2col path (spo_cpu_col_max lowered), and the shifted-product
- * path of lib/cpu_convs.c for these small images (spo_cpu_shift_force;
+ * path of lib/ops/cpu/cpu_convs.c for these small images (spo_cpu_shift_force;
  * its backward serves dx alone, which check_backward compares with the
  * im2col backward's). */
 #include <setjmp.h>
@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "opcheck.h"
-#include "ops_impl.h"
+#include "ops/ops_impl.h"
 
 typedef struct {
     fdcase c; /* in: x (n,cin,h,w), w (cout,cin,k,k), b (cout) */

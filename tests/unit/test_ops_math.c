@@ -2,8 +2,8 @@
  * against double exp and erf: at most 2 ulp over the whole float range
  * (every 997th float), and the special values. Twice: through
  * spo_cpu_expf_n / spo_cpu_erff_n (compiled with the kernels' flags, the
- * AVX-512 loop of lib/cpu_vexp.c where the CPU has it), and the inline
- * spo_expf / spo_erff of lib/cpu_math.h compiled here with the tests'
+ * AVX-512 loop of lib/ops/cpu/cpu_vexp.c where the CPU has it), and the inline
+ * spo_expf / spo_erff of lib/ops/cpu/cpu_math.h compiled here with the tests'
  * flags (plain C, as in a NATIVE=0 build). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu_math.h"
-#include "ops_impl.h"
+#include "ops/cpu/cpu_math.h"
+#include "ops/ops_impl.h"
 
 #define MAX_ULP 2.0
 #define BATCH 4096

@@ -1,4 +1,4 @@
-/* test_ops_threads.c — the CPU thread pool (lib/cpu_pool.c) and the
+/* test_ops_threads.c — the CPU thread pool (lib/ops/cpu/cpu_pool.c) and the
  * threaded ops: every index is run once, nested and one-chunk jobs, and
  * each op gives bit for bit the same output on devices of 1, 2 and 3
  * threads (shapes large enough to be cut into several chunks).
@@ -17,7 +17,7 @@
 #include <strings.h>
 
 #include "opcheck.h"
-#include "ops_impl.h"
+#include "ops/ops_impl.h"
 
 #define NDEV 3
 static spo_dev *devs[NDEV]; /* 1, 2, 3 threads */
@@ -194,7 +194,7 @@ static float *case_conv(spo_dev *d, size_t *n)
         const size_t ny = (size_t)c->n * c->cout * spo_conv_ho(c) * spo_conv_wo(c);
         float *x = rnd(d, nx, 1.0f), *w = rnd(d, nw, 0.3f), *b = rnd(d, c->cout, 1.0f), *dy = rnd(d, ny, 1.0f);
         float *y = dput(d, NULL, ny), *dx = rnd(d, nx, 1.0f), *dw = rnd(d, nw, 1.0f), *db = rnd(d, c->cout, 1.0f);
-        float *dx1 = rnd(d, nx, 1.0f); /* dx alone: lib/cpu_convs.c for stride 1 */
+        float *dx1 = rnd(d, nx, 1.0f); /* dx alone: lib/ops/cpu/cpu_convs.c for stride 1 */
         OK(spo_conv2d_fwd(d, y, x, w, b, c));
         OK(spo_conv2d_bwd(d, dx, dw, db, dy, x, w, c));
         OK(spo_conv2d_bwd(d, dx1, NULL, NULL, dy, x, w, c));

@@ -13,13 +13,14 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "h5io.h"
-#include "h5rows.h"
-#include "loop_state.h"
-#include "pairs.h"
-#include "philox.h"
-#include "resample.h"
+#include "core/err.h"
+#include "io/h5io.h"
+#include "io/h5rows.h"
+#include "nn/lora.h"
+#include "spo/loop_state.h"
+#include "spo/pairs.h"
+#include "core/philox.h"
+#include "spo/resample.h"
 
 /* softmax over two scores, the long way, in double */
 static double softmax_gap(double a, double b)

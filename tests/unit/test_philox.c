@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "philox.h"
+#include "core/philox.h"
 
 /* Random123 tests/kat_vectors, the three "philox4x32 10" lines:
  * counter[4] key[2] -> output[4] */

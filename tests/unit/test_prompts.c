@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "prompts.h"
+#include "core/err.h"
+#include "text/prompts.h"
 
 static char dir[256];
 

@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "ptbin.h"
-#include "safetensors.h"
+#include "ckpt/ptbin.h"
+#include "ckpt/safetensors.h"
 
 #define MARKER "/tmp/spo-pwned-5c1e9a7d3b" /* as in make_pickles.py */
 

@@ -18,11 +18,11 @@
 
 #include <cmocka.h>
 
-#include "half.h"
-#include "ptbin.h"
-#include "ptbin_write.h"
-#include "ptzip.h"
-#include "ptzip_write.h"
+#include "core/half.h"
+#include "ckpt/ptbin.h"
+#include "ckpt/ptbin_write.h"
+#include "ckpt/ptzip.h"
+#include "ckpt/ptzip_write.h"
 
 static char tmp[] = "/tmp/spo_ptw_XXXXXX";
 

@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "half.h"
-#include "safetensors.h"
+#include "core/half.h"
+#include "ckpt/safetensors.h"
 
 static char dir[64];
 

@@ -7,8 +7,8 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "schema.h"
+#include "core/err.h"
+#include "io/schema.h"
 
 static const char *js =
     "{\"name\":\"t\",\"version\":2,\"attributes\":[{\"name\":\"step\",\"type\":\"int\"},"

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "scorers.h"
+#include "spo/scorers.h"
 
 /* [0,1] RGB -> the [-1,1] value the scorers take */
 static float pm(double v) { return (float)(2 * v - 1); }

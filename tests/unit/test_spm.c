@@ -15,10 +15,10 @@
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 
-#include "image.h"
+#include "nn/image.h"
 #include "nn_testutil.h"
-#include "ops_extra.h"
-#include "spm.h"
+#include "ops/ops_extra.h"
+#include "nn/spm.h"
 
 static char root[1024], h5[1200], clipdir[1200], spmbin[1200];
 

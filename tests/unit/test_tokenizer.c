@@ -14,8 +14,8 @@
 #include <cJSON.h>
 #include <cmocka.h>
 
-#include "err.h"
-#include "tokenizer.h"
+#include "core/err.h"
+#include "text/tokenizer.h"
 
 #define NTOK 77
 

@@ -21,9 +21,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "params.h"
-#include "safetensors.h"
-#include "unet.h"
+#include "nn/params.h"
+#include "ckpt/safetensors.h"
+#include "nn/unet.h"
 
 static char root[1024];
 static spo_dev *dev;
@@ -311,7 +311,7 @@ static void test_finite_difference(void **st)
 }
 
 /* ---- load errors -------------------------------------------------------------- */
-/* write every parameter of u as F32 safetensors (lib/safetensors.h writer);
+/* write every parameter of u as F32 safetensors (lib/ckpt/safetensors.h writer);
  * `skip` omitted, `rename` renamed to "<name>.bad", `reshape` written with its
  * first dim + 1 (an extra row of zeros) */
 static void write_st(spo_unet *u, const char *path, const char *skip, const char *rename, const char *reshape)

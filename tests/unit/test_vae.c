@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "nn_testutil.h"
-#include "vae.h"
+#include "nn/vae.h"
 
 static char root[1024];
 

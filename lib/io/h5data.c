@@ -1,0 +1,482 @@
+/* h5data.c — datasets and attributes of spo HDF5 files (see h5io.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "io/h5_impl.h"
+
+/* ---- writing ---------------------------------------------------------------- */
+static hid_t obj_open(const spo_h5 *f, const char *obj)
+{
+    if (!obj || !strcmp(obj, "/")) return H5Oopen(f->id, "/", H5P_DEFAULT);
+    return H5Oopen(f->id, obj, H5P_DEFAULT);
+}
+
+int spo_h5_write(spo_h5 *f, const char *name, spo_dtype_t stored, int ndim, const int64_t *shape, const void *data)
+{
+    hid_t ftype, mtype;
+    switch (stored) {
+    case SPO_T_F32: ftype = H5T_IEEE_F32LE, mtype = H5T_NATIVE_FLOAT; break;
+    case SPO_T_F16: ftype = spo_h5_f16_type(), mtype = H5T_NATIVE_FLOAT; break;
+    case SPO_T_I32: ftype = H5T_STD_I32LE, mtype = H5T_NATIVE_INT32; break;
+    case SPO_T_I64: ftype = H5T_STD_I64LE, mtype = H5T_NATIVE_INT64; break;
+    default: return spo_err(SPO_EINVAL, "%s: %s: unsupported dtype for writing", f->shown, name);
+    }
+    if (ndim < 0 || ndim > SPO_MAXDIM) return spo_err(SPO_EINVAL, "%s: %s: rank %d", f->shown, name, ndim);
+    hsize_t dims[SPO_MAXDIM];
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) return spo_err(SPO_EINVAL, "%s: %s: negative dimension", f->shown, name);
+        dims[i] = (hsize_t)shape[i];
+    }
+    hid_t space = ndim ? H5Screate_simple(ndim, dims, NULL) : H5Screate(H5S_SCALAR);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t ds = H5Dcreate2(f->id, name, ftype, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = SPO_OK;
+    if (ds < 0) rc = spo_err(SPO_EIO, "%s: cannot create dataset %s", f->shown, name);
+    else if (H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+        rc = spo_err(SPO_EIO, "%s: cannot write dataset %s", f->shown, name);
+    if (ds >= 0) H5Dclose(ds);
+    H5Pclose(lcpl);
+    H5Sclose(space);
+    return rc;
+}
+
+static hid_t utf8_type(void)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    return t;
+}
+
+int spo_h5_write_strings(spo_h5 *f, const char *name, int64_t n, const char *const *s)
+{
+    hsize_t dim = (hsize_t)n;
+    hid_t t = utf8_type();
+    hid_t space = H5Screate_simple(1, &dim, NULL);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t ds = H5Dcreate2(f->id, name, t, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = SPO_OK;
+    if (ds < 0 || (n > 0 && H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, s) < 0))
+        rc = spo_err(SPO_EIO, "%s: cannot write dataset %s", f->shown, name);
+    if (ds >= 0) H5Dclose(ds);
+    H5Pclose(lcpl);
+    H5Sclose(space);
+    H5Tclose(t);
+    return rc;
+}
+
+static int put_attr(spo_h5 *f, const char *obj, const char *name, hid_t ftype, hid_t mtype, const void *v)
+{
+    hid_t o = obj_open(f, obj);
+    if (o < 0) return spo_err(SPO_EINVAL, "%s: no object %s for attribute %s", f->shown, obj, name);
+    if (H5Aexists(o, name) > 0) H5Adelete(o, name);
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(o, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = SPO_OK;
+    if (a < 0 || H5Awrite(a, mtype, v) < 0) rc = spo_err(SPO_EIO, "%s: cannot write attribute %s", f->shown, name);
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(space);
+    H5Oclose(o);
+    return rc;
+}
+
+int spo_h5_attr_str(spo_h5 *f, const char *obj, const char *name, const char *v)
+{
+    hid_t t = utf8_type();
+    int rc = put_attr(f, obj, name, t, t, &v);
+    H5Tclose(t);
+    return rc;
+}
+
+int spo_h5_attr_int(spo_h5 *f, const char *obj, const char *name, int64_t v)
+{
+    return put_attr(f, obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
+}
+
+int spo_h5_attr_float(spo_h5 *f, const char *obj, const char *name, double v)
+{
+    return put_attr(f, obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
+}
+
+/* ---- reading ----------------------------------------------------------------- */
+static spo_dtype_t classify(hid_t t)
+{
+    H5T_class_t c = H5Tget_class(t);
+    size_t sz = H5Tget_size(t);
+    if (c == H5T_FLOAT) return sz == 4 ? SPO_T_F32 : sz == 2 ? SPO_T_F16 : SPO_T_OTHER;
+    if (c == H5T_INTEGER && H5Tget_sign(t) == H5T_SGN_2)
+        return sz == 4 ? SPO_T_I32 : sz == 8 ? SPO_T_I64 : SPO_T_OTHER;
+    if (c == H5T_STRING) return SPO_T_STR;
+    return SPO_T_OTHER;
+}
+
+int spo_h5_exists(const spo_h5 *f, const char *name)
+{
+    if (!name || name[0] != '/') return 0;
+    /* check each prefix so a missing group is not an HDF5 error */
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", name);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || !*p) {
+            char c = *p;
+            *p = 0;
+            if (H5Lexists(f->id, buf, H5P_DEFAULT) <= 0) return 0;
+            if (!c) return 1;
+            *p = c;
+        }
+    }
+}
+
+static int ds_info(hid_t ds, spo_dsinfo *info, const char *name)
+{
+    memset(info, 0, sizeof *info);
+    snprintf(info->name, sizeof info->name, "%s", name);
+    hid_t t = H5Dget_type(ds);
+    info->type = classify(t);
+    H5Tclose(t);
+    hid_t sp = H5Dget_space(ds);
+    int nd = H5Sget_simple_extent_ndims(sp);
+    hsize_t dims[32];
+    if (nd < 0 || nd > 32) nd = 0;
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    H5Sclose(sp);
+    if (nd > SPO_MAXDIM) {
+        info->type = SPO_T_OTHER;
+        nd = SPO_MAXDIM;
+    }
+    info->ndim = nd;
+    for (int i = 0; i < nd; i++) info->shape[i] = (int64_t)dims[i];
+    info->nonfinite = -1;
+    return SPO_OK;
+}
+
+static hid_t open_ds(const spo_h5 *f, const char *name)
+{
+    if (!spo_h5_exists(f, name)) {
+        spo_err(SPO_EINVAL, "%s: missing dataset %s", f->shown, name);
+        return H5I_INVALID_HID;
+    }
+    hid_t ds = H5Dopen2(f->id, name, H5P_DEFAULT);
+    if (ds < 0) spo_err(SPO_EINVAL, "%s: %s is not a dataset", f->shown, name);
+    return ds;
+}
+
+int spo_h5_info(const spo_h5 *f, const char *name, spo_dsinfo *info)
+{
+    hid_t ds = open_ds(f, name);
+    if (ds < 0) return SPO_EINVAL;
+    ds_info(ds, info, name);
+    H5Dclose(ds);
+    return SPO_OK;
+}
+
+static int read_as(const spo_h5 *f, const char *name, hid_t mtype, void *dst, size_t n, const char *what)
+{
+    hid_t ds = open_ds(f, name);
+    if (ds < 0) return SPO_EINVAL;
+    spo_dsinfo info;
+    ds_info(ds, &info, name);
+    size_t numel = 1;
+    for (int i = 0; i < info.ndim; i++) numel *= (size_t)info.shape[i];
+    int rc = SPO_OK;
+    if (info.type == SPO_T_STR || info.type == SPO_T_OTHER)
+        rc = spo_err(SPO_EINVAL, "%s: %s is %s, cannot read it as %s", f->shown, name, spo_dtype_name(info.type), what);
+    else if (numel != n)
+        rc = spo_err(SPO_EINVAL, "%s: %s has %zu elements, expected %zu", f->shown, name, numel, n);
+    else if (n && H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0)
+        rc = spo_err(SPO_EIO, "%s: cannot read %s (corrupt or truncated file?)", f->shown, name);
+    H5Dclose(ds);
+    return rc;
+}
+
+int spo_h5_read_f32(const spo_h5 *f, const char *name, float *dst, size_t n)
+{
+    return read_as(f, name, H5T_NATIVE_FLOAT, dst, n, "float");
+}
+int spo_h5_read_i32(const spo_h5 *f, const char *name, int32_t *dst, size_t n)
+{
+    return read_as(f, name, H5T_NATIVE_INT32, dst, n, "int32");
+}
+int spo_h5_read_i64(const spo_h5 *f, const char *name, int64_t *dst, size_t n)
+{
+    return read_as(f, name, H5T_NATIVE_INT64, dst, n, "int64");
+}
+
+void spo_strings_free(char **s, int64_t n)
+{
+    if (!s) return;
+    for (int64_t i = 0; i < n; i++) free(s[i]);
+    free(s);
+}
+
+int spo_h5_read_strings(const spo_h5 *f, const char *name, char ***out, int64_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    hid_t ds = open_ds(f, name);
+    if (ds < 0) return SPO_EINVAL;
+    spo_dsinfo info;
+    ds_info(ds, &info, name);
+    int rc = SPO_OK;
+    if (info.type != SPO_T_STR || info.ndim != 1) {
+        H5Dclose(ds);
+        return spo_err(SPO_EINVAL, "%s: %s is not a 1-D string dataset", f->shown, name);
+    }
+    int64_t cnt = info.shape[0];
+    char **res = calloc((size_t)cnt + 1, sizeof *res);
+    hid_t ft = H5Dget_type(ds);
+    if (!res) rc = spo_err(SPO_EIO, "out of memory");
+    else if (H5Tis_variable_str(ft) > 0) {
+        hid_t mt = utf8_type();
+        char **tmp = calloc((size_t)cnt + 1, sizeof *tmp);
+        if (!tmp) rc = spo_err(SPO_EIO, "out of memory");
+        else if (cnt && H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp) < 0)
+            rc = spo_err(SPO_EIO, "%s: cannot read %s", f->shown, name);
+        else {
+            for (int64_t i = 0; i < cnt && !rc; i++)
+                if (!(res[i] = strdup(tmp[i] ? tmp[i] : ""))) rc = spo_err(SPO_EIO, "out of memory");
+            hid_t sp = H5Dget_space(ds);
+            if (cnt) H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, tmp);
+            H5Sclose(sp);
+        }
+        free(tmp);
+        H5Tclose(mt);
+    } else {
+        size_t sz = H5Tget_size(ft);
+        char *buf = calloc((size_t)cnt * sz + 1, 1);
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, sz);
+        if (!buf) rc = spo_err(SPO_EIO, "out of memory");
+        else if (cnt && H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+            rc = spo_err(SPO_EIO, "%s: cannot read %s", f->shown, name);
+        else
+            for (int64_t i = 0; i < cnt && !rc; i++)
+                if (!(res[i] = strndup(buf + i * sz, sz))) rc = spo_err(SPO_EIO, "out of memory");
+        free(buf);
+        H5Tclose(mt);
+    }
+    H5Tclose(ft);
+    H5Dclose(ds);
+    if (rc) spo_strings_free(res, cnt);
+    else *out = res, *n = cnt;
+    return rc;
+}
+
+static hid_t open_attr(const spo_h5 *f, const char *obj, const char *name, hid_t *o)
+{
+    *o = obj_open(f, obj);
+    if (*o < 0) {
+        spo_err(SPO_EINVAL, "%s: no object %s", f->shown, obj);
+        return H5I_INVALID_HID;
+    }
+    if (H5Aexists(*o, name) <= 0) {
+        H5Oclose(*o);
+        spo_err(SPO_EINVAL, "%s: missing attribute '%s'", f->shown, name);
+        return H5I_INVALID_HID;
+    }
+    return H5Aopen(*o, name, H5P_DEFAULT);
+}
+
+int spo_h5_get_attr_str(const spo_h5 *f, const char *obj, const char *name, char *buf, size_t n)
+{
+    hid_t o, a = open_attr(f, obj, name, &o);
+    if (a < 0) return SPO_EINVAL;
+    hid_t t = H5Aget_type(a);
+    int rc = SPO_OK;
+    if (H5Tget_class(t) != H5T_STRING) rc = spo_err(SPO_EINVAL, "%s: attribute '%s' is not a string", f->shown, name);
+    else if (H5Tis_variable_str(t) > 0) {
+        char *s = NULL;
+        hid_t mt = utf8_type();
+        if (H5Aread(a, mt, &s) < 0 || !s) rc = spo_err(SPO_EINVAL, "%s: cannot read attribute '%s'", f->shown, name);
+        else {
+            snprintf(buf, n, "%s", s);
+            H5free_memory(s);
+        }
+        H5Tclose(mt);
+    } else {
+        size_t sz = H5Tget_size(t);
+        char *s = calloc(sz + 1, 1);
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, sz);
+        if (!s || H5Aread(a, mt, s) < 0) rc = spo_err(SPO_EINVAL, "%s: cannot read attribute '%s'", f->shown, name);
+        else snprintf(buf, n, "%s", s);
+        free(s);
+        H5Tclose(mt);
+    }
+    H5Tclose(t);
+    H5Aclose(a);
+    H5Oclose(o);
+    return rc;
+}
+
+static int get_num(const spo_h5 *f, const char *obj, const char *name, hid_t mt, void *v, int want_int)
+{
+    hid_t o, a = open_attr(f, obj, name, &o);
+    if (a < 0) return SPO_EINVAL;
+    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+    H5T_class_t c = H5Tget_class(t);
+    int rc = SPO_OK;
+    if ((c != H5T_INTEGER && c != H5T_FLOAT) || (want_int && c != H5T_INTEGER) ||
+        H5Sget_simple_extent_npoints(sp) != 1)
+        rc = spo_err(SPO_EINVAL, "%s: attribute '%s' is not a%s number", f->shown, name, want_int ? "n integer" : "");
+    else if (H5Aread(a, mt, v) < 0)
+        rc = spo_err(SPO_EINVAL, "%s: cannot read attribute '%s'", f->shown, name);
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Aclose(a);
+    H5Oclose(o);
+    return rc;
+}
+
+int spo_h5_get_attr_int(const spo_h5 *f, const char *obj, const char *name, int64_t *v)
+{
+    return get_num(f, obj, name, H5T_NATIVE_INT64, v, 1);
+}
+int spo_h5_get_attr_float(const spo_h5 *f, const char *obj, const char *name, double *v)
+{
+    return get_num(f, obj, name, H5T_NATIVE_DOUBLE, v, 0);
+}
+
+/* ---- listing ----------------------------------------------------------------- */
+typedef struct {
+    spo_fileinfo *fi;
+    int cap, count_nonfinite, rc;
+    const spo_h5 *f;
+} visit_ctx;
+
+static int64_t count_bad(hid_t ds, const spo_dsinfo *d)
+{
+    size_t n = 1;
+    for (int i = 0; i < d->ndim; i++) n *= (size_t)d->shape[i];
+    if (!n) return 0;
+    if (n > ((size_t)1 << 31)) return -1; /* too large to scan in one piece */
+    float *b = malloc(n * sizeof *b);
+    if (!b) return -1;
+    int64_t bad = 0;
+    if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, b) < 0) bad = -2;
+    else
+        for (size_t i = 0; i < n; i++) bad += !isfinite(b[i]);
+    free(b);
+    return bad;
+}
+
+static herr_t visit(hid_t obj, const char *name, const H5O_info_t *oi, void *p)
+{
+    visit_ctx *c = p;
+    if (oi->type != H5O_TYPE_DATASET) return 0;
+    spo_fileinfo *fi = c->fi;
+    if (fi->nds == c->cap) {
+        int cap = c->cap ? c->cap * 2 : 32;
+        spo_dsinfo *nd = realloc(fi->ds, (size_t)cap * sizeof *nd);
+        if (!nd) { c->rc = spo_err(SPO_EIO, "out of memory"); return -1; }
+        fi->ds = nd;
+        c->cap = cap;
+    }
+    char full[300];
+    snprintf(full, sizeof full, "/%s", name);
+    hid_t ds = H5Dopen2(obj, name, H5P_DEFAULT);
+    if (ds < 0) { c->rc = spo_err(SPO_EINVAL, "%s: cannot open dataset %s", c->f->shown, full); return -1; }
+    spo_dsinfo *d = &fi->ds[fi->nds++];
+    ds_info(ds, d, full);
+    if (c->count_nonfinite && (d->type == SPO_T_F32 || d->type == SPO_T_F16)) {
+        d->nonfinite = count_bad(ds, d);
+        if (d->nonfinite == -2) {
+            H5Dclose(ds);
+            c->rc = spo_err(SPO_EINVAL, "%s: cannot read %s (corrupt or truncated file)", c->f->shown, full);
+            return -1;
+        }
+    }
+    H5Dclose(ds);
+    return 0;
+}
+
+static herr_t visit_attr(hid_t loc, const char *name, const H5A_info_t *ai, void *p)
+{
+    visit_ctx *c = p;
+    spo_fileinfo *fi = c->fi;
+    spo_attrinfo *na = realloc(fi->at, (size_t)(fi->nat + 1) * sizeof *na);
+    if (!na) return -1;
+    fi->at = na;
+    spo_attrinfo *a = &fi->at[fi->nat++];
+    snprintf(a->name, sizeof a->name, "%s", name);
+    hid_t at = H5Aopen(loc, name, H5P_DEFAULT), t = at >= 0 ? H5Aget_type(at) : -1;
+    H5T_class_t cl = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+    a->type = cl == H5T_STRING ? SPO_A_STR : cl == H5T_INTEGER ? SPO_A_INT : cl == H5T_FLOAT ? SPO_A_FLOAT : SPO_A_OTHER;
+    if (t >= 0) H5Tclose(t);
+    if (at >= 0) H5Aclose(at);
+    return 0;
+}
+
+int spo_h5_listing(const spo_h5 *f, spo_fileinfo *fi, int count_nonfinite)
+{
+    memset(fi, 0, sizeof *fi);
+    visit_ctx c = {fi, 0, count_nonfinite, SPO_OK, f};
+    if (H5Ovisit(f->id, H5_INDEX_NAME, H5_ITER_INC, visit, &c) < 0 && !c.rc)
+        c.rc = spo_err(SPO_EINVAL, "%s: cannot list contents (corrupt file?)", f->shown);
+    hid_t root = H5Oopen(f->id, "/", H5P_DEFAULT);
+    if (!c.rc && root >= 0) {
+        hsize_t idx = 0;
+        if (H5Aiterate2(root, H5_INDEX_NAME, H5_ITER_INC, &idx, visit_attr, &c) < 0)
+            c.rc = spo_err(SPO_EINVAL, "%s: cannot list attributes", f->shown);
+    }
+    if (root >= 0) H5Oclose(root);
+    if (!c.rc && H5Aexists(f->id, "spo_schema") > 0 &&
+        spo_h5_get_attr_str(f, NULL, "spo_schema", fi->schema, sizeof fi->schema))
+        c.rc = SPO_EINVAL;
+    if (c.rc) spo_fileinfo_free(fi);
+    return c.rc;
+}
+
+/* ---- copying ------------------------------------------------------------------ */
+static herr_t copy_link(hid_t g, const char *name, const H5L_info_t *li, void *p)
+{
+    hid_t dst = *(hid_t *)p;
+    return H5Ocopy(g, name, dst, name, H5P_DEFAULT, H5P_DEFAULT) < 0 ? -1 : 0;
+}
+
+static herr_t copy_attr(hid_t loc, const char *name, const H5A_info_t *ai, void *p)
+{
+    if (!strcmp(name, "history") || !strcmp(name, "spo_schema")) return 0;
+    hid_t dst = *(hid_t *)p;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0) return -1;
+    hid_t t = H5Aget_type(a), sp = H5Aget_space(a), mt = H5Tget_native_type(t, H5T_DIR_DEFAULT);
+    size_t n = (size_t)H5Sget_simple_extent_npoints(sp) * H5Tget_size(mt);
+    void *buf = calloc(n ? n : 1, 1);
+    int rc = -1;
+    if (buf && H5Aread(a, mt, buf) >= 0) {
+        hid_t na = H5Acreate2(dst, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+        if (na >= 0) {
+            rc = H5Awrite(na, mt, buf) < 0 ? -1 : 0;
+            H5Aclose(na);
+        }
+        if (H5Tis_variable_str(t) > 0) H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, buf);
+    }
+    free(buf);
+    H5Tclose(mt);
+    H5Tclose(t);
+    H5Sclose(sp);
+    H5Aclose(a);
+    return rc;
+}
+
+int spo_h5_copy_all(spo_h5 *dst, const spo_h5 *src)
+{
+    hsize_t idx = 0;
+    if (H5Literate(src->id, H5_INDEX_NAME, H5_ITER_INC, &idx, copy_link, &dst->id) < 0)
+        return spo_err(SPO_EIO, "%s: cannot copy objects from %s", dst->shown, src->shown);
+    hid_t sr = H5Oopen(src->id, "/", H5P_DEFAULT), dr = H5Oopen(dst->id, "/", H5P_DEFAULT);
+    idx = 0;
+    herr_t e = H5Aiterate2(sr, H5_INDEX_NAME, H5_ITER_INC, &idx, copy_attr, &dr);
+    H5Oclose(sr);
+    H5Oclose(dr);
+    if (e < 0) return spo_err(SPO_EIO, "%s: cannot copy attributes from %s", dst->shown, src->shown);
+    char *h = NULL;
+    char buf[65536];
+    if (H5Aexists(src->id, "history") > 0 && !spo_h5_get_attr_str(src, NULL, "history", buf, sizeof buf)) h = buf;
+    return spo_h5_set_history(dst, h);
+}

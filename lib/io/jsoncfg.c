@@ -1,0 +1,208 @@
+/* jsoncfg.c — JSON config files and typed reads with defaults (see
+ * jsoncfg.h). */
+#include "io/jsoncfg.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *spo_cfg_name(const cJSON *cfg) { return cfg && cfg->string ? cfg->string : "config"; }
+
+int spo_cfg_parse(cJSON **cfg, const char *text, size_t len, const char *label)
+{
+    *cfg = NULL;
+    if (memchr(text, 0, len)) return spo_err(SPO_EINVAL, "%s: contains a NUL byte", label);
+    char *buf = malloc(len + 1);
+    char *name = cJSON_malloc(strlen(label) + 1);
+    if (!buf || !name) {
+        free(buf);
+        cJSON_free(name);
+        return spo_err(SPO_EIO, "out of memory");
+    }
+    memcpy(buf, text, len);
+    buf[len] = 0;
+    strcpy(name, label);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(buf, &end, 1);
+    if (!root) {
+        int line = 1, col = 1;
+        for (const char *p = buf; end && p < end && *p; p++) {
+            if (*p == '\n') line++, col = 1;
+            else col++;
+        }
+        free(buf);
+        cJSON_free(name);
+        return spo_err(SPO_EINVAL, "%s: invalid JSON at line %d, column %d", label, line, col);
+    }
+    free(buf);
+    if (root->string && !(root->type & cJSON_StringIsConst)) cJSON_free(root->string);
+    root->string = name;
+    root->type &= ~cJSON_StringIsConst;
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return spo_err(SPO_EINVAL, "%s: not a JSON object", label);
+    }
+    *cfg = root;
+    return SPO_OK;
+}
+
+int spo_cfg_load(cJSON **cfg, const char *path)
+{
+    *cfg = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return spo_err(errno == ENOENT || errno == ENOTDIR ? SPO_EINVAL : SPO_EIO, "%s: %s", path, strerror(errno));
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    int rc = SPO_OK;
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap) break;
+        if (cap >= SPO_CFG_MAX_BYTES) {
+            rc = spo_err(SPO_EINVAL, "%s: larger than %d bytes", path, SPO_CFG_MAX_BYTES);
+            break;
+        }
+        char *b = realloc(buf, cap * 2);
+        if (!b) free(buf);
+        buf = b;
+        cap *= 2;
+    }
+    if (!buf) rc = spo_err(SPO_EIO, "out of memory");
+    else if (!rc && ferror(f)) rc = spo_err(SPO_EIO, "%s: read error", path);
+    fclose(f);
+    if (!rc) rc = spo_cfg_parse(cfg, buf, n, path);
+    free(buf);
+    return rc;
+}
+
+/* The item for key, or NULL when absent or JSON null. */
+static const cJSON *get(const cJSON *cfg, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
+    return v && !cJSON_IsNull(v) ? v : NULL;
+}
+
+static const char *kind(const cJSON *v)
+{
+    if (cJSON_IsBool(v)) return "a boolean";
+    if (cJSON_IsNumber(v)) return "a number";
+    if (cJSON_IsString(v)) return "a string";
+    if (cJSON_IsArray(v)) return "a list";
+    if (cJSON_IsObject(v)) return "an object";
+    return "something else";
+}
+
+static int is_int(const cJSON *v)
+{
+    if (!cJSON_IsNumber(v)) return 0;
+    double d = v->valuedouble;
+    return d >= INT_MIN && d <= INT_MAX && d == floor(d);
+}
+
+int spo_cfg_require(const cJSON *cfg, const char *key)
+{
+    return get(cfg, key) ? SPO_OK : spo_err(SPO_EINVAL, "%s: missing '%s'", spo_cfg_name(cfg), key);
+}
+
+int spo_cfg_int(const cJSON *cfg, const char *key, int def, int *out)
+{
+    const cJSON *v = get(cfg, key);
+    *out = def;
+    if (!v) return SPO_OK;
+    if (cJSON_IsNumber(v) && !is_int(v))
+        return spo_err(SPO_EINVAL, "%s: '%s' must be an integer, not %g", spo_cfg_name(cfg), key, v->valuedouble);
+    if (!is_int(v)) return spo_err(SPO_EINVAL, "%s: '%s' must be an integer, not %s", spo_cfg_name(cfg), key, kind(v));
+    *out = (int)v->valuedouble;
+    return SPO_OK;
+}
+
+int spo_cfg_double(const cJSON *cfg, const char *key, double def, double *out)
+{
+    const cJSON *v = get(cfg, key);
+    *out = def;
+    if (!v) return SPO_OK;
+    if (!cJSON_IsNumber(v))
+        return spo_err(SPO_EINVAL, "%s: '%s' must be a number, not %s", spo_cfg_name(cfg), key, kind(v));
+    *out = v->valuedouble;
+    return SPO_OK;
+}
+
+int spo_cfg_float(const cJSON *cfg, const char *key, float def, float *out)
+{
+    double d;
+    int rc = spo_cfg_double(cfg, key, def, &d);
+    *out = (float)d;
+    return rc;
+}
+
+int spo_cfg_bool(const cJSON *cfg, const char *key, int def, int *out)
+{
+    const cJSON *v = get(cfg, key);
+    *out = def;
+    if (!v) return SPO_OK;
+    if (!cJSON_IsBool(v))
+        return spo_err(SPO_EINVAL, "%s: '%s' must be true or false, not %s", spo_cfg_name(cfg), key, kind(v));
+    *out = cJSON_IsTrue(v);
+    return SPO_OK;
+}
+
+int spo_cfg_str(const cJSON *cfg, const char *key, const char *def, const char **out)
+{
+    const cJSON *v = get(cfg, key);
+    *out = def;
+    if (!v) return SPO_OK;
+    if (!cJSON_IsString(v))
+        return spo_err(SPO_EINVAL, "%s: '%s' must be a string, not %s", spo_cfg_name(cfg), key, kind(v));
+    *out = v->valuestring;
+    return SPO_OK;
+}
+
+/* Shared by the two list readers: checks every element with ok(). */
+static int list(const cJSON *cfg, const char *key, int max, int *n, int (*ok)(const cJSON *), const char *what,
+                const cJSON **items)
+{
+    const cJSON *v = get(cfg, key), *e;
+    int k = 0;
+    *n = 0;
+    if (!v) return SPO_OK;
+    if (!cJSON_IsArray(v)) goto bad;
+    cJSON_ArrayForEach(e, v) {
+        if (!ok(e)) goto bad;
+        if (k == max)
+            return spo_err(SPO_EINVAL, "%s: '%s' has %d entries, at most %d allowed", spo_cfg_name(cfg), key,
+                           cJSON_GetArraySize(v), max);
+        items[k++] = e;
+    }
+    *n = k;
+    return SPO_OK;
+bad:
+    return spo_err(SPO_EINVAL, "%s: '%s' must be a list of %s", spo_cfg_name(cfg), key, what);
+}
+
+static int is_str(const cJSON *v) { return cJSON_IsString(v); }
+
+int spo_cfg_int_array(const cJSON *cfg, const char *key, int *out, int max, int *n)
+{
+    const cJSON *items[64];
+    const cJSON **it = max <= 64 ? items : malloc((size_t)max * sizeof *it);
+    if (!it) return spo_err(SPO_EIO, "out of memory");
+    int k = 0, rc = list(cfg, key, max, &k, is_int, "integers", it);
+    for (int i = 0; !rc && i < k; i++) out[i] = (int)it[i]->valuedouble;
+    *n = rc ? 0 : k;
+    if (it != items) free(it);
+    return rc;
+}
+
+int spo_cfg_str_array(const cJSON *cfg, const char *key, const char **out, int max, int *n)
+{
+    const cJSON *items[64];
+    const cJSON **it = max <= 64 ? items : malloc((size_t)max * sizeof *it);
+    if (!it) return spo_err(SPO_EIO, "out of memory");
+    int k = 0, rc = list(cfg, key, max, &k, is_str, "strings", it);
+    for (int i = 0; !rc && i < k; i++) out[i] = it[i]->valuestring;
+    *n = rc ? 0 : k;
+    if (it != items) free(it);
+    return rc;
+}

@@ -1,0 +1,45 @@
+/* outfile.h — atomic non-HDF5 outputs (PNG, contact sheets, tar files).
+ *
+ * As spo_h5_create/commit do for HDF5: the file is written under a
+ * temporary name ".NAME.tmp.XXXXXX" in its target folder and renamed into
+ * place only by spo_outfile_commit; spo_outfile_abort, or SIGINT/SIGTERM/
+ * SIGHUP (through h5io's handlers), remove it. "-" is standard output,
+ * written directly (a stream). tar archives of in-memory members are
+ * written through libarchive (ustar, pax extensions only when needed). */
+#ifndef SPO_OUTFILE_H
+#define SPO_OUTFILE_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "core/err.h"
+
+typedef struct {
+    FILE *fp;   /* write here */
+    char *path; /* as given */
+    char *tmp;  /* temporary path, NULL for stdout */
+} spo_outfile;
+
+/* SPO_EINVAL when the folder of path does not exist, path is a folder, or it
+ * exists and !force. Does not create anything. */
+int spo_outfile_check(const char *path, int force);
+/* spo_outfile_check, then create the temporary (or take stdout for "-"). */
+int spo_outfile_open(spo_outfile *o, const char *path, int force);
+/* Flush, sync, close and rename into place (stdout: flush only). On failure
+ * the temporary is removed. */
+int spo_outfile_commit(spo_outfile *o);
+/* Close and remove the temporary. Safe on a zeroed or closed spo_outfile. */
+void spo_outfile_abort(spo_outfile *o);
+
+/* ---- tar archives (lib/io/tar_out.c) ---- */
+typedef struct spo_tar spo_tar;
+/* A tar stream on fp (left open); name for messages. */
+int spo_tar_open(spo_tar **t, FILE *fp, const char *name);
+/* Add a regular file (mode 0644, the current time) with these bytes. */
+int spo_tar_add(spo_tar *t, const char *path, const void *data, size_t n);
+/* Write the end of the archive and free t (also on failure). */
+int spo_tar_close(spo_tar *t);
+/* Free t without finishing the archive. Safe on NULL. */
+void spo_tar_abort(spo_tar *t);
+
+#endif

@@ -1,0 +1,245 @@
+/* clip_text.c — CLIP text encoder: config, parameters, forward (see clip_text.h). */
+#include "nn/clip_text.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nn/clip_layer.h"
+#include "io/jsoncfg.h"
+#include "ops/ops_extra.h"
+#include "nn/params.h"
+
+#define CK(call)                         \
+    do {                                 \
+        if ((rc = (call))) return rc;    \
+    } while (0)
+
+struct spo_clip_text {
+    spo_clip_text_config cfg;
+    spo_dev *dev;
+    spo_params ps;
+    float *tok, *pos;          /* token_embedding (vocab,C), position_embedding (max_pos,C) */
+    spo_clip_layer *layer;     /* cfg.layers */
+    float *fw, *fb;            /* final_layer_norm (C) */
+    /* activations for up to arena_tok tokens */
+    float *arena, *x, *y, *mean, *rstd, *scratch;
+    size_t arena_tok;
+};
+
+static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+/* ---- config ------------------------------------------------------------ */
+
+/* A CLIPTextConfig config.json, transformers 4.40.1 defaults for absent
+ * keys; errors name the file and the key. */
+static int parse_config(spo_clip_text_config *c, const cJSON *j)
+{
+    int rc;
+    const char *act;
+    CK(spo_cfg_int(j, "vocab_size", 49408, &c->vocab));
+    CK(spo_cfg_int(j, "hidden_size", 512, &c->dim));
+    CK(spo_cfg_int(j, "intermediate_size", 2048, &c->inter));
+    CK(spo_cfg_int(j, "num_hidden_layers", 12, &c->layers));
+    CK(spo_cfg_int(j, "num_attention_heads", 8, &c->heads));
+    CK(spo_cfg_int(j, "max_position_embeddings", 77, &c->max_pos));
+    CK(spo_cfg_int(j, "eos_token_id", 49407, &c->eos));
+    CK(spo_cfg_float(j, "layer_norm_eps", 1e-5f, &c->eps));
+    CK(spo_cfg_str(j, "hidden_act", "quick_gelu", &act));
+    if (!strcmp(act, "quick_gelu"))
+        c->act = SPO_ACT_QUICK_GELU;
+    else if (!strcmp(act, "gelu"))
+        c->act = SPO_ACT_GELU;
+    else
+        return spo_err(SPO_EINVAL, "%s: 'hidden_act' %s is unsupported (quick_gelu or gelu)", spo_cfg_name(j), act);
+    return SPO_OK;
+}
+
+static int check_config(const spo_clip_text_config *c)
+{
+    if (c->vocab < 1) return spo_err(SPO_EINVAL, "clip text: 'vocab_size' %d is out of range", c->vocab);
+    if (c->dim < 1 || c->dim > 65536) return spo_err(SPO_EINVAL, "clip text: 'hidden_size' %d is out of range", c->dim);
+    if (c->inter < 1) return spo_err(SPO_EINVAL, "clip text: 'intermediate_size' %d is out of range", c->inter);
+    if (c->layers < 0 || c->layers > 1024)
+        return spo_err(SPO_EINVAL, "clip text: 'num_hidden_layers' %d is out of range", c->layers);
+    if (c->heads < 1 || c->dim % c->heads)
+        return spo_err(SPO_EINVAL, "clip text: 'num_attention_heads' %d does not divide hidden_size %d", c->heads,
+                       c->dim);
+    if (c->max_pos < 1) return spo_err(SPO_EINVAL, "clip text: 'max_position_embeddings' %d is out of range", c->max_pos);
+    if (!(c->eps > 0)) return spo_err(SPO_EINVAL, "clip text: 'layer_norm_eps' must be positive");
+    if (c->act != SPO_ACT_QUICK_GELU && c->act != SPO_ACT_GELU)
+        return spo_err(SPO_EINVAL, "clip text: 'hidden_act' must be quick_gelu or gelu");
+    return SPO_OK;
+}
+
+/* ---- parameters ------------------------------------------------------------ */
+
+static int declare(spo_clip_text *m)
+{
+    const spo_clip_text_config *c = &m->cfg;
+    spo_params *ps = &m->ps;
+    int rc;
+    char pre[96];
+    CK(spo_params_add(ps, &m->tok, "text_model.embeddings.token_embedding.weight", c->vocab, c->dim, 0, 0));
+    CK(spo_params_add(ps, &m->pos, "text_model.embeddings.position_embedding.weight", c->max_pos, c->dim, 0, 0));
+    if (c->layers && !(m->layer = calloc((size_t)c->layers, sizeof *m->layer)))
+        return spo_err(SPO_EIO, "out of memory");
+    for (int i = 0; i < c->layers; i++) {
+        spo_clip_layer *L = &m->layer[i];
+        L->dim = c->dim;
+        L->heads = c->heads;
+        L->inter = c->inter;
+        L->act = c->act;
+        L->eps = c->eps;
+        snprintf(pre, sizeof pre, "text_model.encoder.layers.%d.", i);
+        CK(spo_clip_layer_declare(L, ps, pre));
+    }
+    CK(spo_params_add(ps, &m->fw, "text_model.final_layer_norm.weight", c->dim, 0, 0, 0));
+    CK(spo_params_add(ps, &m->fb, "text_model.final_layer_norm.bias", c->dim, 0, 0, 0));
+    /* a buffer (arange) that some files carry */
+    return spo_params_ignore(ps, "text_model.embeddings.position_ids");
+}
+
+int spo_clip_text_create(spo_clip_text **out, const spo_clip_text_config *cfg, spo_dev *dev)
+{
+    *out = NULL;
+    int rc = check_config(cfg);
+    if (rc) return rc;
+    spo_clip_text *m = calloc(1, sizeof *m);
+    if (!m) return spo_err(SPO_EIO, "out of memory");
+    m->cfg = *cfg;
+    m->dev = dev;
+    spo_params_init(&m->ps);
+    if ((rc = declare(m)) || (rc = spo_params_alloc(&m->ps, dev))) {
+        spo_clip_text_free(m);
+        return rc;
+    }
+    *out = m;
+    return SPO_OK;
+}
+
+int spo_clip_text_load(spo_clip_text **out, const char *dir, spo_dev *dev)
+{
+    *out = NULL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    cJSON *j;
+    int rc = spo_cfg_load(&j, path);
+    if (rc) return rc;
+    spo_clip_text_config cfg;
+    rc = parse_config(&cfg, j);
+    cJSON_Delete(j);
+    if (rc) return rc;
+    if ((rc = check_config(&cfg))) return spo_err_prefix(rc, "%s", path);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (access(path, R_OK)) snprintf(path, sizeof path, "%s/model.fp16.safetensors", dir);
+    if (access(path, R_OK)) return spo_err(SPO_EINVAL, "%s: no weights (model.safetensors or model.fp16.safetensors)", dir);
+    spo_clip_text *m;
+    CK(spo_clip_text_create(&m, &cfg, dev));
+    if ((rc = spo_params_load(&m->ps, path, NULL, 0))) {
+        spo_clip_text_free(m);
+        return rc;
+    }
+    *out = m;
+    return SPO_OK;
+}
+
+int spo_clip_text_config_parse(spo_clip_text_config *c, const cJSON *j)
+{
+    int rc = parse_config(c, j);
+    if (rc) return rc;
+    if ((rc = check_config(c))) return spo_err_prefix(rc, "%s", spo_cfg_name(j));
+    return SPO_OK;
+}
+
+spo_params *spo_clip_text_params(spo_clip_text *m) { return &m->ps; }
+
+int spo_clip_text_randn(spo_clip_text *m, uint64_t seed, float std) { return spo_params_randn(&m->ps, seed, std); }
+
+const spo_clip_text_config *spo_clip_text_cfg(const spo_clip_text *m) { return &m->cfg; }
+
+void spo_clip_text_free(spo_clip_text *m)
+{
+    if (!m) return;
+    if (m->arena) spo_dev_free(m->dev, m->arena);
+    free(m->layer);
+    spo_params_free(&m->ps);
+    free(m);
+}
+
+/* ---- forward ---------------------------------------------------------------- */
+
+static int arena_fit(spo_clip_text *m, size_t ntok)
+{
+    if (m->arena && ntok <= m->arena_tok) return SPO_OK;
+    const spo_clip_text_config *c = &m->cfg;
+    size_t nc = align16(ntok * c->dim), st = 0;
+    if (c->layers) st = spo_clip_layer_scratch(&m->layer[0], ntok);
+    if (m->arena) spo_dev_free(m->dev, m->arena);
+    m->arena_tok = 0;
+    m->arena = spo_dev_alloc(m->dev, 2 * nc + 2 * align16(ntok) + st);
+    if (!m->arena) return SPO_EIO;
+    m->x = m->arena;
+    m->y = m->x + nc;
+    m->mean = m->y + nc;
+    m->rstd = m->mean + align16(ntok);
+    m->scratch = m->rstd + align16(ntok);
+    m->arena_tok = ntok;
+    return SPO_OK;
+}
+
+/* the position transformers 4.40.1 pools for one sequence */
+static int pool_index(const spo_clip_text_config *c, const int32_t *ids, int len)
+{
+    int p = 0;
+    if (c->eos == 2) { /* argmax of the ids, first on ties */
+        for (int i = 1; i < len; i++)
+            if (ids[i] > ids[p]) p = i;
+        return p;
+    }
+    for (int i = 0; i < len; i++)
+        if (ids[i] == c->eos) return i;
+    return 0;
+}
+
+/* embeddings, layers, final norm: hidden (b*len, C) device memory, NULL for m->y */
+static int encode(spo_clip_text *m, float *hidden, const int32_t *ids, int batch, int len)
+{
+    const spo_clip_text_config *c = &m->cfg;
+    int rc;
+    if (batch < 1 || len < 1 || len > c->max_pos)
+        return spo_err(SPO_EINVAL, "clip text: bad shape batch=%d len=%d (max_position_embeddings %d)", batch, len,
+                       c->max_pos);
+    size_t n = (size_t)batch * len, tc = (size_t)len * c->dim;
+    CK(arena_fit(m, n));
+    if (!hidden) hidden = m->y;
+    CK(spo_embed_fwd(m->dev, m->x, m->tok, ids, (int)n, c->dim, c->vocab));
+    for (int b = 0; b < batch; b++) CK(spo_add_fwd(m->dev, m->x + b * tc, m->x + b * tc, m->pos, tc));
+    for (int l = 0; l < c->layers; l++) CK(spo_clip_layer_fwd(m->dev, &m->layer[l], m->x, m->scratch, batch, len, 1, NULL));
+    return spo_layernorm_fwd(m->dev, hidden, m->mean, m->rstd, m->x, m->fw, m->fb, (int)n, c->dim, c->eps);
+}
+
+int spo_clip_text_forward_dev(spo_clip_text *m, float *hidden, float *pooled, const int32_t *ids, int batch, int len)
+{
+    int rc, C = m->cfg.dim;
+    CK(encode(m, hidden, ids, batch, len));
+    const float *h = hidden ? hidden : m->y; /* encode wrote m->y when hidden is NULL */
+    for (int b = 0; pooled && b < batch; b++) {
+        size_t row = (size_t)b * len + pool_index(&m->cfg, ids + (size_t)b * len, len);
+        CK(spo_dev_copy(m->dev, pooled + (size_t)b * C, h + row * C, (size_t)C));
+    }
+    return SPO_OK;
+}
+
+int spo_clip_text_forward(spo_clip_text *m, float *hidden, float *pooled, const int32_t *ids, int batch, int len)
+{
+    int rc, C = m->cfg.dim;
+    CK(encode(m, NULL, ids, batch, len));
+    if (hidden) CK(spo_dev_download(m->dev, hidden, m->y, (size_t)batch * len * C));
+    for (int b = 0; pooled && b < batch; b++) {
+        size_t row = (size_t)b * len + pool_index(&m->cfg, ids + (size_t)b * len, len);
+        CK(spo_dev_download(m->dev, pooled + (size_t)b * C, m->y + row * C, (size_t)C));
+    }
+    return spo_dev_sync(m->dev);
+}

@@ -1,0 +1,86 @@
+/* unet.h — UNet2DConditionModel (Stable Diffusion 1.x family), forward and
+ * backward to the input sample and the context, equal to diffusers 0.26.1.
+ *
+ * The model is loaded from a diffusers `unet/` directory (config.json and
+ * diffusion_pytorch_model.safetensors; fp16/bf16 files are converted on
+ * load) or created with random weights from a config. Every tensor carries
+ * its exact diffusers name (lib/nn/unet_params.c).
+ *
+ * Shapes: sample x and output (n, in/out_channels, h, w) NCHW; timesteps t
+ * (n) as float; context (n, L, cross_attention_dim). h and w must be
+ * multiples of 2^(number of blocks - 1). All pointers are device memory of
+ * the model's spo_dev. Activations live in two arenas sized by a planning
+ * pass per input shape (allocated once, grown only when a shape needs more).
+ *
+ * Backward follows the ops.h convention: it ACCUMULATES (+=) into dx and
+ * dctx; zero them first for a plain gradient. Parameter gradients are not
+ * computed (the UNet is frozen; LoRA hooks into the attention linears). */
+#ifndef SPO_UNET_H
+#define SPO_UNET_H
+
+#include <stddef.h>
+
+#include "ops/ops.h"
+#include "nn/params.h"
+
+#define SPO_UNET_MAXB 8 /* most blocks (len(block_out_channels)) */
+
+typedef struct {
+    int in_channels, out_channels, sample_size;
+    int nblocks;                       /* len(block_out_channels) */
+    int block_out[SPO_UNET_MAXB];      /* block_out_channels */
+    int down_attn[SPO_UNET_MAXB];      /* down block i: 1 CrossAttnDownBlock2D, 0 DownBlock2D */
+    int up_attn[SPO_UNET_MAXB];        /* up block i (0 is the deepest): 1 CrossAttnUpBlock2D, 0 UpBlock2D */
+    int layers[SPO_UNET_MAXB];         /* layers_per_block of down block i (up block uses reversed + 1) */
+    int heads[SPO_UNET_MAXB];          /* heads of down block i (diffusers' attention_head_dim: a head COUNT) */
+    int tlayers[SPO_UNET_MAXB];        /* transformer_layers_per_block of down block i */
+    int cross_dim;                     /* cross_attention_dim */
+    int groups;                        /* norm_num_groups */
+    float eps;                         /* norm_eps (resnets, output norm) */
+    int flip_sin_to_cos;
+    float freq_shift;
+    int linear_proj;                   /* use_linear_projection: proj_in/out are Linear, not 1x1 conv */
+} spo_unet_config;
+
+typedef struct spo_unet spo_unet;
+
+/* Read a diffusers unet config (parsed JSON object, e.g. from spo_md_config,
+ * JSON text, or a config.json path); absent keys take the diffusers
+ * defaults; an unsupported value is SPO_EINVAL naming the file and key. */
+struct cJSON;
+int spo_unet_config_from_json(spo_unet_config *c, const struct cJSON *cfg);
+int spo_unet_config_parse(spo_unet_config *c, const char *json_text);
+int spo_unet_config_load(spo_unet_config *c, const char *config_json_path);
+/* Check a config filled by hand; SPO_EINVAL naming the field. */
+int spo_unet_config_check(const spo_unet_config *c);
+
+/* Load config + weights from a diffusers unet directory. */
+int spo_unet_load(spo_unet **u, const char *unet_dir, spo_dev *dev);
+/* Create with zeroed weights (fill with spo_params_randn(spo_unet_params(u), ...)).
+ * dev NULL: only the parameter table (names, shapes), nothing allocated. */
+int spo_unet_create(spo_unet **u, const spo_unet_config *cfg, spo_dev *dev);
+void spo_unet_free(spo_unet *u);
+spo_params *spo_unet_params(spo_unet *u);
+const spo_unet_config *spo_unet_cfg(const spo_unet *u);
+
+/* out (n,out_channels,h,w) = unet(x (n,in_channels,h,w), t (n), ctx (n,ctx_len,cross_dim)).
+ * train: keep the activations (and copies of x and ctx) for spo_unet_backward.
+ * x, t, ctx may be reused by the caller after the call. */
+int spo_unet_forward(spo_unet *u, float *out, const float *x, const float *t, const float *ctx, int n, int h, int w,
+                     int ctx_len, int train);
+/* After a train forward: dx (n,in,h,w) += d out/d x . dout; dctx (n,L,cross_dim)
+ * likewise (dctx may be NULL). dout (n,out,h,w). */
+int spo_unet_backward(spo_unet *u, float *dx, float *dctx, const float *dout);
+
+/* on: a train forward does not keep the self-attention probabilities
+ * (n, heads, hw, hw) — most of the train arena at 64x64 — and the backward
+ * recomputes them (one more attention forward per layer). Default off. */
+void spo_unet_set_attn_recompute(spo_unet *u, int on);
+/* Bytes the arenas would need for this shape (train: with the backward
+ * temporaries), by a dry run; allocates nothing (works on a table-only
+ * model from spo_unet_create(..., NULL)). */
+int spo_unet_plan_bytes(spo_unet *u, int n, int h, int w, int ctx_len, int train, size_t *fwd, size_t *bwd);
+/* Bytes the activation arenas hold now (forward, backward). */
+void spo_unet_arena_bytes(const spo_unet *u, size_t *fwd, size_t *bwd);
+
+#endif

@@ -1,0 +1,202 @@
+/* unet_config.c — read and check a diffusers UNet2DConditionModel config
+ * (typed reads through lib/io/jsoncfg.h, so messages name the file and key).
+ *
+ * Absent keys take the diffusers 0.26.1 defaults (the SD v1.5 values).
+ * Only the SD 1.x family is supported: every key that would change the
+ * architecture away from it must hold its default, and a value we do not
+ * implement is SPO_EINVAL naming the key. */
+#include <stdio.h>
+#include <string.h>
+
+#include "io/jsoncfg.h"
+#include "nn/unet.h"
+
+#define MAXL 8 /* matches UNET_MAXL in unet_impl.h */
+#define CK(call)                                                                                                \
+    do {                                                                                                        \
+        int rc_ = (call);                                                                                       \
+        if (rc_) return rc_;                                                                                    \
+    } while (0)
+
+static const cJSON *item(const cJSON *j, const char *key)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(j, key);
+    return o && !cJSON_IsNull(o) ? o : NULL;
+}
+
+static int unsupported(const cJSON *j, const char *key, const char *only)
+{
+    return spo_err(SPO_EINVAL, "%s: '%s' is not supported (only %s)", spo_cfg_name(j), key, only);
+}
+
+/* an integer for every block, or a list of nb integers; absent: def */
+static int per_block(const cJSON *j, const char *key, int *v, int nb, int def)
+{
+    const cJSON *o = item(j, key);
+    if (!o || cJSON_IsNumber(o)) {
+        CK(spo_cfg_int(j, key, def, &v[0]));
+        for (int i = 1; i < nb; i++) v[i] = v[0];
+        return SPO_OK;
+    }
+    int n;
+    CK(spo_cfg_int_array(j, key, v, SPO_UNET_MAXB, &n));
+    if (n != nb) return spo_err(SPO_EINVAL, "%s: '%s' has %d entries for %d blocks", spo_cfg_name(j), key, n, nb);
+    return SPO_OK;
+}
+
+static int want_null(const cJSON *j, const char *key) { return item(j, key) ? unsupported(j, key, "null") : SPO_OK; }
+
+static int want_str(const cJSON *j, const char *key, const char *want)
+{
+    const char *s;
+    CK(spo_cfg_str(j, key, want, &s));
+    if (strcmp(s, want)) {
+        char b[128];
+        snprintf(b, sizeof b, "\"%s\"", want);
+        return unsupported(j, key, b);
+    }
+    return SPO_OK;
+}
+
+static int want_num(const cJSON *j, const char *key, double want)
+{
+    double v;
+    CK(spo_cfg_double(j, key, want, &v));
+    if (v != want) {
+        char b[64];
+        snprintf(b, sizeof b, "%g", want);
+        return unsupported(j, key, b);
+    }
+    return SPO_OK;
+}
+
+/* false, or a per-block list of false */
+static int want_false(const cJSON *j, const char *key)
+{
+    const cJSON *o = item(j, key), *e;
+    if (!o || cJSON_IsFalse(o)) return SPO_OK;
+    int ok = cJSON_IsArray(o);
+    if (ok) cJSON_ArrayForEach(e, o) ok = ok && cJSON_IsFalse(e);
+    return ok ? SPO_OK : unsupported(j, key, "false");
+}
+
+/* block type list -> attn flags; returns the count in *nb (unchanged if absent) */
+static int block_types(const cJSON *j, const char *key, int *attn, int *nb, const char *plain, const char *cross)
+{
+    const char *s[SPO_UNET_MAXB];
+    int n;
+    CK(spo_cfg_str_array(j, key, s, SPO_UNET_MAXB, &n));
+    if (!item(j, key)) return SPO_OK;
+    if (n < 1) return spo_err(SPO_EINVAL, "%s: '%s' is empty", spo_cfg_name(j), key);
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(s[i], plain)) attn[i] = 0;
+        else if (!strcmp(s[i], cross)) attn[i] = 1;
+        else
+            return spo_err(SPO_EINVAL, "%s: '%s' entry %d \"%s\" is not supported (only %s, %s)", spo_cfg_name(j), key,
+                           i, s[i], plain, cross);
+    }
+    *nb = n;
+    return SPO_OK;
+}
+
+int spo_unet_config_from_json(spo_unet_config *c, const cJSON *j)
+{
+    static const char *nulls[] = {"addition_embed_type", "addition_time_embed_dim", "class_embed_type",
+                                  "num_class_embeds", "encoder_hid_dim", "encoder_hid_dim_type",
+                                  "time_cond_proj_dim", "time_embedding_act_fn", "time_embedding_dim",
+                                  "timestep_post_act", "projection_class_embeddings_input_dim",
+                                  "cross_attention_norm", "mid_block_only_cross_attention", "num_attention_heads",
+                                  "reverse_transformer_layers_per_block"};
+    static const char *falses[] = {"center_input_sample", "class_embeddings_concat", "dual_cross_attention",
+                                   "only_cross_attention", "resnet_skip_time_act"};
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < sizeof nulls / sizeof *nulls; i++) CK(want_null(j, nulls[i]));
+    for (size_t i = 0; i < sizeof falses / sizeof *falses; i++) CK(want_false(j, falses[i]));
+    CK(want_str(j, "act_fn", "silu"));
+    CK(want_str(j, "attention_type", "default"));
+    CK(want_str(j, "mid_block_type", "UNetMidBlock2DCrossAttn"));
+    CK(want_str(j, "resnet_time_scale_shift", "default"));
+    CK(want_str(j, "time_embedding_type", "positional"));
+    CK(want_num(j, "conv_in_kernel", 3));
+    CK(want_num(j, "conv_out_kernel", 3));
+    CK(want_num(j, "downsample_padding", 1));
+    CK(want_num(j, "dropout", 0));
+    CK(want_num(j, "mid_block_scale_factor", 1));
+    CK(want_num(j, "resnet_out_scale_factor", 1));
+    /* upcast_attention only changes fp16 numerics; fp32 compute is the same either way */
+
+    CK(spo_cfg_int(j, "in_channels", 4, &c->in_channels));
+    CK(spo_cfg_int(j, "out_channels", 4, &c->out_channels));
+    CK(spo_cfg_int(j, "sample_size", 64, &c->sample_size));
+    static const int sd[4] = {320, 640, 1280, 1280};
+    CK(spo_cfg_int_array(j, "block_out_channels", c->block_out, SPO_UNET_MAXB, &c->nblocks));
+    if (!item(j, "block_out_channels")) c->nblocks = 4, memcpy(c->block_out, sd, sizeof sd);
+    if (c->nblocks < 1) return spo_err(SPO_EINVAL, "%s: 'block_out_channels' is empty", spo_cfg_name(j));
+    int nb = c->nblocks, nd = 4, nu = 4;
+    for (int i = 0; i < 4; i++) c->down_attn[i] = i < 3, c->up_attn[i] = i > 0;
+    CK(block_types(j, "down_block_types", c->down_attn, &nd, "DownBlock2D", "CrossAttnDownBlock2D"));
+    CK(block_types(j, "up_block_types", c->up_attn, &nu, "UpBlock2D", "CrossAttnUpBlock2D"));
+    if (nd != nb)
+        return spo_err(SPO_EINVAL, "%s: 'down_block_types' has %d entries, 'block_out_channels' %d", spo_cfg_name(j),
+                       nd, nb);
+    if (nu != nb)
+        return spo_err(SPO_EINVAL, "%s: 'up_block_types' has %d entries, 'block_out_channels' %d", spo_cfg_name(j), nu,
+                       nb);
+    CK(per_block(j, "layers_per_block", c->layers, nb, 2));
+    CK(per_block(j, "attention_head_dim", c->heads, nb, 8)); /* a head COUNT in diffusers' UNet */
+    CK(per_block(j, "transformer_layers_per_block", c->tlayers, nb, 1));
+    if (item(j, "cross_attention_dim") && !cJSON_IsNumber(item(j, "cross_attention_dim")))
+        return unsupported(j, "cross_attention_dim", "one integer");
+    CK(spo_cfg_int(j, "cross_attention_dim", 1280, &c->cross_dim));
+    CK(spo_cfg_int(j, "norm_num_groups", 32, &c->groups));
+    CK(spo_cfg_float(j, "norm_eps", 1e-5f, &c->eps));
+    CK(spo_cfg_bool(j, "flip_sin_to_cos", 1, &c->flip_sin_to_cos));
+    CK(spo_cfg_float(j, "freq_shift", 0, &c->freq_shift));
+    CK(spo_cfg_bool(j, "use_linear_projection", 0, &c->linear_proj));
+    int rc = spo_unet_config_check(c);
+    return rc ? spo_err_prefix(rc, "%s", spo_cfg_name(j)) : SPO_OK;
+}
+
+int spo_unet_config_check(const spo_unet_config *c)
+{
+    if (c->nblocks < 1 || c->nblocks > SPO_UNET_MAXB)
+        return spo_err(SPO_EINVAL, "'block_out_channels' must have 1..%d entries", SPO_UNET_MAXB);
+    if (c->in_channels < 1) return spo_err(SPO_EINVAL, "'in_channels' must be positive");
+    if (c->out_channels < 1) return spo_err(SPO_EINVAL, "'out_channels' must be positive");
+    if (c->groups < 1) return spo_err(SPO_EINVAL, "'norm_num_groups' must be positive");
+    if (c->cross_dim < 1) return spo_err(SPO_EINVAL, "'cross_attention_dim' must be positive");
+    if (!(c->eps > 0)) return spo_err(SPO_EINVAL, "'norm_eps' must be positive");
+    if (c->block_out[0] % 2) return spo_err(SPO_EINVAL, "'block_out_channels'[0] must be even (time_proj)");
+    for (int i = 0; i < c->nblocks; i++) {
+        int ch = c->block_out[i];
+        if (ch < 1 || ch % c->groups)
+            return spo_err(SPO_EINVAL, "'block_out_channels'[%d]=%d is not a multiple of 'norm_num_groups' %d", i, ch,
+                           c->groups);
+        if (c->layers[i] < 1 || c->layers[i] > MAXL)
+            return spo_err(SPO_EINVAL, "'layers_per_block'[%d]=%d is not in 1..%d", i, c->layers[i], MAXL);
+        if (c->heads[i] < 1 || ch % c->heads[i])
+            return spo_err(SPO_EINVAL, "'attention_head_dim'[%d]=%d heads do not divide %d channels", i, c->heads[i],
+                           ch);
+        if (c->tlayers[i] < 1 || c->tlayers[i] > 16)
+            return spo_err(SPO_EINVAL, "'transformer_layers_per_block'[%d]=%d is not in 1..16", i, c->tlayers[i]);
+    }
+    return SPO_OK;
+}
+
+int spo_unet_config_parse(spo_unet_config *c, const char *text)
+{
+    cJSON *j;
+    CK(spo_cfg_parse(&j, text, strlen(text), "unet config"));
+    int rc = spo_unet_config_from_json(c, j);
+    cJSON_Delete(j);
+    return rc;
+}
+
+int spo_unet_config_load(spo_unet_config *c, const char *path)
+{
+    cJSON *j;
+    CK(spo_cfg_load(&j, path));
+    int rc = spo_unet_config_from_json(c, j);
+    cJSON_Delete(j);
+    return rc;
+}

@@ -1,0 +1,179 @@
+/* ops_impl.h — private: the device struct and the op table behind ops.h.
+ *
+ * Each backend (CPU: lib/cpu_xxx.c; CUDA: kernels/) fills one
+ * spo_ops_table whose entries have exactly the signatures of the public
+ * functions in ops.h. The public functions (lib/ops/dev.c, lib/ops/ops.c) check the
+ * arguments once for every backend (pointers, dimensions >= 1, overflow of
+ * element counts) and then call the table, so a backend may assume valid
+ * arguments. An entry left NULL makes the public function fail with
+ * SPO_EINVAL "... not implemented on <backend>", which lets a backend be
+ * filled in op by op. */
+#ifndef SPO_OPS_IMPL_H
+#define SPO_OPS_IMPL_H
+
+#ifdef __cplusplus
+extern "C" { /* also for ops.h and err.h, which have no guards of their own */
+#endif
+
+#include "ops/ops.h"
+
+typedef struct spo_ops_table spo_ops_table;
+struct spo_cpu_state; /* lib/ops/cpu/cpu_pool.c */
+
+struct spo_dev {
+    spo_devkind kind;
+    int threads;              /* CPU threads for BLAS and the CPU pool (>= 1) */
+    const spo_ops_table *ops; /* the backend */
+    void *impl;               /* backend state (CPU: lib/ops/cpu/cpu_pool.c; CUDA: stream, cuBLAS handle) */
+};
+
+struct spo_ops_table {
+    const char *name; /* "cpu", "cuda" */
+    /* device: open fills d->impl (may be NULL), close frees it */
+    int (*open)(spo_dev *d);
+    void (*close)(spo_dev *d);
+    float *(*alloc)(spo_dev *d, size_t n); /* n >= 1 floats, zeroed, 64-byte aligned */
+    void (*free)(spo_dev *d, float *p);
+    int (*upload)(spo_dev *d, float *dst, const float *host, size_t n);
+    int (*download)(spo_dev *d, float *host, const float *src, size_t n);
+    int (*zero)(spo_dev *d, float *p, size_t n);
+    int (*copy)(spo_dev *d, float *dst, const float *src, size_t n);
+    int (*sync)(spo_dev *d);
+
+    /* ops: signatures as in ops.h */
+    int (*linear_fwd)(spo_dev *d, float *y, const float *x, const float *w, const float *b, int M, int K, int N);
+    int (*linear_bwd)(spo_dev *d, float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                      int M, int K, int N);
+    int (*conv2d_fwd)(spo_dev *d, float *y, const float *x, const float *w, const float *b, const spo_conv *c);
+    int (*conv2d_bwd)(spo_dev *d, float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                      const spo_conv *c);
+    int (*groupnorm_fwd)(spo_dev *d, float *y, float *mean, float *rstd, const float *x, const float *gamma,
+                         const float *beta, int n, int c, int hw, int g, float eps);
+    int (*groupnorm_bwd)(spo_dev *d, float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                         const float *mean, const float *rstd, const float *gamma, int n, int c, int hw, int g);
+    int (*layernorm_fwd)(spo_dev *d, float *y, float *mean, float *rstd, const float *x, const float *gamma,
+                         const float *beta, int m, int c, float eps);
+    int (*layernorm_bwd)(spo_dev *d, float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                         const float *mean, const float *rstd, const float *gamma, int m, int c);
+    int (*act_fwd)(spo_dev *d, spo_act a, float *y, const float *x, size_t n);
+    int (*act_bwd)(spo_dev *d, spo_act a, float *dx, const float *dy, const float *x, size_t n);
+    int (*geglu_fwd)(spo_dev *d, float *y, const float *x, int m, int c);
+    int (*geglu_bwd)(spo_dev *d, float *dx, const float *dy, const float *x, int m, int c);
+    int (*attention_fwd)(spo_dev *d, float *o, float *p, const float *q, const float *k, const float *v, int b,
+                         int tq, int tk, int h, int dh, int causal);
+    int (*attention_bwd)(spo_dev *d, float *dq, float *dk, float *dv, const float *dout, const float *p,
+                         const float *q, const float *k, const float *v, int b, int tq, int tk, int h, int dh);
+    int (*upsample2x_fwd)(spo_dev *d, float *y, const float *x, int n, int c, int h, int w);
+    int (*upsample2x_bwd)(spo_dev *d, float *dx, const float *dy, int n, int c, int h, int w);
+    int (*concat_fwd)(spo_dev *d, float *y, const float *a, const float *b, int n, int ca, int cb, int hw);
+    int (*concat_bwd)(spo_dev *d, float *da, float *db, const float *dy, int n, int ca, int cb, int hw);
+    int (*transpose_fwd)(spo_dev *d, float *y, const float *x, int n, int r, int c);
+    int (*add_fwd)(spo_dev *d, float *y, const float *a, const float *b, size_t n);
+    int (*axpy)(spo_dev *d, float *y, float alpha, const float *x, size_t n);
+    int (*add_nc_fwd)(spo_dev *d, float *y, const float *b, int n, int c, int hw);
+    int (*add_nc_bwd)(spo_dev *d, float *db, const float *dy, int n, int c, int hw);
+    int (*scale)(spo_dev *d, float *y, const float *x, float s, size_t n);
+    int (*timestep_embed)(spo_dev *d, float *y, const float *t, int n, int dim, int flip_sin_to_cos, float shift,
+                          float max_period);
+};
+
+extern const spo_ops_table spo_cpu_ops;
+#ifdef SPO_HAVE_CUDA
+extern const spo_ops_table spo_cuda_ops; /* kernels/cuda_dev.cu */
+#endif
+
+/* ---- CPU backend (lib/cpu_*.c): fp32, BLAS sgemm, and a thread pool
+ * (lib/ops/cpu/cpu_pool.c, d->impl) for the other ops. Arguments were checked by
+ * the caller. ---- */
+int spo_cpu_open(spo_dev *d);
+void spo_cpu_close(spo_dev *d);
+float *spo_cpu_alloc(spo_dev *d, size_t n);
+void spo_cpu_free(spo_dev *d, float *p);
+int spo_cpu_upload(spo_dev *d, float *dst, const float *host, size_t n);
+int spo_cpu_download(spo_dev *d, float *host, const float *src, size_t n);
+int spo_cpu_zero(spo_dev *d, float *p, size_t n);
+int spo_cpu_copy(spo_dev *d, float *dst, const float *src, size_t n);
+int spo_cpu_sync(spo_dev *d);
+
+int spo_cpu_linear_fwd(spo_dev *d, float *y, const float *x, const float *w, const float *b, int M, int K, int N);
+int spo_cpu_linear_bwd(spo_dev *d, float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                       int M, int K, int N);
+int spo_cpu_conv2d_fwd(spo_dev *d, float *y, const float *x, const float *w, const float *b, const spo_conv *c);
+int spo_cpu_conv2d_bwd(spo_dev *d, float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                       const spo_conv *c);
+int spo_cpu_groupnorm_fwd(spo_dev *d, float *y, float *mean, float *rstd, const float *x, const float *gamma,
+                          const float *beta, int n, int c, int hw, int g, float eps);
+int spo_cpu_groupnorm_bwd(spo_dev *d, float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                          const float *mean, const float *rstd, const float *gamma, int n, int c, int hw, int g);
+int spo_cpu_layernorm_fwd(spo_dev *d, float *y, float *mean, float *rstd, const float *x, const float *gamma,
+                          const float *beta, int m, int c, float eps);
+int spo_cpu_layernorm_bwd(spo_dev *d, float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                          const float *mean, const float *rstd, const float *gamma, int m, int c);
+int spo_cpu_act_fwd(spo_dev *d, spo_act a, float *y, const float *x, size_t n);
+int spo_cpu_act_bwd(spo_dev *d, spo_act a, float *dx, const float *dy, const float *x, size_t n);
+int spo_cpu_geglu_fwd(spo_dev *d, float *y, const float *x, int m, int c);
+int spo_cpu_geglu_bwd(spo_dev *d, float *dx, const float *dy, const float *x, int m, int c);
+int spo_cpu_attention_fwd(spo_dev *d, float *o, float *p, const float *q, const float *k, const float *v, int b,
+                          int tq, int tk, int h, int dh, int causal);
+int spo_cpu_attention_bwd(spo_dev *d, float *dq, float *dk, float *dv, const float *dout, const float *p,
+                          const float *q, const float *k, const float *v, int b, int tq, int tk, int h, int dh);
+int spo_cpu_upsample2x_fwd(spo_dev *d, float *y, const float *x, int n, int c, int h, int w);
+int spo_cpu_upsample2x_bwd(spo_dev *d, float *dx, const float *dy, int n, int c, int h, int w);
+int spo_cpu_concat_fwd(spo_dev *d, float *y, const float *a, const float *b, int n, int ca, int cb, int hw);
+int spo_cpu_concat_bwd(spo_dev *d, float *da, float *db, const float *dy, int n, int ca, int cb, int hw);
+int spo_cpu_transpose_fwd(spo_dev *d, float *y, const float *x, int n, int r, int c);
+int spo_cpu_add_fwd(spo_dev *d, float *y, const float *a, const float *b, size_t n);
+int spo_cpu_axpy(spo_dev *d, float *y, float alpha, const float *x, size_t n);
+int spo_cpu_add_nc_fwd(spo_dev *d, float *y, const float *b, int n, int c, int hw);
+int spo_cpu_add_nc_bwd(spo_dev *d, float *db, const float *dy, int n, int c, int hw);
+int spo_cpu_scale(spo_dev *d, float *y, const float *x, float s, size_t n);
+int spo_cpu_timestep_embed(spo_dev *d, float *y, const float *t, int n, int dim, int flip_sin_to_cos, float shift,
+                           float max_period);
+
+/* blocking limits of the CPU ops, in floats: the conv column buffer (or
+ * the padded input and output band of lib/ops/cpu/cpu_convs.c) and the attention
+ * score block (lib/ops/cpu/cpu_conv.c, lib/ops/cpu/cpu_attn.c). Tests lower them (and set
+ * spo_cpu_shift_force) to exercise the other paths; nothing else should
+ * write them. */
+extern size_t spo_cpu_col_max;
+extern size_t spo_cpu_attn_max;
+extern int spo_cpu_shift_force; /* 1: lib/ops/cpu/cpu_convs.c serves every stride-1 k > 1 convolution */
+
+/* stride-1 convolution as k*k shifted products (lib/ops/cpu/cpu_convs.c): _ok says
+ * whether it serves c (stride 1, k > 1, images large against cout, cin not
+ * tiny); bwd_dx is the backward to the input only */
+int spo_cpu_conv_shift_ok(const spo_conv *c);
+int spo_cpu_conv_shift_fwd(spo_dev *d, float *y, const float *x, const float *w, const float *b, const spo_conv *c);
+int spo_cpu_conv_shift_bwd_dx(spo_dev *d, float *dx, const float *dy, const float *w, const spo_conv *c);
+
+/* scratch for a CPU op: n floats (not zeroed), NULL + spo_err on failure;
+ * the device's cached buffer when it is free (lib/ops/cpu/cpu_pool.c). Give it
+ * back with spo_cpu_scratch_put (NULL is fine); one at a time per op. */
+float *spo_cpu_scratch(spo_dev *d, size_t n);
+void spo_cpu_scratch_put(spo_dev *d, float *p);
+
+/* the thread pool (lib/ops/cpu/cpu_pool.c). spo_cpu_parallel_for calls
+ * fn(ctx, lo, hi, worker) for the chunks [lo, hi) of [0, n), grain items
+ * each (the last may be shorter), on up to spo_cpu_workers(d) threads, and
+ * returns when all are done; worker in [0, spo_cpu_workers(d)) names the
+ * calling thread (for per-thread scratch). The chunks do not depend on the
+ * thread count; fn must write disjoint outputs per chunk. OpenBLAS runs one
+ * thread inside a job, so fn may call sgemm. */
+typedef void (*spo_cpu_task)(void *ctx, size_t lo, size_t hi, int worker);
+struct spo_cpu_state *spo_cpu_state_new(int threads); /* the device's d->impl */
+void spo_cpu_state_free(struct spo_cpu_state *st);
+int spo_cpu_workers(const spo_dev *d);
+void spo_cpu_parallel_for(spo_dev *d, size_t n, size_t grain, spo_cpu_task fn, void *ctx);
+
+/* exp and erf of arrays (lib/ops/cpu/cpu_vexp.c, lib/ops/cpu/cpu_act.c), as spo_expf and
+ * spo_erff of lib/ops/cpu/cpu_math.h: y[i] = exp(x[i] - s), exp(x[i]), erf(x[i]);
+ * y may equal x */
+void spo_cpu_exp_shift_n(float *y, const float *x, float s, size_t n);
+void spo_cpu_expf_n(float *y, const float *x, size_t n);
+void spo_cpu_erff_n(float *y, const float *x, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,96 @@
+/* encode.c — tokenizer + CLIP text encoder of a diffusers model directory
+ * (see encode.h). */
+#include "spo/encode.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "nn/clip_text.h"
+#include "core/err.h"
+
+struct spo_encoder {
+    spo_tok *tok;
+    spo_clip_text *te;
+    int len, dim;
+};
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int spo_encoder_load(spo_encoder **out, const char *model_dir, spo_dev *dev)
+{
+    char path[4096];
+    *out = NULL;
+    if (!is_dir(model_dir)) return spo_err(SPO_EINVAL, "%s: not a model directory", model_dir);
+    spo_encoder *e = calloc(1, sizeof *e);
+    if (!e) return spo_err(SPO_EIO, "out of memory");
+    int rc;
+    snprintf(path, sizeof path, "%s/tokenizer", model_dir);
+    if (!is_dir(path)) {
+        rc = spo_err(SPO_EINVAL, "%s: no tokenizer folder", model_dir);
+        goto fail;
+    }
+    if ((rc = spo_tok_load(&e->tok, path))) goto fail;
+    snprintf(path, sizeof path, "%s/text_encoder", model_dir);
+    if (!is_dir(path)) {
+        rc = spo_err(SPO_EINVAL, "%s: no text_encoder folder", model_dir);
+        goto fail;
+    }
+    if ((rc = spo_clip_text_load(&e->te, path, dev))) goto fail;
+    const spo_clip_text_config *c = spo_clip_text_cfg(e->te);
+    e->len = spo_tok_max_length(e->tok);
+    e->dim = c->dim;
+    if (e->len < 2 || e->len > c->max_pos) {
+        rc = spo_err(SPO_EINVAL, "%s/tokenizer: model_max_length %d does not fit the text encoder (%d positions)",
+                     model_dir, e->len, c->max_pos);
+        goto fail;
+    }
+    *out = e;
+    return SPO_OK;
+fail:
+    spo_encoder_free(e);
+    return rc;
+}
+
+int spo_encoder_len(const spo_encoder *e) { return e->len; }
+int spo_encoder_dim(const spo_encoder *e) { return e->dim; }
+const spo_tok *spo_encoder_tok(const spo_encoder *e) { return e->tok; }
+
+int spo_tokenize(const spo_tok *t, const char *const *text, int n, int len, int32_t *ids)
+{
+    for (int i = 0; i < n; i++) {
+        int rc = spo_tok_encode(t, text[i], ids + (size_t)i * len, len, NULL);
+        if (rc) return spo_err_prefix(rc, "prompt '%.40s'", text[i]);
+    }
+    return SPO_OK;
+}
+
+int spo_encode_prompts(spo_encoder *e, const char *const *text, int n, int32_t *ids, float *hidden)
+{
+    int rc = spo_tokenize(e->tok, text, n, e->len, ids);
+    if (rc) return rc;
+    return spo_clip_text_forward(e->te, hidden, NULL, ids, n, e->len);
+}
+
+void spo_encoder_free(spo_encoder *e)
+{
+    if (!e) return;
+    spo_tok_free(e->tok);
+    spo_clip_text_free(e->te);
+    free(e);
+}
+
+int spo_tok_load_clip_dir(spo_tok **t, const char *dir)
+{
+    char sub[4096], f[4200];
+    struct stat st;
+    snprintf(sub, sizeof sub, "%s/tokenizer", dir);
+    snprintf(f, sizeof f, "%s/vocab.json", sub);
+    if (stat(f, &st) == 0) return spo_tok_load(t, sub);
+    if (!is_dir(dir)) return spo_err(SPO_EINVAL, "%s: not a directory", dir);
+    return spo_tok_load(t, dir);
+}

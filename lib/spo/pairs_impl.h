@@ -1,0 +1,41 @@
+/* pairs_impl.h — the pair source shared by pairs_src.c (making sources) and
+ * pairs_write.c (merging them into a file). Not a public header. */
+#ifndef SPO_PAIRS_IMPL_H
+#define SPO_PAIRS_IMPL_H
+
+#include "spo/loop_state.h"
+#include "spo/pairs.h"
+
+struct spo_pairsrc {
+    const spo_h5 *f;       /* the pairs file, or the pool */
+    char model_id[SPO_ID_MAX];
+    int64_t num_steps;
+    double guidance, eta;
+    int64_t n;             /* pairs */
+    int64_t C, h, w, L, D; /* latent [C,h,w], text [L,D] */
+    spo_dtype_t cond_type; /* stored dtype of /cond (F32 or F16) */
+    int64_t *key;          /* [n,4] */
+    float *uncond;         /* [L*D] */
+    /* a pool source only (f is the pool): */
+    const spo_h5 *embeds;
+    int64_t K;
+    int32_t timestep;      /* the pool's parent timestep */
+    float *parent;         /* [B, C*h*w] */
+    float *children;       /* [B, K, C*h*w] */
+    float *scores;         /* [B, K] */
+    int64_t *pb, *erow;    /* per pair: pool row, embeds row */
+    int32_t *win, *lose;   /* per pair: child indices */
+};
+
+/* One pair; the arrays are the caller's ([C*h*w] each, cond [L*D]). */
+typedef struct {
+    int64_t key[4];
+    int32_t timestep;
+    float score_win, score_lose;
+    float *parent, *win, *lose, *cond;
+} spo_pairrow;
+
+/* Fetch pair i of s into r. */
+int spo_pairsrc_row(const spo_pairsrc *s, int64_t i, spo_pairrow *r);
+
+#endif

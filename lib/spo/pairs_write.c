@@ -1,0 +1,104 @@
+/* pairs_write.c — merge pair sources into one pairs/1 file, sorted by key,
+ * each key once, one pair in memory at a time (see pairs.h). */
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "io/h5rows.h"
+#include "spo/pairs_impl.h"
+
+/* Every source must be the same kind of pairs as the first. */
+static int compatible(const spo_pairsrc *a, const spo_pairsrc *b)
+{
+    const char *an = spo_h5_path(a->f), *bn = spo_h5_path(b->f);
+    if (strcmp(a->model_id, b->model_id))
+        return spo_err(SPO_EINVAL, "cannot mix pairs of model '%s' (%s) and '%s' (%s)", a->model_id, an, b->model_id,
+                       bn);
+    if (a->num_steps != b->num_steps)
+        return spo_err(SPO_EINVAL, "cannot mix pairs of %" PRId64 " steps (%s) and %" PRId64 " steps (%s)",
+                       a->num_steps, an, b->num_steps, bn);
+    if (a->guidance != b->guidance)
+        return spo_err(SPO_EINVAL, "cannot mix pairs of guidance %g (%s) and %g (%s)", a->guidance, an, b->guidance, bn);
+    if (a->eta != b->eta)
+        return spo_err(SPO_EINVAL, "cannot mix pairs of eta %g (%s) and %g (%s)", a->eta, an, b->eta, bn);
+    if (a->C != b->C || a->h != b->h || a->w != b->w)
+        return spo_err(SPO_EINVAL,
+                       "cannot mix latents [%" PRId64 ",%" PRId64 ",%" PRId64 "] (%s) and [%" PRId64 ",%" PRId64
+                       ",%" PRId64 "] (%s)", a->C, a->h, a->w, an, b->C, b->h, b->w, bn);
+    if (a->L != b->L || a->D != b->D)
+        return spo_err(SPO_EINVAL, "cannot mix text embeddings [%" PRId64 ",%" PRId64 "] (%s) and [%" PRId64 ",%" PRId64
+                       "] (%s)", a->L, a->D, an, b->L, b->D, bn);
+    for (int64_t i = 0; i < a->L * a->D; i++)
+        if (!(fabsf(a->uncond[i] - b->uncond[i]) <= 1e-2f * (1.0f + fabsf(a->uncond[i]))))
+            return spo_err(SPO_EINVAL, "cannot mix pairs with different /uncond (%s, %s)", an, bn);
+    return SPO_OK;
+}
+
+static const char *const latent_ds[] = {"/parent", "/win", "/lose"};
+
+static int create_all(spo_h5 *out, const spo_pairsrc *s, int64_t N, spo_dtype_t ct)
+{
+    int64_t key[2] = {N, 4}, lat[4] = {N, s->C, s->h, s->w}, txt[3] = {N, s->L, s->D};
+    int rc = spo_h5_create_rows(out, "/key", SPO_T_I64, 2, key);
+    for (int i = 0; i < 3 && !rc; i++) rc = spo_h5_create_rows(out, latent_ds[i], SPO_T_F32, 4, lat);
+    if (!rc) rc = spo_h5_create_rows(out, "/timestep", SPO_T_I32, 1, &N);
+    if (!rc) rc = spo_h5_create_rows(out, "/score_win", SPO_T_F32, 1, &N);
+    if (!rc) rc = spo_h5_create_rows(out, "/score_lose", SPO_T_F32, 1, &N);
+    if (!rc) rc = spo_h5_create_rows(out, "/cond", ct, 3, txt);
+    txt[0] = 1;
+    if (!rc) rc = spo_h5_write(out, "/uncond", ct, 3, txt, s->uncond);
+    if (!rc) rc = spo_h5_attr_str(out, NULL, "model_id", s->model_id);
+    if (!rc) rc = spo_h5_attr_int(out, NULL, "num_steps", s->num_steps);
+    if (!rc) rc = spo_h5_attr_float(out, NULL, "guidance", s->guidance);
+    if (!rc) rc = spo_h5_attr_float(out, NULL, "eta", s->eta);
+    return rc;
+}
+
+static int put_row(spo_h5 *out, int64_t i, const spo_pairrow *r)
+{
+    int rc = spo_h5_write_rows(out, "/key", SPO_T_I64, i, 1, r->key);
+    if (!rc) rc = spo_h5_write_rows(out, "/timestep", SPO_T_I32, i, 1, &r->timestep);
+    if (!rc) rc = spo_h5_write_rows(out, "/score_win", SPO_T_F32, i, 1, &r->score_win);
+    if (!rc) rc = spo_h5_write_rows(out, "/score_lose", SPO_T_F32, i, 1, &r->score_lose);
+    if (!rc) rc = spo_h5_write_rows(out, "/parent", SPO_T_F32, i, 1, r->parent);
+    if (!rc) rc = spo_h5_write_rows(out, "/win", SPO_T_F32, i, 1, r->win);
+    if (!rc) rc = spo_h5_write_rows(out, "/lose", SPO_T_F32, i, 1, r->lose);
+    if (!rc) rc = spo_h5_write_rows(out, "/cond", SPO_T_F32, i, 1, r->cond);
+    return rc;
+}
+
+int spo_pairs_write(spo_h5 *out, spo_pairsrc *const *src, int nsrc, int64_t *written)
+{
+    if (nsrc < 1) return spo_err(SPO_EINVAL, "no pairs to write");
+    int rc = SPO_OK;
+    spo_dtype_t ct = SPO_T_F16; /* f16 only when every source stores f16 */
+    for (int i = 0; i < nsrc && !rc; i++) {
+        if (i) rc = compatible(src[0], src[i]);
+        if (src[i]->cond_type != SPO_T_F16) ct = SPO_T_F32;
+    }
+    if (rc) return rc;
+    const int64_t **keys = malloc((size_t)nsrc * sizeof *keys);
+    int64_t *n = malloc((size_t)nsrc * sizeof *n), N = 0;
+    spo_pairref *plan = NULL;
+    if (!keys || !n) rc = spo_err(SPO_EIO, "out of memory");
+    for (int i = 0; i < nsrc && !rc; i++) keys[i] = src[i]->key, n[i] = src[i]->n;
+    if (!rc) rc = spo_pairs_plan(keys, n, nsrc, &plan, &N);
+    free(keys);
+    free(n);
+    const spo_pairsrc *s0 = src[0];
+    size_t chw = (size_t)(s0->C * s0->h * s0->w), ld = (size_t)(s0->L * s0->D);
+    float *buf = rc ? NULL : malloc((3 * chw + ld + 1) * sizeof *buf);
+    if (!rc && !buf) rc = spo_err(SPO_EIO, "out of memory");
+    spo_pairrow r = {.parent = buf, .win = buf + chw, .lose = buf + 2 * chw, .cond = buf + 3 * chw};
+    if (!rc) rc = create_all(out, s0, N, ct);
+    for (int64_t i = 0; i < N && !rc; i++) {
+        rc = spo_pairsrc_row(src[plan[i].src], plan[i].row, &r);
+        if (!rc) rc = put_row(out, i, &r);
+    }
+    free(buf);
+    free(plan);
+    if (!rc && written) *written = N;
+    return rc;
+}
