@@ -166,20 +166,10 @@ static int parse_jsonl(spo_pbuild *b, const char *name, const char *buf, size_t 
     return SPO_OK;
 }
 
-int spo_prompts_parse(spo_prompts *p, const char *name, const char *buf, size_t len, spo_pformat f)
+int spo_prompts_parse_into(spo_pbuild *b, const char *name, const char *buf, size_t len, spo_pformat f)
 {
-    int n0 = p->n, rc;
-    if (f == SPO_PF_AUTO) f = spo_prompts_sniff(buf, len);
-    if (f == SPO_PF_ARCHIVE) {
-        rc = spo_prompts_archive(p, name, buf, len);
-    } else {
-        spo_pbuild b;
-        if ((rc = spo_pb_init(&b, p))) return rc;
-        if (f == SPO_PF_TEXT) rc = parse_text(&b, name, buf, len);
-        else if (f == SPO_PF_JSON) rc = parse_json(&b, name, buf, len);
-        else rc = parse_jsonl(&b, name, buf, len);
-        spo_pb_done(&b);
-    }
-    if (rc) spo_prompts_truncate(p, n0);
-    return rc;
+    if (f == SPO_PF_TEXT) return parse_text(b, name, buf, len);
+    if (f == SPO_PF_JSON) return parse_json(b, name, buf, len);
+    if (f == SPO_PF_JSONL) return parse_jsonl(b, name, buf, len);
+    return spo_err(SPO_EINVAL, "%s: not a text, JSON or JSON lines prompt file", name);
 }
