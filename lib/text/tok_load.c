@@ -135,7 +135,8 @@ static int read_file(const char *dir, const char *name, int optional, char **out
     FILE *f = fopen(path, "rb");
     if (!f) {
         if (optional && errno == ENOENT) return SPO_OK;
-        return spo_err(SPO_EIO, "%s: %s", path, strerror(errno));
+        /* a missing file is bad input (exit 2), other failures are I/O */
+        return spo_err(errno == ENOENT || errno == ENOTDIR ? SPO_EINVAL : SPO_EIO, "%s: %s", path, strerror(errno));
     }
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap);
