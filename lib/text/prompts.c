@@ -62,7 +62,7 @@ static int slurp(const char *path, const char *shown, char **out, size_t *len)
     }
     size_t cap = 1 << 16, n = 0;
     char *b = malloc(cap);
-    int rc = b ? SPO_OK : spo_err(SPO_EIO, "out of memory");
+    int rc = b ? SPO_OK : spo_err(SPO_EIO, "%s: out of memory", shown);
     while (!rc) {
         if (n + 1 == cap) {
             char *nb = cap < MAX_INPUT ? realloc(b, 2 * cap) : NULL;
@@ -95,7 +95,7 @@ int spo_prompts_parse(spo_prompts *p, const char *name, const char *buf, size_t 
     int n0 = p->n;
     spo_pbuild b;
     int rc = spo_pb_init(&b, p);
-    if (rc) return rc;
+    if (rc) return spo_err_prefix(rc, "%s", name);
     if (f == SPO_PF_AUTO) f = spo_prompts_sniff(buf, len);
     if (f == SPO_PF_ARCHIVE) rc = spo_prompts_archive(&b, name, buf, len);
     else rc = spo_prompts_parse_into(&b, name, buf, len, f);

@@ -35,13 +35,13 @@ static int member_data(struct archive *a, const char *name, const char *path, ch
 {
     size_t cap = 1 << 12, n = 0;
     char *b = malloc(cap);
-    if (!b) return spo_err(SPO_EIO, "out of memory");
+    if (!b) return spo_err(SPO_EIO, "%s: member %s: out of memory", name, path);
     for (;;) {
         if (cap - n < 4096) {
             char *nb = cap < MAX_MEMBER ? realloc(b, 2 * cap) : NULL;
             if (!nb) {
                 free(b);
-                return cap < MAX_MEMBER ? spo_err(SPO_EIO, "out of memory")
+                return cap < MAX_MEMBER ? spo_err(SPO_EIO, "%s: member %s: out of memory", name, path)
                                         : spo_err(SPO_EINVAL, "%s: member %s: larger than 1 GiB", name, path);
             }
             b = nb;
@@ -85,7 +85,7 @@ static int one_member(spo_pbuild *b, struct archive *a, struct archive_entry *e,
 int spo_prompts_archive(spo_pbuild *b, const char *name, const char *buf, size_t len)
 {
     struct archive *a = archive_read_new();
-    if (!a) return spo_err(SPO_EIO, "out of memory");
+    if (!a) return spo_err(SPO_EIO, "%s: out of memory", name);
     archive_read_support_filter_gzip(a);
     archive_read_support_filter_bzip2(a);
     archive_read_support_filter_xz(a);
