@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "fuzz_msg.h"
 #include "nn/clip_text.h"
 #include "nn/unet.h"
 #include "nn/vae.h"
@@ -39,15 +40,6 @@ static void cleanup(void)
         unlink(p);
     }
     rmdir(dir);
-}
-
-/* a failure must leave one clean line */
-static void check_msg(void)
-{
-    const char *m = spo_errmsg();
-    if (!*m) abort();
-    for (const unsigned char *p = (const unsigned char *)m; *p; p++)
-        if (*p < 0x20 || *p == 0x7f) abort();
 }
 
 static size_t vae_floats(const spo_vae_config *c)

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "fuzz_msg.h"
 #include "io/h5io.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -47,14 +48,6 @@ static void cleanup(void)
 {
     unlink(img);
     rmdir(dir);
-}
-
-static void check_msg(void)
-{
-    const char *m = spo_errmsg();
-    if (!*m) abort();
-    for (const unsigned char *p = (const unsigned char *)m; *p; p++)
-        if (*p < 0x20 || *p == 0x7f) abort();
 }
 
 static hid_t dtype(unsigned k)
