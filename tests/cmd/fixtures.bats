@@ -4,6 +4,8 @@
 # tests/reference/tiny_sd_fixtures.py and spm_reference.py). When a weight
 # file changes and the fixture is not regenerated, the parity tests compare
 # against numbers from other weights: this names the stale fixture.
+# Also the test helpers' own contract: spo-pnginfo tells "differs" (exit 1)
+# from "cannot read" (exit 2), so `run -1` checks fail on unreadable files.
 
 load helpers
 
@@ -52,4 +54,17 @@ check() {
     run check fx spm_parity.h5 sha256_spm_bin tiny-spm/spm.bin
     [ "$status" -eq 1 ]
     [[ "$output" == "spm_parity.h5 is stale: sha256_spm_bin is 575d0f03"* ]]
+}
+
+@test "spo-pnginfo: 0 equal, 1 differs or no such key, 2 cannot read" {
+    "$BIN/spo-decode" -q -m "$FIX/tiny-sd" "$FIX/score/pool.h5" -o out
+    printf 'not a png' > bad.png
+    run -0 "$HELP/spo-pnginfo" --cell out/p10_k0.png 0 0 0 out/p10_k0.png
+    run -1 "$HELP/spo-pnginfo" --cell out/p10_k0.png 0 0 0 out/p10_k1.png
+    run -2 "$HELP/spo-pnginfo" --cell out/p10_k0.png 0 0 0 missing.png
+    run -2 "$HELP/spo-pnginfo" --cell bad.png 0 0 0 out/p10_k0.png
+    run -1 "$HELP/spo-pnginfo" out/p10_k0.png no-such-key
+    run -2 "$HELP/spo-pnginfo" bad.png prompt
+    run -2 "$HELP/spo-pnginfo" missing.png
+    run -2 "$HELP/spo-pnginfo" --pixels bad.png x.h5 /p 0 0
 }
