@@ -43,8 +43,12 @@ for t in tests/cmd/*.bats; do
     name=$(basename "$t" .bats)
     log="tests/out/$name.tap"
     bats --tap "$t" > "$log" 2>&1
+    rc=$?
     p=$(grep -c '^ok ' "$log")
     f=$(grep -c '^not ok ' "$log")
+    # a bats run that failed without a failing case (crashed, a setup_file
+    # that failed, a plan not met) counts as one failure
+    if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "FAIL $name: bats exited $rc"; tail -n 20 "$log"; fi
     pass=$((pass + p)); fail=$((fail + f))
     [ "$f" -gt 0 ] && failed="$failed $name" && grep -A8 '^not ok' "$log"
     echo "cmd $name: $p passed, $f failed"

@@ -64,12 +64,13 @@ void spo_usage(const spo_tool *t, FILE *fp)
 _Noreturn void spo_die(int code, const char *fmt, ...)
 {
     va_list ap;
+    char raw[2048], line[2048];
     fflush(stdout);
-    fprintf(stderr, "%s: ", prog);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    spo_escape(line, sizeof line, raw, sizeof raw); /* file text may hold escapes */
+    fprintf(stderr, "%s: %s\n", prog, line);
     exit(code);
 }
 

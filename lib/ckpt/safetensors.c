@@ -278,7 +278,7 @@ int spo_st_open(spo_st **st, const char *path)
 {
     *st = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return spo_err(SPO_EIO, "%s: %s", path, strerror(errno));
+    if (fd < 0) return spo_err(errno == ENOENT || errno == ENOTDIR ? SPO_EINVAL : SPO_EIO, "%s: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) < 0) {
         int e = errno;

@@ -1,6 +1,8 @@
-/* prompts.c — the prompt set: reading a file or stdin, appending with the
- * duplicate-id check, sharding (see prompts.h). The formats are parsed in
- * prompts_parse.c and archives in prompts_archive.c. */
+/* prompts.c — the prompt set: reading a file or stdin, parsing a buffer in
+ * any format, sharding (see prompts.h). The set is built in prompts_buf.c,
+ * the formats are parsed in prompts_parse.c and archives in
+ * prompts_archive.c; the files depend one way: prompts -> archive -> parse
+ * -> buf. */
 #include "text/prompts.h"
 
 #include <errno.h>
@@ -13,124 +15,6 @@
 #include "text/prompts_impl.h"
 
 #define MAX_INPUT ((size_t)1 << 30) /* 1 GiB of prompts is surely a mistake */
-
-int spo_utf8_valid(const char *str, size_t n)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) { i++; continue; }
-        int k;
-        unsigned v, lo;
-        if (c >= 0xc2 && c <= 0xdf) k = 1, v = c & 0x1f, lo = 0x80;
-        else if (c >= 0xe0 && c <= 0xef) k = 2, v = c & 0x0f, lo = 0x800;
-        else if (c >= 0xf0 && c <= 0xf4) k = 3, v = c & 0x07, lo = 0x10000;
-        else return 0;
-        if (n - i - 1 < (size_t)k) return 0;
-        for (int j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80) return 0;
-            v = v << 6 | (s[i + j] & 0x3f);
-        }
-        if (v < lo || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
-        i += (size_t)k + 1;
-    }
-    return 1;
-}
-
-static uint64_t mix(int64_t id)
-{
-    uint64_t z = (uint64_t)id + 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-/* insert index i (p->id[i]) or find the index already holding its id */
-static int slot_put(spo_pbuild *b, int i)
-{
-    size_t h = mix(b->p->id[i]) & b->mask;
-    while (b->slot[h]) {
-        int j = b->slot[h] - 1;
-        if (b->p->id[j] == b->p->id[i]) return j;
-        h = (h + 1) & b->mask;
-    }
-    b->slot[h] = i + 1;
-    return -1;
-}
-
-static int rehash(spo_pbuild *b, size_t want)
-{
-    size_t sz = 64;
-    while (sz < 2 * want) sz *= 2;
-    int *s = calloc(sz, sizeof *s);
-    if (!s) return spo_err(SPO_EIO, "out of memory");
-    free(b->slot);
-    b->slot = s;
-    b->mask = sz - 1;
-    for (int i = 0; i < b->p->n; i++) slot_put(b, i);
-    return SPO_OK;
-}
-
-int spo_pb_init(spo_pbuild *b, spo_prompts *p)
-{
-    memset(b, 0, sizeof *b);
-    b->p = p;
-    b->cap = p->n;
-    return rehash(b, (size_t)p->n + 16);
-}
-
-void spo_pb_done(spo_pbuild *b)
-{
-    free(b->slot);
-    b->slot = NULL;
-}
-
-int spo_pb_add(spo_pbuild *b, const char *s, size_t len, int has_id, int64_t id)
-{
-    spo_prompts *p = b->p;
-    if (memchr(s, 0, len)) return spo_err(SPO_EINVAL, "NUL byte in the prompt");
-    if (!spo_utf8_valid(s, len)) return spo_err(SPO_EINVAL, "invalid UTF-8");
-    if (p->n == 0x7fffffff) return spo_err(SPO_EINVAL, "too many prompts");
-    if (p->n == b->cap) {
-        int cap = b->cap < 16 ? 16 : b->cap > 0x3fffffff ? 0x7fffffff : 2 * b->cap;
-        char **t = realloc(p->text, (size_t)cap * sizeof *t);
-        if (t) p->text = t;
-        int64_t *d = t ? realloc(p->id, (size_t)cap * sizeof *d) : NULL;
-        if (!d) return spo_err(SPO_EIO, "out of memory");
-        p->id = d;
-        b->cap = cap;
-    }
-    if (2 * ((size_t)p->n + 1) > b->mask + 1 && rehash(b, 2 * ((size_t)p->n + 1))) return SPO_EIO;
-    char *c = malloc(len + 1);
-    if (!c) return spo_err(SPO_EIO, "out of memory");
-    memcpy(c, s, len);
-    c[len] = 0;
-    p->text[p->n] = c;
-    p->id[p->n] = has_id ? id : p->n;
-    int j = slot_put(b, p->n);
-    if (j >= 0) {
-        free(c);
-        return spo_err(SPO_EINVAL, "duplicate id %lld (already the id of prompt #%d)", (long long)p->id[p->n], j);
-    }
-    p->n++;
-    return SPO_OK;
-}
-
-void spo_prompts_truncate(spo_prompts *p, int n)
-{
-    for (int i = n; i < p->n; i++) free(p->text[i]);
-    if (n < p->n) p->n = n;
-}
-
-void spo_prompts_free(spo_prompts *p)
-{
-    if (!p) return;
-    spo_prompts_truncate(p, 0);
-    free(p->text);
-    free(p->id);
-    memset(p, 0, sizeof *p);
-}
 
 int spo_prompts_shard(spo_prompts *p, int i, int n)
 {
@@ -178,7 +62,7 @@ static int slurp(const char *path, const char *shown, char **out, size_t *len)
     }
     size_t cap = 1 << 16, n = 0;
     char *b = malloc(cap);
-    int rc = b ? SPO_OK : spo_err(SPO_EIO, "out of memory");
+    int rc = b ? SPO_OK : spo_err(SPO_EIO, "%s: out of memory", shown);
     while (!rc) {
         if (n + 1 == cap) {
             char *nb = cap < MAX_INPUT ? realloc(b, 2 * cap) : NULL;
@@ -204,6 +88,20 @@ static int slurp(const char *path, const char *shown, char **out, size_t *len)
     *out = b;
     *len = n;
     return SPO_OK;
+}
+
+int spo_prompts_parse(spo_prompts *p, const char *name, const char *buf, size_t len, spo_pformat f)
+{
+    int n0 = p->n;
+    spo_pbuild b;
+    int rc = spo_pb_init(&b, p);
+    if (rc) return spo_err_prefix(rc, "%s", name);
+    if (f == SPO_PF_AUTO) f = spo_prompts_sniff(buf, len);
+    if (f == SPO_PF_ARCHIVE) rc = spo_prompts_archive(&b, name, buf, len);
+    else rc = spo_prompts_parse_into(&b, name, buf, len, f);
+    spo_pb_done(&b);
+    if (rc) spo_prompts_truncate(p, n0);
+    return rc;
 }
 
 int spo_prompts_read(spo_prompts *p, const char *path)

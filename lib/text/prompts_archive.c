@@ -35,13 +35,13 @@ static int member_data(struct archive *a, const char *name, const char *path, ch
 {
     size_t cap = 1 << 12, n = 0;
     char *b = malloc(cap);
-    if (!b) return spo_err(SPO_EIO, "out of memory");
+    if (!b) return spo_err(SPO_EIO, "%s: member %s: out of memory", name, path);
     for (;;) {
         if (cap - n < 4096) {
             char *nb = cap < MAX_MEMBER ? realloc(b, 2 * cap) : NULL;
             if (!nb) {
                 free(b);
-                return cap < MAX_MEMBER ? spo_err(SPO_EIO, "out of memory")
+                return cap < MAX_MEMBER ? spo_err(SPO_EIO, "%s: member %s: out of memory", name, path)
                                         : spo_err(SPO_EINVAL, "%s: member %s: larger than 1 GiB", name, path);
             }
             b = nb;
@@ -62,7 +62,7 @@ static int member_data(struct archive *a, const char *name, const char *path, ch
     return SPO_OK;
 }
 
-static int one_member(spo_prompts *p, struct archive *a, struct archive_entry *e, const char *name)
+static int one_member(spo_pbuild *b, struct archive *a, struct archive_entry *e, const char *name)
 {
     const char *path = archive_entry_pathname(e);
     if (!path) path = "?";
@@ -77,15 +77,15 @@ static int one_member(spo_prompts *p, struct archive *a, struct archive_entry *e
     int rc = member_data(a, name, path, &buf, &len);
     if (rc) return rc;
     snprintf(shown, sizeof shown, "%s: member %s", name, path);
-    rc = spo_prompts_parse(p, shown, buf, len, f);
+    rc = spo_prompts_parse_into(b, shown, buf, len, f);
     free(buf);
     return rc;
 }
 
-int spo_prompts_archive(spo_prompts *p, const char *name, const char *buf, size_t len)
+int spo_prompts_archive(spo_pbuild *b, const char *name, const char *buf, size_t len)
 {
     struct archive *a = archive_read_new();
-    if (!a) return spo_err(SPO_EIO, "out of memory");
+    if (!a) return spo_err(SPO_EIO, "%s: out of memory", name);
     archive_read_support_filter_gzip(a);
     archive_read_support_filter_bzip2(a);
     archive_read_support_filter_xz(a);
@@ -108,7 +108,7 @@ int spo_prompts_archive(spo_prompts *p, const char *name, const char *buf, size_
             rc = spo_err(SPO_EINVAL, "%s: %s", name, why(a));
             break;
         }
-        if ((rc = one_member(p, a, e, name))) break;
+        if ((rc = one_member(b, a, e, name))) break;
     }
     archive_read_free(a);
     return rc;

@@ -111,6 +111,21 @@ static int add_item(spo_pbuild *b, const cJSON *it)
     return spo_pb_add(b, c->valuestring, strlen(c->valuestring), id != NULL, v);
 }
 
+/* offset of the first \u0000 escape in JSON text s[0..n), or n: cJSON
+ * decodes it to a NUL byte, which would silently cut the string there
+ * (backslashes only occur in strings, in pairs or before an escape) */
+static size_t json_nul(const char *s, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (s[i] != '\\') continue;
+        if (s[i + 1] == 'u' && n - i >= 6 && !memcmp(s + i + 2, "0000", 4)) return i;
+        i++;
+    }
+    return n;
+}
+
+static const char nul_msg[] = "NUL byte in a string (\\u0000)";
+
 /* parse one JSON value spanning all of s[0..n) (whitespace around it allowed);
  * *where gets the byte offset of a syntax error */
 static cJSON *parse_value(const char *s, size_t n, size_t *where)
@@ -138,6 +153,8 @@ static int parse_json(spo_pbuild *b, const char *name, const char *buf, size_t n
     while (k < n && (is_space(buf[k]) || buf[k] == '\n')) k++;
     if (k == n)
         return spo_err(SPO_EINVAL, "%s: empty file (expected a JSON list of prompts)", name);
+    size_t z = json_nul(buf, n);
+    if (z < n) return spo_err(SPO_EINVAL, "%s: line %ld: %s", name, line_of(buf, z), nul_msg);
     cJSON *j = parse_value(buf + off, n - off, &where);
     if (!j) return spo_err(SPO_EINVAL, "%s: invalid JSON at line %ld", name, line_of(buf, off + where));
     int rc = SPO_OK;
@@ -157,6 +174,7 @@ static int parse_jsonl(spo_pbuild *b, const char *name, const char *buf, size_t 
     size_t len;
     for (long line = 1; next_line(buf, n, &pos, &s, &len); line++) {
         if (blank(s, len)) continue;
+        if (json_nul(s, len) < len) return spo_err(SPO_EINVAL, "%s: line %ld: %s", name, line, nul_msg);
         cJSON *j = parse_value(s, len, &where);
         if (!j) return spo_err(SPO_EINVAL, "%s: line %ld: invalid JSON", name, line);
         int rc = add_item(b, j);
@@ -166,20 +184,10 @@ static int parse_jsonl(spo_pbuild *b, const char *name, const char *buf, size_t 
     return SPO_OK;
 }
 
-int spo_prompts_parse(spo_prompts *p, const char *name, const char *buf, size_t len, spo_pformat f)
+int spo_prompts_parse_into(spo_pbuild *b, const char *name, const char *buf, size_t len, spo_pformat f)
 {
-    int n0 = p->n, rc;
-    if (f == SPO_PF_AUTO) f = spo_prompts_sniff(buf, len);
-    if (f == SPO_PF_ARCHIVE) {
-        rc = spo_prompts_archive(p, name, buf, len);
-    } else {
-        spo_pbuild b;
-        if ((rc = spo_pb_init(&b, p))) return rc;
-        if (f == SPO_PF_TEXT) rc = parse_text(&b, name, buf, len);
-        else if (f == SPO_PF_JSON) rc = parse_json(&b, name, buf, len);
-        else rc = parse_jsonl(&b, name, buf, len);
-        spo_pb_done(&b);
-    }
-    if (rc) spo_prompts_truncate(p, n0);
-    return rc;
+    if (f == SPO_PF_TEXT) return parse_text(b, name, buf, len);
+    if (f == SPO_PF_JSON) return parse_json(b, name, buf, len);
+    if (f == SPO_PF_JSONL) return parse_jsonl(b, name, buf, len);
+    return spo_err(SPO_EINVAL, "%s: not a text, JSON or JSON lines prompt file", name);
 }

@@ -5,29 +5,12 @@
 # output file, and nothing they name ever runs.
 # Fixtures: tests/fixtures/pickles (tests/reference/make_pickles.py).
 
-bats_require_minimum_version 1.5.0
+load helpers
+OUTPUTS="out.safetensors out.bin"
 
 setup_file() {
-    export BIN="${SPO_BIN:-$BATS_TEST_DIRNAME/../../bin}"
-    export PK="$BATS_TEST_DIRNAME/../fixtures/pickles"
+    export PK="$FIX/pickles"
     export MARKER=/tmp/spo-pwned-5c1e9a7d3b # as in make_pickles.py
-}
-
-setup() {
-    cd "$BATS_TEST_TMPDIR"
-}
-
-# run a command, demand exit status $1, exactly one stderr line, no output left
-expect_fail() {
-    local want=$1; shift
-    run --separate-stderr "$@"
-    echo "status=$status stderr=$stderr"
-    [ "$status" -eq "$want" ]
-    [ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
-    [[ "$stderr" == spo-convert:* ]]
-    [ ! -e out.safetensors ]
-    [ ! -e out.bin ]
-    ! ls -a | grep -q '\.tmp'
 }
 
 @test "--help prints Usage and exits 0" {

@@ -3,12 +3,10 @@
 # contact sheet, each latent schema, and bad inputs (exit 2, one line,
 # nothing left behind). Pixel parity with diffusers is tests/unit/test_decode.c.
 
-bats_require_minimum_version 1.5.0
+load helpers
+OUTPUTS="out out.tar sheet.png no/such"
 
 setup_file() {
-    export BIN="${SPO_BIN:-$BATS_TEST_DIRNAME/../../bin}"
-    export HELP="${SPO_HELPERS:-$BATS_TEST_DIRNAME/../../build/rel/tests/helpers}"
-    export FIX="$(cd "$BATS_TEST_DIRNAME/../fixtures" && pwd)"
     export M="$FIX/tiny-sd"
     export POOL="$FIX/score/pool.h5"
     export EMB="$FIX/score/embeds.h5"
@@ -16,20 +14,7 @@ setup_file() {
     "$HELP/spo-testfiles" "$TF"
 }
 
-setup() { cd "$BATS_TEST_TMPDIR"; }
-
 NAMES="p10_k0.png p10_k1.png p10_k2.png p10_k3.png p11_k0.png p11_k1.png p11_k2.png p11_k3.png p12_k0.png p12_k1.png p12_k2.png p12_k3.png"
-
-expect_fail() {
-    local want=$1; shift
-    run --separate-stderr "$@"
-    echo "status=$status stderr=$stderr"
-    [ "$status" -eq "$want" ]
-    [ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
-    [[ "$stderr" == spo-decode:* ]]
-    [ ! -e out ] && [ ! -e out.tar ] && [ ! -e sheet.png ] && [ ! -e no/such ]
-    ! ls -a | grep -q '\.tmp\.'
-}
 
 @test "folder: one 32x32 PNG per child, named p<id>_k<child>.png, with the prompt and provenance" {
     "$BIN/spo-decode" -q -m "$M" -e "$EMB" "$POOL" -o out
@@ -72,7 +57,7 @@ expect_fail() {
     "$HELP/spo-pnginfo" --cell sheet.png 0 0 2 out/p10_k0.png
     "$HELP/spo-pnginfo" --cell sheet.png 1 2 2 out/p11_k2.png
     "$HELP/spo-pnginfo" --cell sheet.png 2 3 2 out/p12_k3.png
-    ! "$HELP/spo-pnginfo" --cell sheet.png 2 3 2 out/p12_k2.png
+    run -1 "$HELP/spo-pnginfo" --cell sheet.png 2 3 2 out/p12_k2.png
     "$BIN/spo-decode" -q -m "$M" "$POOL" --sheet - --gap 5 > s5.png
     [ "$("$HELP/spo-pnginfo" s5.png)" = 143x106 ]
     ! ls -a | grep -q '\.tmp\.'

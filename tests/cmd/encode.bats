@@ -5,30 +5,16 @@
 # tiny_sd_parity.h5), and bad inputs that must give exit 2 with one stderr
 # line and no file left behind.
 
-bats_require_minimum_version 1.5.0
+load helpers
+OUTPUTS=out.h5
 
 setup_file() {
-    export BIN="${SPO_BIN:-$BATS_TEST_DIRNAME/../../bin}"
-    export FIX="$(cd "$BATS_TEST_DIRNAME/../fixtures" && pwd)"
     export MODEL="$FIX/tiny-sd"
 }
 
 setup() {
     cd "$BATS_TEST_TMPDIR"
     printf 'a red cat\r\n\n   \na blue dog on a mat\n' > p.txt
-}
-
-# run a command, demand exit status $1, exactly one stderr line, no leftovers
-expect_fail() {
-    local want=$1; shift
-    run --separate-stderr "$@"
-    echo "status=$status stderr=$stderr"
-    [ "$status" -eq "$want" ]
-    [ -n "$stderr" ]
-    [ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
-    [[ "$stderr" == spo-encode:* ]]
-    ! ls -a | grep -q '\.tmp\.'
-    [ ! -e out.h5 ]
 }
 
 # dataset shape as h5dump prints it, e.g. "( 2, 77, 32 )"

@@ -3,29 +3,12 @@
 # that must give exit 2 (invalid) or 1 (I/O) with one line on stderr, no
 # crash (sanitizer exit 99 or a signal would fail), and no file left behind.
 
-bats_require_minimum_version 1.5.0
+load helpers
+TOOL=spo-inspect
 
 setup_file() {
-    export BIN="${SPO_BIN:-$BATS_TEST_DIRNAME/../../bin}"
-    export HELP="${SPO_HELPERS:-$BATS_TEST_DIRNAME/../../build/rel/tests/helpers}"
     export FILES="$BATS_FILE_TMPDIR/files"
     "$HELP/spo-testfiles" "$FILES"
-}
-
-setup() {
-    cd "$BATS_TEST_TMPDIR"
-}
-
-# run a command, demand exit status $1, exactly one stderr line, no leftovers
-expect_fail() {
-    local want=$1; shift
-    run --separate-stderr "$@"
-    echo "status=$status stderr=$stderr"
-    [ "$status" -eq "$want" ]
-    [ -n "$stderr" ]
-    [ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
-    [[ "$stderr" == spo-inspect:* ]]
-    ! ls -a | grep -q '\.tmp\.'
 }
 
 @test "every good file passes --check" {

@@ -3,40 +3,12 @@
 # spo-resample. Inputs come from tests/helpers/spo-fakepool (embeds, pool and
 # scores files whose values depend only on prompt id, child and element).
 
-bats_require_minimum_version 1.5.0
+load helpers
 
 setup_file() {
-    export BIN="${SPO_BIN:-$BATS_TEST_DIRNAME/../../bin}"
-    export HELP="${SPO_HELPERS:-$BATS_TEST_DIRNAME/../../build/rel/tests/helpers}"
-    export ROOT="$BATS_TEST_DIRNAME/../.."
     export FP="$HELP/spo-fakepool"
     export FILES="$BATS_FILE_TMPDIR/files"
     "$HELP/spo-testfiles" "$FILES"
-}
-
-setup() {
-    cd "$BATS_TEST_TMPDIR"
-}
-
-# the numbers of a dataset (or a hyperslab: extra h5dump options), one a line
-data() {
-    local f=$1 d=$2; shift 2
-    h5dump -m '%.9g' -y -w 0 -d "$d" "$@" "$f" | sed -n '/DATA {/,/^ *}/p' | sed '1d;$d' | tr -s ', ' '\n\n' | sed '/^$/d'
-}
-
-# an integer root attribute
-attr() { h5dump -a "$2" "$1" | sed -n 's/^ *(0): *//p' | tr -d '"'; }
-
-# exit status $1, exactly one stderr line prefixed by the tool, no temporaries
-expect_fail() {
-    local want=$1; shift
-    run --separate-stderr "$@"
-    echo "status=$status stderr=$stderr"
-    [ "$status" -eq "$want" ]
-    [ -n "$stderr" ]
-    [ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
-    [[ "$stderr" == "$(basename "$1")":* ]]
-    ! ls -a | grep -q '\.tmp\.'
 }
 
 # ---- spo-init -------------------------------------------------------------

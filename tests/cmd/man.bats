@@ -2,14 +2,13 @@
 # Every tool prints Usage: for --help (exit 0, stdout) and every long option
 # it accepts appears in its man page; every schema is documented in spo-files(5).
 
-bats_require_minimum_version 1.5.0
+load helpers
 
 setup_file() {
-    export BIN="${SPO_BIN:-$BATS_TEST_DIRNAME/../../bin}"
-    export MAN="$BATS_TEST_DIRNAME/../../man"
+    export MAN="$ROOT/man"
 }
 
-tools() { ls "$BIN"/spo-* "$BATS_TEST_DIRNAME"/../../pipelines/spo-*; }
+tools() { ls "$BIN"/spo-* "$ROOT"/pipelines/spo-*; }
 
 @test "every tool prints Usage: on --help and exits 0" {
     n=0

@@ -3,13 +3,11 @@
 # exactly the pairs of a single run (noise keyed by seed and prompt id);
 # --dry-run shows every tool call; bad calls exit 2.
 
-bats_require_minimum_version 1.5.0
+load helpers
 
 setup_file() {
-    export BIN="${SPO_BIN:-$BATS_TEST_DIRNAME/../../bin}"
-    export HELP="${SPO_HELPERS:-$BATS_TEST_DIRNAME/../../build/rel/tests/helpers}"
-    export P="$(cd "$BATS_TEST_DIRNAME/../../pipelines" && pwd)"
-    export F="$(cd "$BATS_TEST_DIRNAME/../fixtures" && pwd)"
+    export P="$ROOT/pipelines"
+    export F="$FIX"
     export SPO_BIN="$BIN"
     export ARGS="-q -m $F/tiny-sd --spm $F/tiny-spm/clip --spm-weights $F/tiny-spm/spm.bin --steps 8 --plain 2 --seed 3"
     cd "$BATS_FILE_TMPDIR"

@@ -2,12 +2,11 @@
 # spo-pool on the tiny fixture model: a valid pool, batch-size invariance,
 # pipes, LoRA, and bad inputs (exit 2, one line, nothing left behind).
 
-bats_require_minimum_version 1.5.0
+load helpers
+OUTPUTS=out.h5
 
 setup_file() {
-    export BIN="${SPO_BIN:-$BATS_TEST_DIRNAME/../../bin}"
-    export HELP="${SPO_HELPERS:-$BATS_TEST_DIRNAME/../../build/rel/tests/helpers}"
-    export F="$(cd "$BATS_TEST_DIRNAME/../fixtures" && pwd)"
+    export F="$FIX"
     export M="$F/tiny-sd" E="$F/score/embeds.h5"
     cd "$BATS_FILE_TMPDIR"
     "$BIN/spo-init" -m "$M" -e "$E" --seed 2 -o s0.h5
@@ -15,17 +14,6 @@ setup_file() {
 }
 
 setup() { cd "$BATS_FILE_TMPDIR"; }
-
-expect_fail() {
-    local want=$1; shift
-    run --separate-stderr "$@"
-    echo "status=$status stderr=$stderr"
-    [ "$status" -eq "$want" ]
-    [ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
-    [[ "$stderr" == spo-* ]]
-    [ ! -e out.h5 ]
-    ! ls -a | grep -q '\.tmp\.'
-}
 
 @test "a valid pool with K children per prompt" {
     "$BIN/spo-inspect" --check p0.h5

@@ -18,14 +18,10 @@
 # seeds. The pass runs with -b 4 (default), 1 and 7 latents per UNet/VAE
 # call: batching must not change anything.
 
-bats_require_minimum_version 1.5.0
+load helpers
 
 setup_file() {
-    export BIN="${SPO_BIN:-$BATS_TEST_DIRNAME/../../bin}"
     export SPO_BIN="$BIN"
-    export HELP="${SPO_HELPERS:-$BATS_TEST_DIRNAME/../../build/rel/tests/helpers}"
-    export ROOT="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
-    export FIX="$ROOT/tests/fixtures"
     export REF="$FIX/sampling/reference.h5"
     export CMP="$HELP/spo-h5cmp"
     export W="$BATS_FILE_TMPDIR"
@@ -34,17 +30,6 @@ setup_file() {
     export THR="$(attr "$REF" threshold)"
     # the default batch, once for every test
     sample 4 > "$W/b4.log" 2>&1 || echo failed > "$W/b4.failed"
-}
-
-setup() { cd "$BATS_TEST_TMPDIR"; }
-
-# a root attribute of an HDF5 file
-attr() { h5dump -a "$2" "$1" | sed -n 's/^ *(0): *//p' | tr -d '"'; }
-
-# the numbers of a dataset (or a hyperslab: extra h5dump options), one a line
-data() {
-    local f=$1 d=$2; shift 2
-    h5dump -m '%.9g' -y -w 0 -d "$d" "$@" "$f" | sed -n '/DATA {/,/^ *}/p' | sed '1d;$d' | tr -s ', ' '\n\n' | sed '/^$/d'
 }
 
 # sample BATCH: the pass on the fixture into $W/bBATCH (--keep) and $W/pairs_bBATCH.h5

@@ -3,26 +3,11 @@
 # diffusers' VAE decode + the step-aware preference model at each child's
 # timestep; and its bad inputs.
 
-bats_require_minimum_version 1.5.0
+load helpers
+OUTPUTS=out.h5
 
 setup_file() {
-    export BIN="${SPO_BIN:-$BATS_TEST_DIRNAME/../../bin}"
-    export HELP="${SPO_HELPERS:-$BATS_TEST_DIRNAME/../../build/rel/tests/helpers}"
-    export FIX="$(cd "$BATS_TEST_DIRNAME/../fixtures" && pwd)"
     export SPM="--spm $FIX/tiny-spm/clip --spm-weights $FIX/tiny-spm/spm.bin"
-}
-
-setup() { cd "$BATS_TEST_TMPDIR"; }
-
-expect_fail() {
-    local want=$1; shift
-    run --separate-stderr "$@"
-    echo "status=$status stderr=$stderr"
-    [ "$status" -eq "$want" ]
-    [ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
-    [[ "$stderr" == spo-score:* ]]
-    [ ! -e out.h5 ]
-    ! ls -a | grep -q '\.tmp\.'
 }
 
 @test "scores equal the PyTorch reference at the child timestep" {

@@ -1,5 +1,5 @@
 /* spo-pnginfo — PNG checks for the command tests, through lib's reader:
- *   spo-pnginfo FILE|-            print "WIDTHxHEIGHT" (exit 1 when not a valid PNG)
+ *   spo-pnginfo FILE|-            print "WIDTHxHEIGHT"
  *   spo-pnginfo FILE|- KEY        print the text chunk KEY (exit 1 when absent)
  *   spo-pnginfo --cell SHEET ROW COL GAP CELL
  *                                 exit 0 when cell (ROW, COL) of the contact sheet
@@ -7,7 +7,10 @@
  *   spo-pnginfo --pixels FILE H5 DATASET INDEX MAXOFF
  *                                 compare FILE's pixels with image INDEX of the uint8
  *                                 dataset [N,h,w,3]: print how many differ; exit 0 when
- *                                 none differs by more than 1 and at most MAXOFF differ */
+ *                                 none differs by more than 1 and at most MAXOFF differ
+ * Exit status: 0 equal (or printed), 1 differs (or KEY absent), 2 a file cannot
+ * be read or is not what it should be (not a PNG, no such dataset), or a bad
+ * call; so `run -1` in a test tells "differs" from "cannot read". */
 #include <hdf5.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,8 +32,11 @@ static int cell(char **argv)
 {
     spo_png s, c;
     int r = atoi(argv[1]), col = atoi(argv[2]), gap = atoi(argv[3]), ok = 1;
-    if (!load(&s, argv[0])) return 1;
-    if (!load(&c, argv[4])) return 1;
+    if (!load(&s, argv[0])) return 2;
+    if (!load(&c, argv[4])) {
+        spo_png_free(&s);
+        return 2;
+    }
     int x0 = col * (c.w + gap), y0 = r * (c.h + gap);
     if (x0 + c.w > s.w || y0 + c.h > s.h) ok = 0;
     for (int y = 0; y < c.h && ok; y++)
@@ -45,7 +51,7 @@ static int pixels(char **argv)
 {
     spo_png p;
     long idx = atol(argv[3]), maxoff = atol(argv[4]);
-    if (!load(&p, argv[0])) return 1;
+    if (!load(&p, argv[0])) return 2;
     hid_t f = H5Fopen(argv[1], H5F_ACC_RDONLY, H5P_DEFAULT), d = f < 0 ? -1 : H5Dopen2(f, argv[2], H5P_DEFAULT);
     hsize_t shape[4] = {0};
     hid_t sp = d < 0 ? -1 : H5Dget_space(d);
@@ -79,7 +85,7 @@ int main(int argc, char **argv)
         return 2;
     }
     spo_png p;
-    if (!load(&p, argv[1])) return 1;
+    if (!load(&p, argv[1])) return 2;
     int rc = 0;
     if (argc == 2) printf("%dx%d\n", p.w, p.h);
     else {
