@@ -138,13 +138,13 @@ int main(int argc, char **argv)
     const spo_pairs_meta *mt = spo_pairs_in_meta(pin);
     char want[256];
     if ((rc = spo_model_id(a.model, want, sizeof want))) spo_die_lib(rc);
-    if (strcmp(want, mt->model_id))
-        spo_die(2, "%s: pairs of model '%s', but %s is model '%s'", a.argv[0], mt->model_id, a.model, want);
     spo_h5 *lf;
     spo_lora lora;
     if ((rc = spo_h5_open(&lf, a.lora, "lora", NULL)) || (rc = spo_lora_read(&lora, lf))) spo_die_lib(rc);
     if (lora.model_id[0] && strcmp(lora.model_id, want))
         spo_die(2, "%s: a LoRA of model '%s', but %s is model '%s'", a.lora, lora.model_id, a.model, want);
+    if (strcmp(want, mt->model_id))
+        spo_die(2, "%s: pairs of model '%s', but %s is model '%s'", a.argv[0], mt->model_id, a.model, want);
     size_t numel = spo_lora_numel(&lora);
     float *theta = xcalloc(numel, sizeof *theta), *m = xcalloc(numel, sizeof *m), *v = xcalloc(numel, sizeof *v);
     int has_opt;

@@ -15,7 +15,10 @@ per child as the official script does. Then clip_grad_norm_(1.0) and one
 torch.optim.AdamW step (lr 6e-5, betas 0.9/0.999, wd 1e-4, eps 1e-8).
 
 Writes tests/fixtures/update/:
-  pairs.h5   a pairs/1 file of the pairs (model_id "tiny-sd-fixture")
+  pairs.h5   a pairs/1 file of the pairs, with the model id spo gives
+             tests/fixtures/tiny-sd (MODEL_ID; spo-init -m ... -e ... prints it)
+  pairs_g3.h5, pairs_empty.h5   two of them sampled with guidance 3, and
+             none (bad inputs for tests/cmd/step_update.bats)
   step.h5    /lora/<module>/down, up      the LoRA before the step
              /grad/<module>/down, up      d loss / d A, B (before clipping)
              /after/<module>/down, up     the LoRA after the step
@@ -41,6 +44,7 @@ REPO = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file
 MODEL = os.path.join(REPO, "tests/fixtures/tiny-sd")
 OUT = os.path.join(REPO, "tests/fixtures/update")
 G, ETA, BETA, CLIP = 5.0, 1.0, 10.0, 0.1
+MODEL_ID = "2e71b10a025e2dae"  # lib/io/modelid.c of tests/fixtures/tiny-sd
 TIMESTEPS = [951, 751, 501, 301, 101, 1]   # on the 20-step leading schedule
 
 torch.manual_seed(0)
@@ -135,21 +139,29 @@ opt = torch.optim.AdamW(params, lr=6e-5, betas=(0.9, 0.999), weight_decay=1e-4, 
 opt.step()
 
 os.makedirs(OUT, exist_ok=True)
-with h5py.File(os.path.join(OUT, "pairs.h5"), "w") as f:
-    f.attrs["spo_schema"] = "pairs/1"
-    f.attrs["model_id"] = "tiny-sd-fixture"
-    f.attrs["num_steps"] = np.int64(20)
-    f.attrs["guidance"] = G
-    f.attrs["eta"] = ETA
-    f["key"] = np.array([[0, i, i, 0] for i in range(n)], dtype=np.int64)
-    f["parent"] = x.numpy()
-    f["timestep"] = ts.numpy().astype(np.int32)
-    f["win"] = win.numpy()
-    f["lose"] = lose.numpy()
-    f["score_win"] = np.ones(n, np.float32)
-    f["score_lose"] = np.zeros(n, np.float32)
-    f["cond"] = cond.numpy()
-    f["uncond"] = unc[:1].numpy()
+
+
+def write_pairs(name, rows, guidance):
+    with h5py.File(os.path.join(OUT, name), "w") as f:
+        f.attrs["spo_schema"] = "pairs/1"
+        f.attrs["model_id"] = MODEL_ID
+        f.attrs["num_steps"] = np.int64(20)
+        f.attrs["guidance"] = guidance
+        f.attrs["eta"] = ETA
+        f["key"] = np.array([[0, i, i, 0] for i in range(n)], dtype=np.int64).reshape(n, 4)[rows]
+        f["parent"] = x.numpy()[rows]
+        f["timestep"] = ts.numpy().astype(np.int32)[rows]
+        f["win"] = win.numpy()[rows]
+        f["lose"] = lose.numpy()[rows]
+        f["score_win"] = np.ones(n, np.float32)[rows]
+        f["score_lose"] = np.zeros(n, np.float32)[rows]
+        f["cond"] = cond.numpy()[rows]
+        f["uncond"] = unc[:1].numpy()
+
+
+write_pairs("pairs.h5", slice(0, n), G)
+write_pairs("pairs_g3.h5", slice(0, 2), 3.0)   # sampled with another guidance
+write_pairs("pairs_empty.h5", slice(0, 0), G)   # no pairs
 with h5py.File(os.path.join(OUT, "step.h5"), "w") as f:
     for k in lora:
         f[f"lora/{k}/down"], f[f"lora/{k}/up"] = before[k][0].numpy(), before[k][1].numpy()
