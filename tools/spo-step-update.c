@@ -113,9 +113,13 @@ int main(int argc, char **argv)
 {
     int rank = 0, nranks = 1;
 #ifdef SPO_HAVE_MPI
-    MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+    /* only under a launcher: a plain run stays one process, without MPI's start-up */
+    int mpi = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK");
+    if (mpi) {
+        MPI_Init(&argc, &argv);
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+    }
 #endif
     ctx_t c = {.batch = 40,
                .micro = 1,
@@ -177,7 +181,7 @@ int main(int argc, char **argv)
     int64_t *perm = xcalloc((size_t)N, sizeof *perm), pass = -1;
     spo_update_comm comm = {.rank = rank, .nranks = nranks};
 #ifdef SPO_HAVE_MPI
-    comm.reduce = mpi_sum;
+    if (mpi) comm.reduce = mpi_sum;
 #endif
     spo_progress *pg = spo_progress_start("steps", steps, a.quiet || rank != 0);
     for (long s = 0; s < steps; s++) {
@@ -222,7 +226,7 @@ int main(int argc, char **argv)
     spo_lora_free(&lora);
     free(theta), free(m), free(v), free(perm);
 #ifdef SPO_HAVE_MPI
-    MPI_Finalize();
+    if (mpi) MPI_Finalize();
 #endif
     return spo_finish();
 }
