@@ -64,7 +64,7 @@ static int on_opt(void *p, int idx, const char *arg)
     switch (idx) {
     case 0: c->batch = (int)spo_arg_long("--batch", arg, 1, 1 << 20); break;
     case 1: c->steps = spo_arg_long("--steps", arg, 0, 1L << 40); break;
-    case 2: c->opt.lr = spo_arg_double("--lr", arg, 0, 10); break;
+    case 2: c->opt.lr = spo_arg_double("--lr", arg, 0, 1e30); break;
     case 3: c->opt.beta1 = spo_arg_double("--adam-beta1", arg, 0, 0.999999); break;
     case 4: c->opt.beta2 = spo_arg_double("--adam-beta2", arg, 0, 0.999999999); break;
     case 5: c->opt.weight_decay = spo_arg_double("--weight-decay", arg, 0, 1); break;
@@ -158,6 +158,8 @@ int main(int argc, char **argv)
     if ((!isnan(lg) && lg != mt->guidance) || (!isnan(le) && le != mt->eta))
         spo_die(2, "%s: pairs sampled with guidance %g, eta %g, but %s was trained on guidance %g, eta %g", a.argv[0],
                 mt->guidance, mt->eta, a.lora, lg, le);
+    if (!(mt->eta > 0))
+        spo_die(2, "%s: eta %g: a deterministic DDIM step has no log-probability to train on", a.argv[0], mt->eta);
     spo_lora_pack(&lora, theta);
 
     spo_dev *dev;

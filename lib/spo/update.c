@@ -89,6 +89,11 @@ int spo_update_grad(spo_update *u, spo_pairs_in *p, const int64_t *idx, int n, d
     for (int i0 = 0; i0 < n && !rc; i0 += P) {
         int mm = n - i0 < P ? n - i0 : P;
         if ((rc = load_inputs(u, p, &b, idx + i0, mm, lat, ctx))) break;
+        for (int j = 0; j < mm && !rc; j++)
+            if (b.t[j] < 1 || b.t[j] >= u->sched.num_train)
+                rc = spo_err(SPO_EINVAL, "pair %lld: timestep %d outside 1..%d", (long long)idx[i0 + j], b.t[j],
+                             u->sched.num_train - 1);
+        if (rc) break;
         spo_unet_lora_enable(u->unet, 0);
         rc = spo_unet_forward(u->unet, b.dout, b.dx, b.dt, b.dctx, 2 * mm, h, w, L, 1);
         if (!rc) rc = spo_dev_download(d, b.ref, b.dout, 2 * (size_t)mm * lat);

@@ -106,6 +106,11 @@ expect_fail() {
     expect_fail 2 "$BIN/spo-step-update" -q -m "$M" --lora l0.h5 "$P"
 }
 
+@test "a NaN in the loss stops the tool with exit 1 naming the step" {
+    expect_fail 1 "$BIN/spo-step-update" -q -m "$M" --lora l2.h5 "$P" -o out.h5 --steps 3 --batch 3 --lr 1e20
+    [[ "$stderr" == *"step 4: NaN or Inf in the loss or the gradient"* ]]
+}
+
 @test "an existing output is kept without -f" {
     expect_fail 2 "$BIN/spo-step-update" -q -m "$M" --lora l0.h5 "$P" -o l2.h5 --steps 1
 }
