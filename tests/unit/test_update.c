@@ -285,6 +285,69 @@ static void test_perm(void **st)
     assert_true(diff_c > 50 && diff_d > 50);
 }
 
+/* more pairs per UNet call change the gradient only by rounding */
+static void test_micro(void **st)
+{
+    (void)st;
+    env e;
+    env_open(&e, "lora", 0);
+    size_t n = spo_lora_numel(&e.lora);
+    double *g1 = calloc(n, sizeof *g1), *g3 = calloc(n, sizeof *g3);
+    spo_update_stats s1 = {0}, s3 = {0};
+    assert_int_equal(spo_update_grad(&e.u, e.pairs, all6, 6, 1.0 / 6, g1, &s1), SPO_OK);
+    e.u.micro = 4; /* calls of 4 and 2 pairs */
+    assert_int_equal(spo_update_grad(&e.u, e.pairs, all6, 6, 1.0 / 6, g3, &s3), SPO_OK);
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) num += (g1[i] - g3[i]) * (g1[i] - g3[i]), den += g1[i] * g1[i];
+    printf("micro-batch 4 vs 1: loss %.9g vs %.9g, gradient relative L2 %.3g\n", s3.loss, s1.loss, sqrt(num / den));
+    assert_true(fabs(s3.loss - s1.loss) <= 1e-6 * fabs(s1.loss));
+    assert_true(sqrt(num / den) <= 1e-5);
+    free(g1), free(g3);
+    env_close(&e);
+}
+
+/* the unmerged LoRA forward (inference and train mode) equals the merged
+ * weights (W + alpha/r B A) that sampling uses, and LoRA off equals the
+ * base model */
+static void test_unmerged(void **st)
+{
+    (void)st;
+    env e;
+    env_open(&e, "lora", 0);
+    size_t lat = 4 * 16 * 16, ctx = 77 * 32;
+    float *x = spo_dev_alloc(dev, 2 * lat), *c = spo_dev_alloc(dev, 2 * ctx), *t = spo_dev_alloc(dev, 2);
+    float *o = spo_dev_alloc(dev, 2 * lat);
+    float hx[2 * 4 * 16 * 16], ht[2] = {501, 51}, *hc = malloc(2 * ctx * sizeof *hc);
+    float on[2 * 4 * 16 * 16], off[2 * 4 * 16 * 16], merged[2 * 4 * 16 * 16], base[2 * 4 * 16 * 16];
+    for (size_t i = 0; i < 2 * lat; i++) hx[i] = sinf(0.37f * (float)i);
+    for (size_t i = 0; i < 2 * ctx; i++) hc[i] = cosf(0.11f * (float)i);
+    spo_dev_upload(dev, x, hx, 2 * lat), spo_dev_upload(dev, c, hc, 2 * ctx), spo_dev_upload(dev, t, ht, 2);
+    for (int train = 0; train < 2; train++) {
+        spo_unet_lora_enable(e.unet, 1);
+        assert_int_equal(spo_unet_forward(e.unet, o, x, t, c, 2, 16, 16, 77, train), SPO_OK);
+        spo_dev_download(dev, on, o, 2 * lat);
+        spo_unet_lora_enable(e.unet, 0);
+        assert_int_equal(spo_unet_forward(e.unet, o, x, t, c, 2, 16, 16, 77, train), SPO_OK);
+        spo_dev_download(dev, off, o, 2 * lat);
+        if (train) break;
+        spo_lora_train_free(e.u.lt), e.u.lt = NULL; /* detached: the base model */
+        assert_int_equal(spo_unet_forward(e.unet, o, x, t, c, 2, 16, 16, 77, 0), SPO_OK);
+        spo_dev_download(dev, base, o, 2 * lat);
+        assert_int_equal(spo_lora_merge(&e.lora, e.unet, 1.0f), SPO_OK);
+        assert_int_equal(spo_unet_forward(e.unet, o, x, t, c, 2, 16, 16, 77, 0), SPO_OK);
+        spo_dev_download(dev, merged, o, 2 * lat);
+        assert_int_equal(spo_lora_merge(&e.lora, e.unet, -1.0f), SPO_OK);
+        double em = rel_l2(on, merged, 2 * lat), eb = rel_l2(off, base, 2 * lat), d = rel_l2(on, base, 2 * lat);
+        printf("unmerged vs merged %.3g; off vs base %.3g; (LoRA changes the output by %.3g)\n", em, eb, d);
+        assert_true(em <= 1e-5 && eb == 0 && d > 1e-3);
+        assert_int_equal(spo_lora_train_new(&e.u.lt, e.unet, &e.lora), SPO_OK);
+    }
+    /* the train forward (the path spo-step-update uses) agrees too */
+    assert_true(rel_l2(on, merged, 2 * lat) <= 1e-5 && rel_l2(off, base, 2 * lat) <= 1e-5);
+    spo_dev_free(dev, x), spo_dev_free(dev, c), spo_dev_free(dev, t), spo_dev_free(dev, o), free(hc);
+    env_close(&e);
+}
+
 static int setup(void **st)
 {
     (void)st;
@@ -304,7 +367,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parity), cmocka_unit_test(test_fresh), cmocka_unit_test(test_fd),
-        cmocka_unit_test(test_adamw),  cmocka_unit_test(test_perm),
+        cmocka_unit_test(test_adamw),  cmocka_unit_test(test_perm),  cmocka_unit_test(test_micro),
+        cmocka_unit_test(test_unmerged),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
