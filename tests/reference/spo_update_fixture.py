@@ -11,8 +11,9 @@ unclamped ratios occur. The loss is the official one (train_spo.py with
 train.cfg true: guided eps of [x, x] with [uncond, cond], the DDIM step
 log-probability with eta, ratios clamped to [1 - 0.1, 1 + 0.1], loss
 -log sigmoid(10 log r_w - 10 log r_l) mean), computed with one policy pass
-per child as the official script does. Then clip_grad_norm_(1.0) and one
-torch.optim.AdamW step (lr 6e-5, betas 0.9/0.999, wd 1e-4, eps 1e-8).
+per child as the official script does. Then clip_grad_norm_(0.1: the
+clipping acts) and one torch.optim.AdamW step (lr 6e-5, betas 0.9/0.999,
+wd 1e-4, eps 1e-8) from seeded moments after 5 steps.
 
 Writes tests/fixtures/update/:
   pairs.h5   a pairs/1 file of the pairs, with the model id spo gives
@@ -21,9 +22,11 @@ Writes tests/fixtures/update/:
              none (bad inputs for tests/cmd/step_update.bats)
   step.h5    /lora/<module>/down, up      the LoRA before the step
              /grad/<module>/down, up      d loss / d A, B (before clipping)
+             /m0, /v0/<module>/down, up   AdamW moments before the step
              /after/<module>/down, up     the LoRA after the step
              attributes loss, ratio_win, ratio_lose (means), clamped_win,
-             clamped_lose (counts), grad_norm, versions
+             clamped_lose (counts), grad_norm (before clipping),
+             max_grad_norm, adam_step (steps before this one), versions
 
 Run:  /path/to/venv/bin/python tests/reference/spo_update_fixture.py [REPO]
 """
@@ -44,6 +47,7 @@ REPO = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file
 MODEL = os.path.join(REPO, "tests/fixtures/tiny-sd")
 OUT = os.path.join(REPO, "tests/fixtures/update")
 G, ETA, BETA, CLIP = 5.0, 1.0, 10.0, 0.1
+MAX_NORM, ADAM_STEP = 0.1, 5   # clipping active: the gradient norm is about 0.37
 MODEL_ID = "2e71b10a025e2dae"  # lib/io/modelid.c of tests/fixtures/tiny-sd
 TIMESTEPS = [951, 751, 501, 301, 101, 1]   # on the 20-step leading schedule
 
@@ -134,8 +138,20 @@ assert 0 < cw + cl < 2 * n, "want both clamped and unclamped ratios"
 
 grads = {k: (A.grad.clone(), B.grad.clone()) for k, (A, B) in lora.items()}
 before = {k: (A.detach().clone(), B.detach().clone()) for k, (A, B) in lora.items()}
-norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+norm = torch.nn.utils.clip_grad_norm_(params, MAX_NORM)
 opt = torch.optim.AdamW(params, lr=6e-5, betas=(0.9, 0.999), weight_decay=1e-4, eps=1e-8)
+# a run in progress: step ADAM_STEP done, seeded moments (a first step from
+# zero moments would not show the clipping: Adam's first update is
+# sign-like, whatever the gradient's scale)
+moments = {}
+for k, (A, B) in lora.items():
+    mv = []
+    for p in (A, B):
+        m0 = torch.randn(p.shape, generator=gen) * 1e-3
+        v0 = (torch.rand(p.shape, generator=gen) + 0.5) * 1e-5
+        opt.state[p] = {"step": torch.tensor(float(ADAM_STEP)), "exp_avg": m0.clone(), "exp_avg_sq": v0.clone()}
+        mv.append((m0, v0))
+    moments[k] = mv
 opt.step()
 
 os.makedirs(OUT, exist_ok=True)
@@ -166,6 +182,8 @@ with h5py.File(os.path.join(OUT, "step.h5"), "w") as f:
     for k in lora:
         f[f"lora/{k}/down"], f[f"lora/{k}/up"] = before[k][0].numpy(), before[k][1].numpy()
         f[f"grad/{k}/down"], f[f"grad/{k}/up"] = grads[k][0].numpy(), grads[k][1].numpy()
+        f[f"m0/{k}/down"], f[f"v0/{k}/down"] = moments[k][0][0].numpy(), moments[k][0][1].numpy()
+        f[f"m0/{k}/up"], f[f"v0/{k}/up"] = moments[k][1][0].numpy(), moments[k][1][1].numpy()
         f[f"after/{k}/down"] = lora[k][0].detach().numpy()
         f[f"after/{k}/up"] = lora[k][1].detach().numpy()
     f.attrs["loss"] = loss.item()
@@ -173,5 +191,6 @@ with h5py.File(os.path.join(OUT, "step.h5"), "w") as f:
     f.attrs["ratio_lose"] = ratio_1.mean().item()
     f.attrs["clamped_win"], f.attrs["clamped_lose"] = cw, cl
     f.attrs["grad_norm"] = norm.item()
+    f.attrs["max_grad_norm"], f.attrs["adam_step"] = MAX_NORM, ADAM_STEP
     f.attrs["versions"] = f"torch {torch.__version__}, diffusers {diffusers.__version__}, peft {peft.__version__}"
 print("wrote", OUT)
