@@ -258,6 +258,7 @@ int spo_unet_forward(spo_unet *u, float *out, const float *x, const float *t, co
     u->can_bwd = 0;
     u->n = n, u->h = h, u->w = w, u->L = ctx_len, u->train = !!train;
     CHECK(plan(u));
+    u->lora_fwd = !u->lora_off;
     CHECK(fwd(u, out, x, t, ctx));
     u->can_bwd = u->train;
     return SPO_OK;

@@ -14,7 +14,8 @@
  *
  * Backward follows the ops.h convention: it ACCUMULATES (+=) into dx and
  * dctx; zero them first for a plain gradient. Parameter gradients are not
- * computed (the UNet is frozen; LoRA hooks into the attention linears). */
+ * computed (the UNet is frozen; LoRA hooks into the attention linears:
+ * spo_unet_lora_attach below). */
 #ifndef SPO_UNET_H
 #define SPO_UNET_H
 
@@ -76,6 +77,27 @@ int spo_unet_backward(spo_unet *u, float *dx, float *dctx, const float *dout);
  * (n, heads, hw, hw) — most of the train arena at 64x64 — and the backward
  * recomputes them (one more attention forward per layer). Default off. */
 void spo_unet_set_attn_recompute(spo_unet *u, int on);
+/* An unmerged LoRA on one linear layer (training; sampling merges it):
+ * y = x W^T + b + scale (x A^T) B^T. a (r,in) and b (out,r) are device
+ * memory the caller owns; a backward after a train forward with the LoRA
+ * enabled ACCUMULATES dA into da and dB into db (NULL: not computed). The
+ * frozen weights get no gradient. xa is the layer's private cache. */
+typedef struct {
+    const float *a, *b;
+    float *da, *db;
+    int r;
+    float scale;
+    float *xa; /* private: scale * x A^T of the last train forward (m,r) */
+} spo_unet_lora;
+/* Attach slot to the linear layer `module` (diffusers name without
+ * ".weight", any linear of a transformer block); slot NULL detaches. The
+ * slot must outlive the attachment. SPO_EINVAL when there is no such layer
+ * or the shapes differ. */
+int spo_unet_lora_attach(spo_unet *u, const char *module, spo_unet_lora *slot, int in, int out);
+/* Use the attached LoRAs in the following forward passes (on, the default)
+ * or run the base model (off: a frozen reference pass). */
+void spo_unet_lora_enable(spo_unet *u, int on);
+
 /* Bytes the arenas would need for this shape (train: with the backward
  * temporaries), by a dry run; allocates nothing (works on a table-only
  * model from spo_unet_create(..., NULL)). */

@@ -49,7 +49,7 @@ typedef struct spo_unet spo_unet;
     } while (0)
 
 /* ---- parameters ----------------------------------------------------------- */
-typedef struct { float *w, *b; int in, out; } ulin;                 /* w (out,in), b (out) or NULL */
+typedef struct { float *w, *b; int in, out; spo_unet_lora *lora; } ulin; /* w (out,in), b (out) or NULL; LoRA or NULL */
 typedef struct { float *w, *b; int cin, cout, k, stride, pad; } uconv; /* w (cout,cin,k,k), b (cout) */
 typedef struct { float *g, *b; } unorm;                              /* gamma, beta (c) */
 
@@ -117,6 +117,8 @@ struct spo_unet {
     spo_unet_arena fa, ba;
     int dry;
     int recompute;                          /* train: recompute self-attention probabilities in backward */
+    int lora_off;                           /* attached LoRAs are skipped (reference pass) */
+    int lora_fwd;                           /* the last forward used the LoRAs (for the backward) */
     int pl_n, pl_h, pl_w, pl_L, pl_train;   /* shape the arenas were planned for */
 
     /* last forward */
@@ -148,6 +150,10 @@ int spo_unet_declare(spo_unet *u);
 /* linears and convs (unet_resnet.c) */
 int spo_unet_lin_fwd(spo_unet *u, const ulin *l, float *y, const float *x, int m);
 int spo_unet_lin_bwd(spo_unet *u, const ulin *l, float *dx, const float *dy, const float *x, int m);
+/* LoRA delta of a linear (unet_lora.c): y += scale (x A^T) B^T; backward
+ * dA, dB (+=) and dx += scale (dy B) A. Called by spo_unet_lin_fwd/bwd. */
+int spo_unet_lora_fwd(spo_unet *u, const ulin *l, float *y, const float *x, int m);
+int spo_unet_lora_bwd(spo_unet *u, const ulin *l, float *dx, const float *dy, const float *x, int m);
 int spo_unet_conv_fwd(spo_unet *u, const uconv *c, float *y, const float *x, int n, int h, int w);
 int spo_unet_conv_bwd(spo_unet *u, const uconv *c, float *dx, const float *dy, const float *x, int n, int h, int w);
 

@@ -13,12 +13,13 @@
 int spo_unet_lin_fwd(spo_unet *u, const ulin *l, float *y, const float *x, int m)
 {
     RUN(u, spo_linear_fwd(u->dev, y, x, l->w, l->b, m, l->in, l->out));
-    return SPO_OK;
+    return l->lora ? spo_unet_lora_fwd(u, l, y, x, m) : SPO_OK;
 }
 
 /* dx (m,in) += dy (m,out) W; x (m,in) is the forward input (for weight/LoRA grads) */
 int spo_unet_lin_bwd(spo_unet *u, const ulin *l, float *dx, const float *dy, const float *x, int m)
 {
+    if (l->lora) CHECK(spo_unet_lora_bwd(u, l, dx, dy, x, m));
     if (!dx) return SPO_OK;
     RUN(u, spo_linear_bwd(u->dev, dx, NULL, NULL, dy, x, l->w, m, l->in, l->out));
     return SPO_OK;
