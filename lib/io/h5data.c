@@ -9,8 +9,8 @@
 /* ---- writing ---------------------------------------------------------------- */
 static hid_t obj_open(const spo_h5 *f, const char *obj)
 {
-    if (!obj || !strcmp(obj, "/")) return H5Oopen(f->id, "/", H5P_DEFAULT);
-    return H5Oopen(f->id, obj, H5P_DEFAULT);
+    if (!obj || !strcmp(obj, "/")) return H5Oopen(f->id, "/", spo_h5_lapl());
+    return H5Oopen(f->id, obj, spo_h5_lapl());
 }
 
 int spo_h5_write(spo_h5 *f, const char *name, spo_dtype_t stored, int ndim, const int64_t *shape, const void *data)
@@ -124,7 +124,7 @@ int spo_h5_exists(const spo_h5 *f, const char *name)
         if (*p == '/' || !*p) {
             char c = *p;
             *p = 0;
-            if (H5Lexists(f->id, buf, H5P_DEFAULT) <= 0) return 0;
+            if (H5Lexists(f->id, buf, spo_h5_lapl()) <= 0) return 0;
             if (!c) return 1;
             *p = c;
         }
@@ -160,8 +160,12 @@ static hid_t open_ds(const spo_h5 *f, const char *name)
         spo_err(SPO_EINVAL, "%s: missing dataset %s", f->shown, name);
         return H5I_INVALID_HID;
     }
-    hid_t ds = H5Dopen2(f->id, name, H5P_DEFAULT);
+    hid_t ds = H5Dopen2(f->id, name, spo_h5_dapl());
     if (ds < 0) spo_err(SPO_EINVAL, "%s: %s is not a dataset", f->shown, name);
+    else if (!f->writing && spo_h5_check_dataset(f, ds, name)) {
+        H5Dclose(ds);
+        return H5I_INVALID_HID;
+    }
     return ds;
 }
 
@@ -378,7 +382,7 @@ static herr_t visit(hid_t obj, const char *name, const H5O_info_t *oi, void *p)
     }
     char full[300];
     snprintf(full, sizeof full, "/%s", name);
-    hid_t ds = H5Dopen2(obj, name, H5P_DEFAULT);
+    hid_t ds = H5Dopen2(obj, name, spo_h5_dapl());
     if (ds < 0) { c->rc = spo_err(SPO_EINVAL, "%s: cannot open dataset %s", c->f->shown, full); return -1; }
     spo_dsinfo *d = &fi->ds[fi->nds++];
     ds_info(ds, d, full);
@@ -431,7 +435,7 @@ int spo_h5_listing(const spo_h5 *f, spo_fileinfo *fi, int count_nonfinite)
     return c.rc;
 }
 
-/* ---- copying ------------------------------------------------------------------ */
+/* ---- history and copying ------------------------------------------------------------------ */
 static herr_t copy_link(hid_t g, const char *name, const H5L_info_t *li, void *p)
 {
     hid_t dst = *(hid_t *)p;
@@ -462,6 +466,13 @@ static herr_t copy_attr(hid_t loc, const char *name, const H5A_info_t *ai, void 
     H5Sclose(sp);
     H5Aclose(a);
     return rc;
+}
+
+int spo_h5_set_history(spo_h5 *f, const char *prev)
+{
+    free(f->history);
+    f->history = prev && *prev ? strdup(prev) : NULL;
+    return prev && *prev && !f->history ? spo_err(SPO_EIO, "out of memory") : SPO_OK;
 }
 
 int spo_h5_copy_all(spo_h5 *dst, const spo_h5 *src)
