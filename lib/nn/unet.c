@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "nn/unet_impl.h"
+#include "core/infile.h"
 
 static int push_skip(spo_unet *u, float *p, int c, int h, int w)
 {
@@ -300,7 +301,7 @@ int spo_unet_load(spo_unet **up, const char *dir, spo_dev *dev)
     FILE *f = NULL;
     for (size_t i = 0; i < sizeof names / sizeof *names && !f; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        f = fopen(path, "rb");
+        if (spo_fopen_in(&f, path)) f = NULL;
     }
     if (!f) return spo_err(SPO_EIO, "%s: no diffusion_pytorch_model[.fp16].safetensors", dir);
     fclose(f);

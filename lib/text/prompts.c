@@ -2,6 +2,7 @@
  * duplicate-id check, sharding (see prompts.h). The formats are parsed in
  * prompts_parse.c and archives in prompts_archive.c. */
 #include "text/prompts.h"
+#include "core/infile.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -174,7 +175,8 @@ static int slurp(const char *path, const char *shown, char **out, size_t *len)
             return spo_err(errno == ENOENT || errno == ENOTDIR ? SPO_EINVAL : SPO_EIO, "%s: %s", shown,
                            strerror(errno));
         if (S_ISDIR(st.st_mode)) return spo_err(SPO_EINVAL, "%s: is a directory", shown);
-        if (!(fp = fopen(path, "rb"))) return spo_err(SPO_EIO, "%s: %s", shown, strerror(errno));
+        int orc = spo_fopen_in(&fp, path);
+        if (orc) return orc;
     }
     size_t cap = 1 << 16, n = 0;
     char *b = malloc(cap);

@@ -11,6 +11,7 @@
 #include <cJSON.h>
 
 #include "core/err.h"
+#include "core/infile.h"
 #include "text/tok_impl.h"
 #include "text/unicode.h"
 
@@ -132,10 +133,11 @@ static int read_file(const char *dir, const char *name, int optional, char **out
     *out = NULL;
     if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
         return spo_err(SPO_EINVAL, "%s/%s: path too long", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    FILE *f;
+    int orc = spo_fopen_in(&f, path);
+    if (orc) {
         if (optional && errno == ENOENT) return SPO_OK;
-        return spo_err(SPO_EIO, "%s: %s", path, strerror(errno));
+        return orc;
     }
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap);

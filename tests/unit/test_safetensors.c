@@ -274,7 +274,7 @@ static void test_file_message(void **s)
     assert_string_equal(spo_errmsg(),
                         "unet.safetensors: tensor 'conv_in.weight': data_offsets [0,100] but shape [32,4,3,3] F32 "
                         "needs 4608 bytes");
-    assert_int_equal(spo_st_open(&st, "missing.safetensors"), SPO_EIO);
+    assert_int_equal(spo_st_open(&st, "missing.safetensors"), SPO_EINVAL);
     assert_non_null(strstr(spo_errmsg(), "missing.safetensors: No such file"));
     assert_int_equal(chdir(cwd), 0);
 }
