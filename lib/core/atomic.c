@@ -135,6 +135,12 @@ static char *folder_of(const char *path, const char **base)
 
 static int is_stream(const struct stat *st) { return S_ISCHR(st->st_mode) || S_ISFIFO(st->st_mode); }
 
+int spo_atomic_is_stream(const char *path)
+{
+    struct stat st;
+    return !strcmp(path, "-") || (stat(path, &st) == 0 && is_stream(&st));
+}
+
 int spo_atomic_check(const char *path, spo_atomic_kind kind, int force, int *stream)
 {
     int dummy;

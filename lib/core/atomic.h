@@ -32,6 +32,9 @@ typedef struct {
     int kind, stream;
 } spo_atomic;
 
+/* 1 when path is "-", a character device or a FIFO: an output written as a
+ * stream. */
+int spo_atomic_is_stream(const char *path);
 /* What open would refuse, without creating anything: an empty name, a
  * missing folder, a folder where a file is wanted (or a file where a folder
  * is), an existing target without force. *stream (may be NULL) tells whether

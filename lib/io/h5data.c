@@ -436,12 +436,6 @@ int spo_h5_listing(const spo_h5 *f, spo_fileinfo *fi, int count_nonfinite)
 }
 
 /* ---- history and copying ------------------------------------------------------------------ */
-static herr_t copy_link(hid_t g, const char *name, const H5L_info_t *li, void *p)
-{
-    hid_t dst = *(hid_t *)p;
-    return H5Ocopy(g, name, dst, name, H5P_DEFAULT, H5P_DEFAULT) < 0 ? -1 : 0;
-}
-
 static herr_t copy_attr(hid_t loc, const char *name, const H5A_info_t *ai, void *p)
 {
     if (!strcmp(name, "history") || !strcmp(name, "spo_schema")) return 0;
@@ -475,14 +469,60 @@ int spo_h5_set_history(spo_h5 *f, const char *prev)
     return prev && *prev && !f->history ? spo_err(SPO_EIO, "out of memory") : SPO_OK;
 }
 
-int spo_h5_copy_all(spo_h5 *dst, const spo_h5 *src)
+static int copy_attrs(hid_t from, hid_t to)
 {
     hsize_t idx = 0;
-    if (H5Literate(src->id, H5_INDEX_NAME, H5_ITER_INC, &idx, copy_link, &dst->id) < 0)
-        return spo_err(SPO_EIO, "%s: cannot copy objects from %s", dst->shown, src->shown);
+    return H5Aiterate2(from, H5_INDEX_NAME, H5_ITER_INC, &idx, copy_attr, &to) < 0 ? -1 : 0;
+}
+
+/* One dataset, through memory: H5Ocopy crashes inside HDF5 1.10 when a write
+ * fails (disk full), a plain read and write reports the error. */
+static int copy_dataset(hid_t from, hid_t to, const char *name)
+{
+    hid_t s = H5Dopen2(from, name, spo_h5_dapl());
+    if (s < 0) return -1;
+    hid_t t = H5Dget_type(s), sp = H5Dget_space(s), dcpl = H5Dget_create_plist(s);
+    hid_t mt = H5Tget_native_type(t, H5T_DIR_DEFAULT);
+    hssize_t n = H5Sget_simple_extent_npoints(sp);
+    size_t es = H5Tget_size(mt);
+    void *buf = n >= 0 && es ? calloc((size_t)n ? (size_t)n : 1, es) : NULL;
+    int rc = -1;
+    if (buf && (n == 0 || H5Dread(s, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0)) {
+        hid_t d = H5Dcreate2(to, name, t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        if (d >= 0) {
+            rc = (n && H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) || copy_attrs(s, d) ? -1 : 0;
+            H5Dclose(d);
+        }
+        if (n && H5Tdetect_class(t, H5T_VLEN) + H5Tis_variable_str(t) > 0) H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, buf);
+    }
+    free(buf);
+    H5Tclose(mt);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Dclose(s);
+    return rc;
+}
+
+static herr_t copy_obj(hid_t from, const char *name, const H5O_info_t *oi, void *p)
+{
+    hid_t to = *(hid_t *)p;
+    if (!strcmp(name, ".")) return 0; /* the root: its attributes are copied by the caller */
+    if (oi->type == H5O_TYPE_DATASET) return copy_dataset(from, to, name);
+    if (oi->type != H5O_TYPE_GROUP) return 0;
+    hid_t s = H5Gopen2(from, name, spo_h5_lapl()), d = H5Gcreate2(to, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = s < 0 || d < 0 || copy_attrs(s, d) ? -1 : 0;
+    if (s >= 0) H5Gclose(s);
+    if (d >= 0) H5Gclose(d);
+    return rc;
+}
+
+int spo_h5_copy_all(spo_h5 *dst, const spo_h5 *src)
+{
+    if (H5Ovisit(src->id, H5_INDEX_NAME, H5_ITER_INC, copy_obj, (void *)&dst->id) < 0)
+        return spo_err(SPO_EIO, "%s: cannot copy objects from %s (disk full?)", dst->shown, src->shown);
     hid_t sr = H5Oopen(src->id, "/", H5P_DEFAULT), dr = H5Oopen(dst->id, "/", H5P_DEFAULT);
-    idx = 0;
-    herr_t e = H5Aiterate2(sr, H5_INDEX_NAME, H5_ITER_INC, &idx, copy_attr, &dr);
+    int e = copy_attrs(sr, dr);
     H5Oclose(sr);
     H5Oclose(dr);
     if (e < 0) return spo_err(SPO_EIO, "%s: cannot copy attributes from %s", dst->shown, src->shown);

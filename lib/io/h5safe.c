@@ -1,6 +1,8 @@
 /* h5safe.c — a file spo reads must not reach outside itself (see
  * h5_impl.h): no external or user-defined links, no dataset stored in
  * external files, no virtual dataset (whose sources are other files). */
+#include <stdio.h>
+
 #include "core/err.h"
 #include "io/h5_impl.h"
 
@@ -42,7 +44,9 @@ static herr_t on_object(hid_t o, const char *name, const H5O_info_t *oi, void *p
         c->rc = spo_err(SPO_EINVAL, "%s: cannot open dataset /%s", c->f->shown, name);
         return -1;
     }
-    c->rc = spo_h5_check_dataset(c->f, ds, name);
+    char full[1024];
+    snprintf(full, sizeof full, "/%s", name);
+    c->rc = spo_h5_check_dataset(c->f, ds, full);
     H5Dclose(ds);
     return c->rc ? -1 : 0;
 }
