@@ -28,6 +28,12 @@ hid_t spo_h5_lapl(void);
  * default driver otherwise. Caller closes. */
 hid_t spo_h5_read_fapl(void);
 
+/* Create dataset name (parent groups as needed) of type stored and shape
+ * [ndim] (min_rank <= ndim <= SPO_MAXDIM) with creation properties dcpl;
+ * *mtype: the memory type of its data (float, int32 or int64). h5data.c */
+int spo_h5_new_dataset(spo_h5 *f, const char *name, spo_dtype_t stored, int ndim, int min_rank,
+                       const int64_t *shape, hid_t dcpl, hid_t *ds, hid_t *mtype);
+
 /* SPO_EINVAL (naming the file and object) when the file has an external or
  * user-defined link, or a dataset with external storage or a virtual layout:
  * such a file could make spo read other files. */

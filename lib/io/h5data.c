@@ -13,17 +13,19 @@ static hid_t obj_open(const spo_h5 *f, const char *obj)
     return H5Oopen(f->id, obj, spo_h5_lapl());
 }
 
-int spo_h5_write(spo_h5 *f, const char *name, spo_dtype_t stored, int ndim, const int64_t *shape, const void *data)
+int spo_h5_new_dataset(spo_h5 *f, const char *name, spo_dtype_t stored, int ndim, int min_rank,
+                       const int64_t *shape, hid_t dcpl, hid_t *ds, hid_t *mtype)
 {
-    hid_t ftype, mtype;
+    *ds = H5I_INVALID_HID;
+    hid_t ftype;
     switch (stored) {
-    case SPO_T_F32: ftype = H5T_IEEE_F32LE, mtype = H5T_NATIVE_FLOAT; break;
-    case SPO_T_F16: ftype = spo_h5_f16_type(), mtype = H5T_NATIVE_FLOAT; break;
-    case SPO_T_I32: ftype = H5T_STD_I32LE, mtype = H5T_NATIVE_INT32; break;
-    case SPO_T_I64: ftype = H5T_STD_I64LE, mtype = H5T_NATIVE_INT64; break;
+    case SPO_T_F32: ftype = H5T_IEEE_F32LE, *mtype = H5T_NATIVE_FLOAT; break;
+    case SPO_T_F16: ftype = spo_h5_f16_type(), *mtype = H5T_NATIVE_FLOAT; break;
+    case SPO_T_I32: ftype = H5T_STD_I32LE, *mtype = H5T_NATIVE_INT32; break;
+    case SPO_T_I64: ftype = H5T_STD_I64LE, *mtype = H5T_NATIVE_INT64; break;
     default: return spo_err(SPO_EINVAL, "%s: %s: unsupported dtype for writing", f->shown, name);
     }
-    if (ndim < 0 || ndim > SPO_MAXDIM) return spo_err(SPO_EINVAL, "%s: %s: rank %d", f->shown, name, ndim);
+    if (ndim < min_rank || ndim > SPO_MAXDIM) return spo_err(SPO_EINVAL, "%s: %s: rank %d", f->shown, name, ndim);
     hsize_t dims[SPO_MAXDIM];
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) return spo_err(SPO_EINVAL, "%s: %s: negative dimension", f->shown, name);
@@ -32,14 +34,20 @@ int spo_h5_write(spo_h5 *f, const char *name, spo_dtype_t stored, int ndim, cons
     hid_t space = ndim ? H5Screate_simple(ndim, dims, NULL) : H5Screate(H5S_SCALAR);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t ds = H5Dcreate2(f->id, name, ftype, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = SPO_OK;
-    if (ds < 0) rc = spo_err(SPO_EIO, "%s: cannot create dataset %s", f->shown, name);
-    else if (H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-        rc = spo_err(SPO_EIO, "%s: cannot write dataset %s", f->shown, name);
-    if (ds >= 0) H5Dclose(ds);
+    *ds = H5Dcreate2(f->id, name, ftype, space, lcpl, dcpl, H5P_DEFAULT);
     H5Pclose(lcpl);
     H5Sclose(space);
+    return *ds < 0 ? spo_err(SPO_EIO, "%s: cannot create dataset %s", f->shown, name) : SPO_OK;
+}
+
+int spo_h5_write(spo_h5 *f, const char *name, spo_dtype_t stored, int ndim, const int64_t *shape, const void *data)
+{
+    hid_t ds, mtype;
+    int rc = spo_h5_new_dataset(f, name, stored, ndim, 0, shape, H5P_DEFAULT, &ds, &mtype);
+    if (rc) return rc;
+    if (H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+        rc = spo_err(SPO_EIO, "%s: cannot write dataset %s", f->shown, name);
+    H5Dclose(ds);
     return rc;
 }
 
