@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "core/infile.h"
 #include "ckpt/ptbin.h"
 #include "ckpt/ptbin_write.h"
 #include "ckpt/safetensors.h"
@@ -196,8 +197,8 @@ static int add_st(sink_t *w, const spo_st *s, const ctx_t *c, int list, keep_t *
 static int is_torch(const char *path)
 {
     unsigned char m[2] = {0, 0};
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return 1; /* let the reader report it */
+    FILE *fp;
+    if (spo_fopen_in(&fp, path)) return 1; /* let the reader report it */
     size_t n = fread(m, 1, 2, fp);
     fclose(fp);
     return n == 2 && ((m[0] == 'P' && m[1] == 'K') || m[0] == 0x80);

@@ -99,7 +99,7 @@ static void check_outputs(const spo_args *a, const ctx_t *c)
     int rc;
     if (c->sheet && (rc = spo_outfile_check(c->sheet, a->force))) spo_die_lib(rc);
     if (!a->out) return;
-    out.mode = !strcmp(a->out, "-") || ends_with(a->out, ".tar") ? OUT_TAR : OUT_DIR;
+    out.mode = spo_atomic_is_stream(a->out) || ends_with(a->out, ".tar") ? OUT_TAR : OUT_DIR;
     if (out.mode == OUT_TAR) {
         if ((rc = spo_outfile_check(a->out, a->force))) spo_die_lib(rc);
         return;

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/atomic.h"
 #include "core/half.h"
 #include "ckpt/ptzip_write.h"
 
@@ -344,19 +345,6 @@ static int write_zip(const spo_ptbin_writer *w, FILE *f, const char *path, const
     return rc;
 }
 
-/* fsync the folder holding path so the rename lasts (best effort) */
-static void sync_dir(const char *path)
-{
-    const char *s = strrchr(path, '/');
-    char *dir = s ? strndup(path, s == path ? 1 : (size_t)(s - path)) : strdup(".");
-    int fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
 int spo_ptbin_writer_write(spo_ptbin_writer *w, const char *path)
 {
     pk k = {0};
@@ -366,41 +354,12 @@ int spo_ptbin_writer_write(spo_ptbin_writer *w, const char *path)
         free(k.p);
         return spo_err_prefix(rc, "%s", path);
     }
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 16);
-    if (!tmp) return free(k.p), spo_err(SPO_EIO, "out of memory");
-    snprintf(tmp, pl + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    FILE *f = NULL;
-    if (fd < 0) {
-        rc = spo_err(SPO_EIO, "%s: cannot create a temporary file: %s", path, strerror(errno));
-        goto out;
+    spo_atomic out;
+    if (!(rc = spo_atomic_open(&out, path, SPO_ATOMIC_FILE, 1))) {
+        setvbuf(out.fp, NULL, _IOFBF, 1 << 20);
+        if ((rc = write_zip(w, out.fp, path, &k))) spo_atomic_abort(&out);
+        else rc = spo_atomic_commit(&out);
     }
-    fchmod(fd, 0644);
-    if (!(f = fdopen(fd, "wb"))) {
-        close(fd);
-        rc = spo_err(SPO_EIO, "%s: %s", path, strerror(errno));
-        goto fail;
-    }
-    setvbuf(f, NULL, _IOFBF, 1 << 20);
-    if ((rc = write_zip(w, f, path, &k))) goto fail;
-    if (fsync(fileno(f))) {
-        rc = spo_err(SPO_EIO, "%s: write failed: %s", path, strerror(errno));
-        goto fail;
-    }
-    FILE *g = f;
-    f = NULL;
-    if (fclose(g) || rename(tmp, path)) {
-        rc = spo_err(SPO_EIO, "%s: write failed: %s", path, strerror(errno));
-        goto fail;
-    }
-    sync_dir(path);
-    goto out;
-fail:
-    if (f) fclose(f);
-    unlink(tmp);
-out:
-    free(tmp);
     free(k.p);
     return rc;
 }

@@ -1,5 +1,6 @@
 /* ptzip.c — load the members of a torch.save zip into memory (see ptzip.h). */
 #include "ckpt/ptzip.h"
+#include "core/infile.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -100,9 +101,9 @@ static int read_member(struct archive *a, const char *path, const char *name, in
 /* first bytes: a zip starts with "PK"; a legacy torch.save file with a pickle */
 static int sniff(const char *path)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return spo_err(errno == ENOENT || errno == ENOTDIR ? SPO_EINVAL : SPO_EIO, "%s: %s", path, strerror(errno));
+    FILE *fp;
+    int orc = spo_fopen_in(&fp, path);
+    if (orc) return orc;
     unsigned char b[2] = {0, 0};
     size_t n = fread(b, 1, 2, fp);
     fclose(fp);

@@ -1,6 +1,7 @@
 /* safetensors.c — the safetensors reader: map, check, convert (see
  * safetensors.h; the writer is st_writer.c). */
 #include "ckpt/safetensors.h"
+#include "core/infile.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -277,8 +278,8 @@ int spo_st_open_mem(spo_st **st, const void *buf, size_t len, const char *name)
 int spo_st_open(spo_st **st, const char *path)
 {
     *st = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return spo_err(errno == ENOENT || errno == ENOTDIR ? SPO_EINVAL : SPO_EIO, "%s: %s", path, strerror(errno));
+    int fd, orc = spo_open_in(&fd, path);
+    if (orc) return orc;
     struct stat sb;
     if (fstat(fd, &sb) < 0) {
         int e = errno;

@@ -4,7 +4,7 @@
  * reference enum order, descending: 8-byte types first, 1-byte last) and
  * then by name, packed with no gaps, so every tensor is aligned to its
  * element size; the header is padded with spaces so the data starts at a
- * multiple of 8. Output goes to "<path>.tmp.XXXXXX", fsync, rename. */
+ * multiple of 8. Output goes through the atomic writer (core/atomic.h). */
 #include "ckpt/safetensors.h"
 
 #include <errno.h>
@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/atomic.h"
 #include "core/half.h"
 
 typedef struct {
@@ -230,62 +231,29 @@ static int write_tensor(FILE *f, const wtensor *t)
     return 1;
 }
 
-/* fsync the folder holding path, so the rename is durable (best effort). */
-static void sync_dir(const char *path)
-{
-    const char *s = strrchr(path, '/');
-    char dir[4096];
-    if (!s) snprintf(dir, sizeof dir, ".");
-    else if (s == path) snprintf(dir, sizeof dir, "/");
-    else snprintf(dir, sizeof dir, "%.*s", (int)(s - path), path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 int spo_st_writer_write(spo_st_writer *w, const char *path)
 {
     wtensor **o = malloc((w->n ? w->n : 1) * sizeof *o);
     sbuf h = {0};
-    char *tmp = malloc(strlen(path) + 16);
-    FILE *f = NULL;
-    int rc = SPO_OK, fd = -1;
-    if (!o || !tmp) { rc = spo_err(SPO_EIO, "out of memory"); goto out; }
+    spo_atomic out = {0};
+    int rc = SPO_OK;
+    if (!o) { rc = spo_err(SPO_EIO, "out of memory"); goto done; }
     if ((rc = build_header(w, o, &h))) {
         spo_err_prefix(rc, "%s", path);
-        goto out;
+        goto done;
     }
-    sprintf(tmp, "%s.tmp.XXXXXX", path);
-    if ((fd = mkstemp(tmp)) < 0) {
-        rc = spo_err(SPO_EIO, "%s: cannot create a temporary file: %s", path, strerror(errno));
-        goto out;
-    }
-    fchmod(fd, 0644);
-    if (!(f = fdopen(fd, "wb"))) {
-        close(fd);
-        goto io;
-    }
+    if ((rc = spo_atomic_open(&out, path, SPO_ATOMIC_FILE, 1))) goto done;
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
-    if (fwrite(len8, 1, 8, f) != 8 || fwrite(h.p, 1, h.n, f) != h.n) goto io;
-    for (int i = 0; i < w->n; i++)
-        if (!write_tensor(f, o[i])) goto io;
-    if (fflush(f) || fsync(fileno(f))) goto io;
-    FILE *g = f;
-    f = NULL;
-    if (fclose(g)) goto io;
-    if (rename(tmp, path)) goto io;
-    sync_dir(path);
-    goto out;
-io:
-    rc = spo_err(SPO_EIO, "%s: write failed: %s", path, strerror(errno));
-    if (f) fclose(f);
-    unlink(tmp);
-out:
+    int ok = fwrite(len8, 1, 8, out.fp) == 8 && fwrite(h.p, 1, h.n, out.fp) == h.n;
+    for (int i = 0; i < w->n && ok; i++) ok = write_tensor(out.fp, o[i]);
+    if (!ok) {
+        rc = spo_err(SPO_EIO, "%s: write failed: %s", path, strerror(errno));
+        spo_atomic_abort(&out);
+    } else
+        rc = spo_atomic_commit(&out);
+done:
     free(o);
     free(h.p);
-    free(tmp);
     return rc;
 }

@@ -9,21 +9,23 @@
 /* ---- writing ---------------------------------------------------------------- */
 static hid_t obj_open(const spo_h5 *f, const char *obj)
 {
-    if (!obj || !strcmp(obj, "/")) return H5Oopen(f->id, "/", H5P_DEFAULT);
-    return H5Oopen(f->id, obj, H5P_DEFAULT);
+    if (!obj || !strcmp(obj, "/")) return H5Oopen(f->id, "/", spo_h5_lapl());
+    return H5Oopen(f->id, obj, spo_h5_lapl());
 }
 
-int spo_h5_write(spo_h5 *f, const char *name, spo_dtype_t stored, int ndim, const int64_t *shape, const void *data)
+int spo_h5_new_dataset(spo_h5 *f, const char *name, spo_dtype_t stored, int ndim, int min_rank,
+                       const int64_t *shape, hid_t dcpl, hid_t *ds, hid_t *mtype)
 {
-    hid_t ftype, mtype;
+    *ds = H5I_INVALID_HID;
+    hid_t ftype;
     switch (stored) {
-    case SPO_T_F32: ftype = H5T_IEEE_F32LE, mtype = H5T_NATIVE_FLOAT; break;
-    case SPO_T_F16: ftype = spo_h5_f16_type(), mtype = H5T_NATIVE_FLOAT; break;
-    case SPO_T_I32: ftype = H5T_STD_I32LE, mtype = H5T_NATIVE_INT32; break;
-    case SPO_T_I64: ftype = H5T_STD_I64LE, mtype = H5T_NATIVE_INT64; break;
+    case SPO_T_F32: ftype = H5T_IEEE_F32LE, *mtype = H5T_NATIVE_FLOAT; break;
+    case SPO_T_F16: ftype = spo_h5_f16_type(), *mtype = H5T_NATIVE_FLOAT; break;
+    case SPO_T_I32: ftype = H5T_STD_I32LE, *mtype = H5T_NATIVE_INT32; break;
+    case SPO_T_I64: ftype = H5T_STD_I64LE, *mtype = H5T_NATIVE_INT64; break;
     default: return spo_err(SPO_EINVAL, "%s: %s: unsupported dtype for writing", f->shown, name);
     }
-    if (ndim < 0 || ndim > SPO_MAXDIM) return spo_err(SPO_EINVAL, "%s: %s: rank %d", f->shown, name, ndim);
+    if (ndim < min_rank || ndim > SPO_MAXDIM) return spo_err(SPO_EINVAL, "%s: %s: rank %d", f->shown, name, ndim);
     hsize_t dims[SPO_MAXDIM];
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) return spo_err(SPO_EINVAL, "%s: %s: negative dimension", f->shown, name);
@@ -32,14 +34,20 @@ int spo_h5_write(spo_h5 *f, const char *name, spo_dtype_t stored, int ndim, cons
     hid_t space = ndim ? H5Screate_simple(ndim, dims, NULL) : H5Screate(H5S_SCALAR);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t ds = H5Dcreate2(f->id, name, ftype, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = SPO_OK;
-    if (ds < 0) rc = spo_err(SPO_EIO, "%s: cannot create dataset %s", f->shown, name);
-    else if (H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-        rc = spo_err(SPO_EIO, "%s: cannot write dataset %s", f->shown, name);
-    if (ds >= 0) H5Dclose(ds);
+    *ds = H5Dcreate2(f->id, name, ftype, space, lcpl, dcpl, H5P_DEFAULT);
     H5Pclose(lcpl);
     H5Sclose(space);
+    return *ds < 0 ? spo_err(SPO_EIO, "%s: cannot create dataset %s", f->shown, name) : SPO_OK;
+}
+
+int spo_h5_write(spo_h5 *f, const char *name, spo_dtype_t stored, int ndim, const int64_t *shape, const void *data)
+{
+    hid_t ds, mtype;
+    int rc = spo_h5_new_dataset(f, name, stored, ndim, 0, shape, H5P_DEFAULT, &ds, &mtype);
+    if (rc) return rc;
+    if (H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+        rc = spo_err(SPO_EIO, "%s: cannot write dataset %s", f->shown, name);
+    H5Dclose(ds);
     return rc;
 }
 
@@ -124,7 +132,7 @@ int spo_h5_exists(const spo_h5 *f, const char *name)
         if (*p == '/' || !*p) {
             char c = *p;
             *p = 0;
-            if (H5Lexists(f->id, buf, H5P_DEFAULT) <= 0) return 0;
+            if (H5Lexists(f->id, buf, spo_h5_lapl()) <= 0) return 0;
             if (!c) return 1;
             *p = c;
         }
@@ -160,8 +168,12 @@ static hid_t open_ds(const spo_h5 *f, const char *name)
         spo_err(SPO_EINVAL, "%s: missing dataset %s", f->shown, name);
         return H5I_INVALID_HID;
     }
-    hid_t ds = H5Dopen2(f->id, name, H5P_DEFAULT);
+    hid_t ds = H5Dopen2(f->id, name, spo_h5_dapl());
     if (ds < 0) spo_err(SPO_EINVAL, "%s: %s is not a dataset", f->shown, name);
+    else if (!f->writing && spo_h5_check_dataset(f, ds, name)) {
+        H5Dclose(ds);
+        return H5I_INVALID_HID;
+    }
     return ds;
 }
 
@@ -378,7 +390,7 @@ static herr_t visit(hid_t obj, const char *name, const H5O_info_t *oi, void *p)
     }
     char full[300];
     snprintf(full, sizeof full, "/%s", name);
-    hid_t ds = H5Dopen2(obj, name, H5P_DEFAULT);
+    hid_t ds = H5Dopen2(obj, name, spo_h5_dapl());
     if (ds < 0) { c->rc = spo_err(SPO_EINVAL, "%s: cannot open dataset %s", c->f->shown, full); return -1; }
     spo_dsinfo *d = &fi->ds[fi->nds++];
     ds_info(ds, d, full);
@@ -431,13 +443,7 @@ int spo_h5_listing(const spo_h5 *f, spo_fileinfo *fi, int count_nonfinite)
     return c.rc;
 }
 
-/* ---- copying ------------------------------------------------------------------ */
-static herr_t copy_link(hid_t g, const char *name, const H5L_info_t *li, void *p)
-{
-    hid_t dst = *(hid_t *)p;
-    return H5Ocopy(g, name, dst, name, H5P_DEFAULT, H5P_DEFAULT) < 0 ? -1 : 0;
-}
-
+/* ---- history and copying ------------------------------------------------------------------ */
 static herr_t copy_attr(hid_t loc, const char *name, const H5A_info_t *ai, void *p)
 {
     if (!strcmp(name, "history") || !strcmp(name, "spo_schema")) return 0;
@@ -464,14 +470,67 @@ static herr_t copy_attr(hid_t loc, const char *name, const H5A_info_t *ai, void 
     return rc;
 }
 
-int spo_h5_copy_all(spo_h5 *dst, const spo_h5 *src)
+int spo_h5_set_history(spo_h5 *f, const char *prev)
+{
+    free(f->history);
+    f->history = prev && *prev ? strdup(prev) : NULL;
+    return prev && *prev && !f->history ? spo_err(SPO_EIO, "out of memory") : SPO_OK;
+}
+
+static int copy_attrs(hid_t from, hid_t to)
 {
     hsize_t idx = 0;
-    if (H5Literate(src->id, H5_INDEX_NAME, H5_ITER_INC, &idx, copy_link, &dst->id) < 0)
-        return spo_err(SPO_EIO, "%s: cannot copy objects from %s", dst->shown, src->shown);
+    return H5Aiterate2(from, H5_INDEX_NAME, H5_ITER_INC, &idx, copy_attr, &to) < 0 ? -1 : 0;
+}
+
+/* One dataset, through memory: H5Ocopy crashes inside HDF5 1.10 when a write
+ * fails (disk full), a plain read and write reports the error. */
+static int copy_dataset(hid_t from, hid_t to, const char *name)
+{
+    hid_t s = H5Dopen2(from, name, spo_h5_dapl());
+    if (s < 0) return -1;
+    hid_t t = H5Dget_type(s), sp = H5Dget_space(s), dcpl = H5Dget_create_plist(s);
+    hid_t mt = H5Tget_native_type(t, H5T_DIR_DEFAULT);
+    hssize_t n = H5Sget_simple_extent_npoints(sp);
+    size_t es = H5Tget_size(mt);
+    void *buf = n >= 0 && es ? calloc((size_t)n ? (size_t)n : 1, es) : NULL;
+    int rc = -1;
+    if (buf && (n == 0 || H5Dread(s, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0)) {
+        hid_t d = H5Dcreate2(to, name, t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        if (d >= 0) {
+            rc = (n && H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) || copy_attrs(s, d) ? -1 : 0;
+            H5Dclose(d);
+        }
+        if (n && H5Tdetect_class(t, H5T_VLEN) + H5Tis_variable_str(t) > 0) H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, buf);
+    }
+    free(buf);
+    H5Tclose(mt);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Dclose(s);
+    return rc;
+}
+
+static herr_t copy_obj(hid_t from, const char *name, const H5O_info_t *oi, void *p)
+{
+    hid_t to = *(hid_t *)p;
+    if (!strcmp(name, ".")) return 0; /* the root: its attributes are copied by the caller */
+    if (oi->type == H5O_TYPE_DATASET) return copy_dataset(from, to, name);
+    if (oi->type != H5O_TYPE_GROUP) return 0;
+    hid_t s = H5Gopen2(from, name, spo_h5_lapl()), d = H5Gcreate2(to, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = s < 0 || d < 0 || copy_attrs(s, d) ? -1 : 0;
+    if (s >= 0) H5Gclose(s);
+    if (d >= 0) H5Gclose(d);
+    return rc;
+}
+
+int spo_h5_copy_all(spo_h5 *dst, const spo_h5 *src)
+{
+    if (H5Ovisit(src->id, H5_INDEX_NAME, H5_ITER_INC, copy_obj, (void *)&dst->id) < 0)
+        return spo_err(SPO_EIO, "%s: cannot copy objects from %s (disk full?)", dst->shown, src->shown);
     hid_t sr = H5Oopen(src->id, "/", H5P_DEFAULT), dr = H5Oopen(dst->id, "/", H5P_DEFAULT);
-    idx = 0;
-    herr_t e = H5Aiterate2(sr, H5_INDEX_NAME, H5_ITER_INC, &idx, copy_attr, &dr);
+    int e = copy_attrs(sr, dr);
     H5Oclose(sr);
     H5Oclose(dr);
     if (e < 0) return spo_err(SPO_EIO, "%s: cannot copy attributes from %s", dst->shown, src->shown);

@@ -3,10 +3,15 @@
  * One open function for paths and "-" (htslib's hopen): "-" reads a whole
  * HDF5 file image from stdin, or writes one to stdout, through the core
  * driver, so `spo-x -o - | spo-y -` streams and `spo-x -o - > f.h5` gives an
- * ordinary file. Writes are atomic: a new file is built under a temporary
- * name in the target folder (or in memory for "-") and renamed only by
+ * ordinary file. Writes are atomic (core/atomic.h): a new file is built
+ * under a temporary name in the target folder and renamed only by
  * spo_h5_commit, after the schema check passes; spo_h5_abort, a failure or
- * SIGINT/SIGTERM/SIGHUP remove the temporary. Every committed file carries a
+ * SIGINT/SIGTERM/SIGHUP remove the temporary. "-", a character device or a
+ * FIFO is a stream: the file is built in memory and written to it at commit.
+ * A file read must be a regular file (or "-") and self-contained: external
+ * or user-defined links, external storage and virtual datasets are refused
+ * at open (SPO_EINVAL naming the file and object), and external links are
+ * never followed. Every committed file carries a
  * root `spo_schema` ("pool/1") and a `history` attribute (one line per tool
  * that wrote it: time, version, command line), as NCO does.
  *
@@ -76,15 +81,5 @@ int spo_h5_get_attr_float(const spo_h5 *f, const char *obj, const char *name, do
 /* List every dataset (recursively) and root attribute. count_nonfinite
  * reads float data to count NaN/Inf. */
 int spo_h5_listing(const spo_h5 *f, spo_fileinfo *fi, int count_nonfinite);
-
-/* Remove every temporary file still registered (called from signal
- * handlers, async-signal-safe). Handlers are installed at the first create. */
-void spo_h5_cleanup_temps(void);
-/* Register the temporary path of another atomic writer (PNG, tar: see
- * lib/io/outfile.h) so the same signal handlers remove it; unregister it once
- * renamed or removed. -1 when all slots are taken (it is then not removed
- * on a signal). */
-int spo_tmp_register(const char *path);
-void spo_tmp_unregister(const char *path);
 
 #endif

@@ -16,33 +16,14 @@ static int mem_type(spo_dtype_t mem, hid_t *t)
 
 int spo_h5_create_rows(spo_h5 *f, const char *name, spo_dtype_t stored, int ndim, const int64_t *shape)
 {
-    hid_t ftype;
-    switch (stored) {
-    case SPO_T_F32: ftype = H5T_IEEE_F32LE; break;
-    case SPO_T_F16: ftype = spo_h5_f16_type(); break;
-    case SPO_T_I32: ftype = H5T_STD_I32LE; break;
-    case SPO_T_I64: ftype = H5T_STD_I64LE; break;
-    default: return spo_err(SPO_EINVAL, "%s: %s: unsupported dtype for writing", f->shown, name);
-    }
-    if (ndim < 1 || ndim > SPO_MAXDIM) return spo_err(SPO_EINVAL, "%s: %s: rank %d", f->shown, name, ndim);
-    hsize_t dims[SPO_MAXDIM];
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0) return spo_err(SPO_EINVAL, "%s: %s: negative dimension", f->shown, name);
-        dims[i] = (hsize_t)shape[i];
-    }
-    hid_t space = H5Screate_simple(ndim, dims, NULL);
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
     /* allocate early so rows never written still read back as zeros */
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
     H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC);
-    hid_t ds = H5Dcreate2(f->id, name, ftype, space, lcpl, dcpl, H5P_DEFAULT);
-    int rc = ds < 0 ? spo_err(SPO_EIO, "%s: cannot create dataset %s", f->shown, name) : SPO_OK;
+    hid_t ds, mtype;
+    int rc = spo_h5_new_dataset(f, name, stored, ndim, 1, shape, dcpl, &ds, &mtype);
     if (ds >= 0) H5Dclose(ds);
     H5Pclose(dcpl);
-    H5Pclose(lcpl);
-    H5Sclose(space);
     return rc;
 }
 
@@ -53,7 +34,7 @@ static int select_rows(const spo_h5 *f, const char *name, int64_t row0, int64_t 
 {
     *ds = *fsp = *msp = H5I_INVALID_HID;
     if (!spo_h5_exists(f, name)) return spo_err(SPO_EINVAL, "%s: missing dataset %s", f->shown, name);
-    if ((*ds = H5Dopen2(f->id, name, H5P_DEFAULT)) < 0)
+    if ((*ds = H5Dopen2(f->id, name, spo_h5_dapl())) < 0)
         return spo_err(SPO_EINVAL, "%s: %s is not a dataset", f->shown, name);
     *fsp = H5Dget_space(*ds);
     int nd = H5Sget_simple_extent_ndims(*fsp);

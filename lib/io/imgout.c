@@ -36,7 +36,7 @@ static int is_dir(const char *p)
 
 int spo_imgout_kind(const char *path)
 {
-    if (!strcmp(path, "-")) return SPO_IMGOUT_STDOUT;
+    if (spo_atomic_is_stream(path)) return SPO_IMGOUT_STDOUT; /* "-", a device, a FIFO */
     if (is_dir(path)) return SPO_IMGOUT_DIR;
     if (ends_with(path, ".png")) return SPO_IMGOUT_PNG;
     if (ends_with(path, ".tar")) return SPO_IMGOUT_TAR;
@@ -96,7 +96,7 @@ int spo_imgout_open(spo_imgout **out, const char *path, int n, const char *const
         else o->made_dir = 1;
     } else if (o->kind == SPO_IMGOUT_TAR || o->kind == SPO_IMGOUT_STDOUT) {
         rc = spo_outfile_open(&o->file, path, force);
-        if (!rc) rc = spo_tar_open(&o->tar, o->file.fp, o->kind == SPO_IMGOUT_TAR ? path : "<stdout>");
+        if (!rc) rc = spo_tar_open(&o->tar, o->file.fp, o->file.shown);
     }
     if (rc) {
         spo_imgout_abort(o);

@@ -5,7 +5,8 @@
  *              missing; its parent folder must exist)
  *   FILE.png   exactly one image (any case of ".png")
  *   FILE.tar   a tar archive of the PNGs
- *   -          a tar stream on standard output
+ *   -          a tar stream on standard output (also to a character
+ *              device or a FIFO given by name: written, never replaced)
  *
  * An existing folder is always DIR. spo_imgout_check validates a path and
  * the names before any work and creates nothing (existing PNGs, or an

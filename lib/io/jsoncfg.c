@@ -1,6 +1,7 @@
 /* jsoncfg.c — JSON config files and typed reads with defaults (see
  * jsoncfg.h). */
 #include "io/jsoncfg.h"
+#include "core/infile.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -52,8 +53,9 @@ int spo_cfg_parse(cJSON **cfg, const char *text, size_t len, const char *label)
 int spo_cfg_load(cJSON **cfg, const char *path)
 {
     *cfg = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return spo_err(errno == ENOENT || errno == ENOTDIR ? SPO_EINVAL : SPO_EIO, "%s: %s", path, strerror(errno));
+    FILE *f;
+    int orc = spo_fopen_in(&f, path);
+    if (orc) return orc;
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     int rc = SPO_OK;

@@ -1,5 +1,6 @@
 /* modelid.c — the model_id of a diffusers directory (see modelid.h). */
 #include "io/modelid.h"
+#include "core/infile.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -44,8 +45,9 @@ static int read_at(FILE *fp, const char *path, long long off, size_t len, unsign
 /* hash the whole of a small file */
 static int hash_file(uint64_t *h, const char *label, const char *path)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return spo_err(errno == ENOENT ? SPO_EINVAL : SPO_EIO, "%s: %s", path, strerror(errno));
+    FILE *fp;
+    int orc = spo_fopen_in(&fp, path);
+    if (orc) return orc;
     int rc = SPO_OK;
     unsigned char *b = NULL;
     long long n;
@@ -60,8 +62,9 @@ static int hash_file(uint64_t *h, const char *label, const char *path)
 /* header, first and last SAMPLE bytes of the data of a safetensors file */
 static int hash_weights(uint64_t *h, const char *label, const char *path)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return spo_err(errno == ENOENT ? SPO_EINVAL : SPO_EIO, "%s: %s", path, strerror(errno));
+    FILE *fp;
+    int orc = spo_fopen_in(&fp, path);
+    if (orc) return orc;
     unsigned char *b = NULL, n8[8];
     long long size = -1;
     uint64_t hl = 0;

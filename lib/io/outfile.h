@@ -1,32 +1,29 @@
-/* outfile.h — atomic non-HDF5 outputs (PNG, contact sheets, tar files).
- *
- * As spo_h5_create/commit do for HDF5: the file is written under a
- * temporary name ".NAME.tmp.XXXXXX" in its target folder and renamed into
- * place only by spo_outfile_commit; spo_outfile_abort, or SIGINT/SIGTERM/
- * SIGHUP (through h5io's handlers), remove it. "-" is standard output,
- * written directly (a stream). tar archives of in-memory members are
- * written through libarchive (ustar, pax extensions only when needed). */
+/* outfile.h — non-HDF5 output files (PNG, contact sheets, tar files): the
+ * atomic writer of core/atomic.h for one file open as a FILE. The file is
+ * written under a temporary name ".NAME.tmp.XXXXXX" in its target folder
+ * and renamed into place only by spo_outfile_commit; spo_outfile_abort, a
+ * failed commit, or SIGINT/SIGTERM/SIGHUP remove it. "-" (standard output),
+ * a character device or a FIFO is written directly (a stream). tar archives
+ * of in-memory members are written through libarchive (ustar, pax
+ * extensions only when needed). */
 #ifndef SPO_OUTFILE_H
 #define SPO_OUTFILE_H
 
 #include <stddef.h>
 #include <stdio.h>
 
+#include "core/atomic.h"
 #include "core/err.h"
 
-typedef struct {
-    FILE *fp;   /* write here */
-    char *path; /* as given */
-    char *tmp;  /* temporary path, NULL for stdout */
-} spo_outfile;
+typedef spo_atomic spo_outfile; /* write to .fp */
 
 /* SPO_EINVAL when the folder of path does not exist, path is a folder, or it
  * exists and !force. Does not create anything. */
 int spo_outfile_check(const char *path, int force);
-/* spo_outfile_check, then create the temporary (or take stdout for "-"). */
+/* spo_outfile_check, then create the temporary (or open the stream). */
 int spo_outfile_open(spo_outfile *o, const char *path, int force);
-/* Flush, sync, close and rename into place (stdout: flush only). On failure
- * the temporary is removed. */
+/* Flush, sync, close and rename into place (a stream: flush only). On
+ * failure the temporary is removed. */
 int spo_outfile_commit(spo_outfile *o);
 /* Close and remove the temporary. Safe on a zeroed or closed spo_outfile. */
 void spo_outfile_abort(spo_outfile *o);

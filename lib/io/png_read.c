@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "io/image_io.h"
+#include "core/infile.h"
 
 typedef struct {
     const uint8_t *buf;
@@ -125,8 +126,9 @@ int spo_png_read(spo_png *out, const char *path)
 {
     memset(out, 0, sizeof *out);
     int std = !strcmp(path, "-");
-    FILE *fp = std ? stdin : fopen(path, "rb");
-    if (!fp) return spo_err(errno == ENOENT ? SPO_EINVAL : SPO_EIO, "%s: %s", path, strerror(errno));
+    FILE *fp = stdin;
+    int orc = std ? SPO_OK : spo_fopen_in(&fp, path);
+    if (orc) return orc;
     uint8_t *buf = NULL;
     size_t len = 0, cap = 0;
     int rc = SPO_OK;

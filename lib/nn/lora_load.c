@@ -1,6 +1,7 @@
 /* lora_load.c — a LoRA from a lora/1 or a diffusers safetensors file (see
  * lora_load.h). */
 #include "nn/lora_load.h"
+#include "core/infile.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,8 +128,8 @@ static int is_hdf5(const char *path, int *yes)
     unsigned char b[8];
     *yes = 0;
     if (!strcmp(path, "-")) return *yes = 1, SPO_OK; /* only HDF5 streams */
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return spo_err(SPO_EINVAL, "%s: cannot open the LoRA file", path);
+    FILE *fp;
+    if (spo_fopen_in(&fp, path)) return spo_err_prefix(SPO_EINVAL, "cannot open the LoRA file");
     *yes = fread(b, 1, 8, fp) == 8 && !memcmp(b, sig, 8);
     fclose(fp);
     return SPO_OK;

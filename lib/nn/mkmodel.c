@@ -3,7 +3,6 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/atomic.h"
 #include "nn/clip_text.h"
 #include "io/jsoncfg.h"
 #include "nn/params.h"
@@ -48,13 +48,6 @@ static int make_dir(const char *dir, const char *sub)
     if (mkdir(p, 0755) != 0 && errno != EEXIST) return spo_err(SPO_EIO, "%s: %s", p, strerror(errno));
     return SPO_OK;
 }
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(p);
-}
-
-static void rm_tree(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
 /* ---- initialisation ------------------------------------------------------------- */
 static int ends_with(const char *s, const char *t)
@@ -325,18 +318,9 @@ int spo_mkmodel(const char *dir, const spo_mkmodel_opts *o)
         if (!o->force) return spo_err(SPO_EINVAL, "%s: exists (use -f to replace a model directory)", dir);
         if (stat(idx, &st) != 0) return spo_err(SPO_EINVAL, "%s: exists and is not a model directory; not replacing", dir);
     }
-    char parent[PATH_MAX], tmp[2 * PATH_MAX];
-    snprintf(parent, sizeof parent, "%s", dir);
-    char *slash = strrchr(parent, '/');
-    const char *base = slash ? slash + 1 : parent;
-    if (slash == parent) parent[1] = 0;
-    else if (slash) *slash = 0;
-    if (!*base) return spo_err(SPO_EINVAL, "%s: not a directory name", dir);
-    char tname[PATH_MAX];
-    snprintf(tname, sizeof tname, ".%.200s.tmp.XXXXXX", base);
-    join(tmp, sizeof tmp, slash ? parent : ".", tname);
-    if (!mkdtemp(tmp))
-        return spo_err(errno == ENOENT ? SPO_EINVAL : SPO_EIO, "%s: cannot create: %s", dir, strerror(errno));
+    spo_atomic out; /* the whole folder is built under a temporary name and renamed at once */
+    if ((rc = spo_atomic_open(&out, dir, SPO_ATOMIC_DIR, o->force))) return rc;
+    const char *tmp = out.tmp;
     spo_dev *dev = NULL;
     rc = spo_dev_open(&dev, SPO_DEV_CPU, 1);
     if (!rc) rc = write_text(tmp, "model_index.json", p.model_index);
@@ -347,17 +331,7 @@ int spo_mkmodel(const char *dir, const spo_mkmodel_opts *o)
     if (!rc) rc = mk_unet(tmp, &p, o);
     if (!rc && o->spm) rc = mk_spm(tmp, &p, o, dev);
     if (dev) spo_dev_close(dev);
-    if (!rc) {
-        chmod(tmp, 0755);
-        char old[2 * PATH_MAX + 32];
-        snprintf(old, sizeof old, "%s.old.%ld", tmp, (long)getpid());
-        int replaced = stat(dir, &st) == 0 && rename(dir, old) == 0;
-        if (rename(tmp, dir) != 0) {
-            rc = spo_err(SPO_EIO, "%s: cannot rename into place: %s", dir, strerror(errno));
-            if (replaced) rename(old, dir);
-        } else if (replaced)
-            rm_tree(old);
-    }
-    if (rc) rm_tree(tmp);
+    if (rc) spo_atomic_abort(&out);
+    else rc = spo_atomic_commit(&out);
     return rc;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ckpt/ptbin.h"
+#include "core/infile.h"
 #include "ckpt/safetensors.h"
 #include "nn/spm_impl.h"
 
@@ -30,8 +31,8 @@ static int pt_read(void *ctx, int i, float *dst) { return spo_ptbin_read_f32(ctx
 static int is_zip(const char *path)
 {
     unsigned char b[4] = {0};
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
+    FILE *f;
+    if (spo_fopen_in(&f, path)) return 0;
     size_t k = fread(b, 1, 4, f);
     fclose(f);
     return k == 4 && b[0] == 'P' && b[1] == 'K' && b[2] == 3 && b[3] == 4;

@@ -12,11 +12,13 @@
  * Backward walks the same path in reverse; the gradient of every skip is
  * collected in dskip[k] (from the up-block concat and from the next down
  * module) before it flows into the module that produced it. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nn/unet_impl.h"
+#include "core/infile.h"
 
 static int push_skip(spo_unet *u, float *p, int c, int h, int w)
 {
@@ -301,7 +303,7 @@ int spo_unet_load(spo_unet **up, const char *dir, spo_dev *dev)
     FILE *f = NULL;
     for (size_t i = 0; i < sizeof names / sizeof *names && !f; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        f = fopen(path, "rb");
+        if (spo_fopen_in(&f, path) && errno != ENOENT) return SPO_EINVAL; /* not a regular file: message set */
     }
     if (!f) return spo_err(SPO_EIO, "%s: no diffusion_pytorch_model[.fp16].safetensors", dir);
     fclose(f);

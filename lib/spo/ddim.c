@@ -1,5 +1,6 @@
 /* ddim.c — DDIM scheduler, as diffusers DDIMScheduler computes it (see ddim.h). */
 #include "spo/ddim.h"
+#include "core/infile.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -117,8 +118,8 @@ double spo_ddim_logprob(const float *x_prev, const float *mu, float sigma, size_
 /* ---- scheduler_config.json ------------------------------------------------- */
 static char *slurp(const char *path, size_t *len)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
+    FILE *fp;
+    if (spo_fopen_in(&fp, path)) return NULL;
     char *b = NULL;
     if (fseek(fp, 0, SEEK_END) == 0) {
         long n = ftell(fp);

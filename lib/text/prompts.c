@@ -4,6 +4,7 @@
  * prompts_archive.c; the files depend one way: prompts -> archive -> parse
  * -> buf. */
 #include "text/prompts.h"
+#include "core/infile.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -58,7 +59,8 @@ static int slurp(const char *path, const char *shown, char **out, size_t *len)
             return spo_err(errno == ENOENT || errno == ENOTDIR ? SPO_EINVAL : SPO_EIO, "%s: %s", shown,
                            strerror(errno));
         if (S_ISDIR(st.st_mode)) return spo_err(SPO_EINVAL, "%s: is a directory", shown);
-        if (!(fp = fopen(path, "rb"))) return spo_err(SPO_EIO, "%s: %s", shown, strerror(errno));
+        int orc = spo_fopen_in(&fp, path);
+        if (orc) return orc;
     }
     size_t cap = 1 << 16, n = 0;
     char *b = malloc(cap);

@@ -11,6 +11,7 @@
 #include <cJSON.h>
 
 #include "core/err.h"
+#include "core/infile.h"
 #include "text/tok_impl.h"
 #include "text/unicode.h"
 
@@ -132,11 +133,11 @@ static int read_file(const char *dir, const char *name, int optional, char **out
     *out = NULL;
     if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
         return spo_err(SPO_EINVAL, "%s/%s: path too long", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    FILE *f;
+    int orc = spo_fopen_in(&f, path);
+    if (orc) {
         if (optional && errno == ENOENT) return SPO_OK;
-        /* a missing file is bad input (exit 2), other failures are I/O */
-        return spo_err(errno == ENOENT || errno == ENOTDIR ? SPO_EINVAL : SPO_EIO, "%s: %s", path, strerror(errno));
+        return orc;
     }
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap);
@@ -349,7 +350,7 @@ int spo_tok_load(spo_tok **out, const char *dir)
     if (!out || !dir) return spo_err(SPO_EINVAL, "spo_tok_load: null argument");
     *out = NULL;
     spo_tok *t = calloc(1, sizeof *t);
-    if (!t) return spo_err(SPO_EIO, "%s: out of memory", dir);
+    if (!t) return spo_err(SPO_EIO, "out of memory");
     t->max_length = 77;
     char *tok[SPO_TOK_NSPECIAL] = {strdup("<|startoftext|>"), strdup("<|endoftext|>"), strdup("<|endoftext|>"),
                                    strdup("<|endoftext|>")};
@@ -363,8 +364,6 @@ int spo_tok_load(spo_tok **out, const char *dir)
     for (int i = 0; i < SPO_TOK_NSPECIAL; i++) free(tok[i]);
     if (rc) {
         spo_tok_free(t);
-        /* every message names the tokenizer folder */
-        if (strncmp(spo_errmsg(), dir, strlen(dir))) spo_err_prefix(rc, "%s", dir);
         return rc;
     }
     *out = t;

@@ -105,7 +105,7 @@ setup_file() {
     expect_fail 2 "$BIN/spo-convert" --to zip "$PK/good.bin" -o out.bin
     [[ "$stderr" == *"invalid value 'zip' for --to"* ]]
     expect_fail 2 "$BIN/spo-convert" --to bin --list "$PK/good.bin"
-    expect_fail 1 "$BIN/spo-convert" "$PK/good.bin" -o /nonexistent-dir/out.bin
+    expect_fail 2 "$BIN/spo-convert" "$PK/good.bin" -o /nonexistent-dir/out.bin
 }
 
 @test "output exists: refused without -f, replaced with -f" {
@@ -149,6 +149,6 @@ setup_file() {
     expect_fail 2 "$BIN/spo-convert"
 }
 
-@test "unwritable output folder is an I/O failure (exit 1)" {
-    expect_fail 1 "$BIN/spo-convert" "$PK/good.bin" -o /nonexistent-dir/out.safetensors
+@test "missing output folder is a bad call (exit 2), as for every output" {
+    expect_fail 2 "$BIN/spo-convert" "$PK/good.bin" -o /nonexistent-dir/out.safetensors
 }
