@@ -24,6 +24,14 @@ int spo_verr(int code, const char *fmt, va_list ap);
 /* Prefix the current message with "prefix: " (e.g. a file name). Returns code. */
 int spo_err_prefix(int code, const char *fmt, ...) SPO_PRINTF(2, 3);
 const char *spo_errmsg(void);
+/* Return the code of a failing call (non-zero) from the enclosing function:
+ *   SPO_TRY(spo_cfg_int(j, "in_channels", 4, &c->in_channels)); */
+#define SPO_TRY(call)                                                                                                  \
+    do {                                                                                                               \
+        int spo_try_rc_ = (call);                                                                                      \
+        if (spo_try_rc_) return spo_try_rc_;                                                                           \
+    } while (0)
+
 void spo_err_clear(void);
 
 #endif

@@ -9,11 +9,6 @@
 #include "io/jsoncfg.h"
 #include "nn/spm_impl.h"
 
-#define CK(call)                         \
-    do {                                 \
-        if ((rc = (call))) return rc;    \
-    } while (0)
-
 /* ---- config ------------------------------------------------------------ */
 
 /* transformers 4.40.1 CLIPConfig: a non-null text_config_dict (old files)
@@ -27,17 +22,17 @@ static const cJSON *sub_config(const cJSON *j, const char *key, const char *old_
 
 static int parse_vision(spo_spm_config *c, const cJSON *v)
 {
-    int rc, ch;
+    int ch;
     const char *act;
-    CK(spo_cfg_int(v, "hidden_size", 768, &c->width));
-    CK(spo_cfg_int(v, "intermediate_size", 3072, &c->inter));
-    CK(spo_cfg_int(v, "num_hidden_layers", 12, &c->layers));
-    CK(spo_cfg_int(v, "num_attention_heads", 12, &c->heads));
-    CK(spo_cfg_int(v, "image_size", 224, &c->image_size));
-    CK(spo_cfg_int(v, "patch_size", 32, &c->patch));
-    CK(spo_cfg_int(v, "num_channels", 3, &ch));
-    CK(spo_cfg_float(v, "layer_norm_eps", 1e-5f, &c->eps));
-    CK(spo_cfg_str(v, "hidden_act", "quick_gelu", &act));
+    SPO_TRY(spo_cfg_int(v, "hidden_size", 768, &c->width));
+    SPO_TRY(spo_cfg_int(v, "intermediate_size", 3072, &c->inter));
+    SPO_TRY(spo_cfg_int(v, "num_hidden_layers", 12, &c->layers));
+    SPO_TRY(spo_cfg_int(v, "num_attention_heads", 12, &c->heads));
+    SPO_TRY(spo_cfg_int(v, "image_size", 224, &c->image_size));
+    SPO_TRY(spo_cfg_int(v, "patch_size", 32, &c->patch));
+    SPO_TRY(spo_cfg_int(v, "num_channels", 3, &ch));
+    SPO_TRY(spo_cfg_float(v, "layer_norm_eps", 1e-5f, &c->eps));
+    SPO_TRY(spo_cfg_str(v, "hidden_act", "quick_gelu", &act));
     if (ch != 3) return spo_err(SPO_EINVAL, "vision_config: 'num_channels' %d is unsupported (3)", ch);
     if (!strcmp(act, "gelu"))
         c->act = SPO_ACT_GELU;
@@ -126,9 +121,8 @@ static int fetch_logit(spo_spm *m)
 
 int spo_spm_randn(spo_spm *m, uint64_t seed, float std)
 {
-    int rc;
-    CK(spo_clip_text_randn(m->text, seed, std));
-    CK(spo_params_randn(&m->ps, seed + 1, std));
+    SPO_TRY(spo_clip_text_randn(m->text, seed, std));
+    SPO_TRY(spo_params_randn(&m->ps, seed + 1, std));
     return fetch_logit(m);
 }
 
@@ -147,7 +141,7 @@ int spo_spm_load(spo_spm **out, const char *clip_dir, const char *spm_bin, spo_d
     if (!spm_bin) snprintf(path, sizeof path, "%s/model.safetensors", clip_dir);
     const char *wpath = spm_bin ? spm_bin : path;
     spo_spm *m;
-    CK(spo_spm_create(&m, &cfg, dev));
+    SPO_TRY(spo_spm_create(&m, &cfg, dev));
     spm_src src;
     if (!(rc = spo_spm_src_open(&src, wpath))) {
         spo_params *tabs[2] = {spo_clip_text_params(m->text), &m->ps};
@@ -170,7 +164,7 @@ float spo_spm_logit_scale(const spo_spm *m) { return m->logit_host; }
 int spo_spm_text(spo_spm *m, const int32_t *ids, int n, float *text_embeds)
 {
     const spo_spm_config *c = &m->cfg;
-    int rc, Wt = c->text.dim, L = c->text.max_pos;
+    int Wt = c->text.dim, L = c->text.max_pos;
     if (!ids || !text_embeds || n < 1) return spo_err(SPO_EINVAL, "spm text: bad arguments (n=%d)", n);
     size_t np = ((size_t)n * Wt + 15) & ~(size_t)15;
     if (!m->tarena || n > m->tarena_n) {
@@ -180,16 +174,16 @@ int spo_spm_text(spo_spm *m, const int32_t *ids, int n, float *text_embeds)
         m->tarena_n = n;
     }
     float *pooled = m->tarena, *emb = m->tarena + np;
-    CK(spo_clip_text_forward_dev(m->text, NULL, pooled, ids, n, L));
-    CK(spo_linear_fwd(m->dev, emb, pooled, m->tproj, NULL, n, Wt, c->proj));
-    CK(spo_dev_download(m->dev, text_embeds, emb, (size_t)n * c->proj));
+    SPO_TRY(spo_clip_text_forward_dev(m->text, NULL, pooled, ids, n, L));
+    SPO_TRY(spo_linear_fwd(m->dev, emb, pooled, m->tproj, NULL, n, Wt, c->proj));
+    SPO_TRY(spo_dev_download(m->dev, text_embeds, emb, (size_t)n * c->proj));
     return spo_dev_sync(m->dev);
 }
 
 int spo_spm_image_pixels(spo_spm *m, const float *pixels, int n, const float *timesteps, float *image_embeds)
 {
     const spo_spm_config *c = &m->cfg;
-    int rc, P = c->proj;
+    int P = c->proj;
     size_t img = (size_t)3 * c->image_size * c->image_size;
     if (!pixels || !timesteps || !image_embeds || n < 1) return spo_err(SPO_EINVAL, "spm image: bad arguments (n=%d)", n);
     for (int i = 0; i < n; i++)
@@ -205,10 +199,10 @@ int spo_spm_image_pixels(spo_spm *m, const float *pixels, int n, const float *ti
         int nb = n - i < chunk ? n - i : chunk;
         float *px, *t, *o;
         spo_spm_vision_io(m, nb, &px, &t, &o);
-        CK(spo_dev_upload(m->dev, px, pixels + i * img, nb * img));
-        CK(spo_dev_upload(m->dev, t, timesteps + i, (size_t)nb));
-        CK(spo_spm_vision_fwd(m, o, px, t, nb));
-        CK(spo_dev_download(m->dev, image_embeds + (size_t)i * P, o, (size_t)nb * P));
+        SPO_TRY(spo_dev_upload(m->dev, px, pixels + i * img, nb * img));
+        SPO_TRY(spo_dev_upload(m->dev, t, timesteps + i, (size_t)nb));
+        SPO_TRY(spo_spm_vision_fwd(m, o, px, t, nb));
+        SPO_TRY(spo_dev_download(m->dev, image_embeds + (size_t)i * P, o, (size_t)nb * P));
     }
     return spo_dev_sync(m->dev);
 }

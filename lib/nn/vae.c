@@ -8,26 +8,21 @@
 #include "io/jsoncfg.h"
 #include "nn/vae_impl.h"
 
-#define CK(call)                         \
-    do {                                 \
-        if ((rc = (call))) return rc;    \
-    } while (0)
-
 /* ---- config ------------------------------------------------------------ */
 
 /* An AutoencoderKL config.json, diffusers 0.26.1 defaults for absent keys;
  * errors name the file and the key. */
 static int parse_config(spo_vae_config *c, const cJSON *j)
 {
-    int rc, n;
+    int n;
     const char *s, *types[SPO_VAE_MAX_BLOCKS + 1];
     const char *file = spo_cfg_name(j);
     memset(c, 0, sizeof *c);
-    CK(spo_cfg_str(j, "_class_name", "AutoencoderKL", &s));
+    SPO_TRY(spo_cfg_str(j, "_class_name", "AutoencoderKL", &s));
     if (strcmp(s, "AutoencoderKL")) return spo_err(SPO_EINVAL, "%s: '_class_name' %s is not AutoencoderKL", file, s);
-    CK(spo_cfg_int_array(j, "block_out_channels", c->ch, SPO_VAE_MAX_BLOCKS, &c->nblocks));
+    SPO_TRY(spo_cfg_int_array(j, "block_out_channels", c->ch, SPO_VAE_MAX_BLOCKS, &c->nblocks));
     if (!c->nblocks) c->ch[0] = 64, c->nblocks = 1;
-    CK(spo_cfg_str_array(j, "up_block_types", types, SPO_VAE_MAX_BLOCKS + 1, &n));
+    SPO_TRY(spo_cfg_str_array(j, "up_block_types", types, SPO_VAE_MAX_BLOCKS + 1, &n));
     if (!n) types[0] = "UpDecoderBlock2D", n = 1;
     if (n != c->nblocks)
         return spo_err(SPO_EINVAL, "%s: 'up_block_types' has %d entries for %d block_out_channels", file, n,
@@ -36,24 +31,24 @@ static int parse_config(spo_vae_config *c, const cJSON *j)
         if (strcmp(types[i], "UpDecoderBlock2D"))
             return spo_err(SPO_EINVAL, "%s: 'up_block_types' entry %s is unsupported (only UpDecoderBlock2D)", file,
                            types[i]);
-    CK(spo_cfg_str(j, "act_fn", "silu", &s));
+    SPO_TRY(spo_cfg_str(j, "act_fn", "silu", &s));
     if (strcmp(s, "silu")) return spo_err(SPO_EINVAL, "%s: 'act_fn' %s is unsupported (only silu)", file, s);
-    CK(spo_cfg_str(j, "norm_type", "group", &s));
+    SPO_TRY(spo_cfg_str(j, "norm_type", "group", &s));
     if (strcmp(s, "group")) return spo_err(SPO_EINVAL, "%s: 'norm_type' %s is unsupported (only group)", file, s);
-    CK(spo_cfg_int(j, "layers_per_block", 1, &c->layers_per_block));
-    CK(spo_cfg_int(j, "latent_channels", 4, &c->latent_channels));
-    CK(spo_cfg_int(j, "out_channels", 3, &c->out_channels));
-    CK(spo_cfg_int(j, "norm_num_groups", 32, &c->groups));
-    CK(spo_cfg_bool(j, "mid_block_add_attention", 1, &c->mid_attn));
-    CK(spo_cfg_float(j, "scaling_factor", 0.18215f, &c->scaling_factor));
+    SPO_TRY(spo_cfg_int(j, "layers_per_block", 1, &c->layers_per_block));
+    SPO_TRY(spo_cfg_int(j, "latent_channels", 4, &c->latent_channels));
+    SPO_TRY(spo_cfg_int(j, "out_channels", 3, &c->out_channels));
+    SPO_TRY(spo_cfg_int(j, "norm_num_groups", 32, &c->groups));
+    SPO_TRY(spo_cfg_bool(j, "mid_block_add_attention", 1, &c->mid_attn));
+    SPO_TRY(spo_cfg_float(j, "scaling_factor", 0.18215f, &c->scaling_factor));
     /* keys of later diffusers releases that would change the decode */
     float shift;
     int use;
-    CK(spo_cfg_float(j, "shift_factor", 0, &shift));
+    SPO_TRY(spo_cfg_float(j, "shift_factor", 0, &shift));
     if (shift != 0) return spo_err(SPO_EINVAL, "%s: 'shift_factor' is unsupported", file);
     const char *must_true[] = {"use_quant_conv", "use_post_quant_conv"};
     for (int i = 0; i < 2; i++) {
-        CK(spo_cfg_bool(j, must_true[i], 1, &use));
+        SPO_TRY(spo_cfg_bool(j, must_true[i], 1, &use));
         if (!use) return spo_err(SPO_EINVAL, "%s: '%s' false is unsupported", file, must_true[i]);
     }
     return SPO_OK;
@@ -216,9 +211,9 @@ int spo_vae_load(spo_vae **out, const char *dir, spo_dev *dev)
     cJSON_Delete(j);
     if (rc) return rc;
     if ((rc = check_config(&cfg))) return spo_err_prefix(rc, "%s", path);
-    CK(find_weights(dir, path, sizeof path));
+    SPO_TRY(find_weights(dir, path, sizeof path));
     spo_vae *v;
-    CK(spo_vae_create(&v, &cfg, dev));
+    SPO_TRY(spo_vae_create(&v, &cfg, dev));
     if ((rc = spo_params_load(&v->ps, path, NULL, 0))) {
         spo_vae_free(v);
         return rc;
