@@ -94,22 +94,30 @@ static int declare(spo_clip_text *m)
     return spo_params_ignore(ps, "text_model.embeddings.position_ids");
 }
 
-int spo_clip_text_create(spo_clip_text **out, const spo_clip_text_config *cfg, spo_dev *dev)
+/* Declare for cfg, then with weights: check the file's names and shapes,
+ * allocate and load; without: allocate zeroed. */
+static int make(spo_clip_text **out, const spo_clip_text_config *cfg, spo_dev *dev, const char *weights)
 {
     *out = NULL;
-    int rc = check_config(cfg);
-    if (rc) return rc;
+    SPO_TRY(check_config(cfg));
     spo_clip_text *m = calloc(1, sizeof *m);
     if (!m) return spo_err(SPO_EIO, "out of memory");
     m->cfg = *cfg;
     m->dev = dev;
     spo_params_init(&m->ps);
-    if ((rc = declare(m)) || (rc = spo_params_alloc(&m->ps, dev))) {
+    int rc = declare(m);
+    if (!rc) rc = weights ? spo_params_alloc_load(&m->ps, dev, weights, NULL, 0) : spo_params_alloc(&m->ps, dev);
+    if (rc) {
         spo_clip_text_free(m);
         return rc;
     }
     *out = m;
     return SPO_OK;
+}
+
+int spo_clip_text_create(spo_clip_text **out, const spo_clip_text_config *cfg, spo_dev *dev)
+{
+    return make(out, cfg, dev, NULL);
 }
 
 int spo_clip_text_load(spo_clip_text **out, const char *dir, spo_dev *dev)
@@ -128,14 +136,7 @@ int spo_clip_text_load(spo_clip_text **out, const char *dir, spo_dev *dev)
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (access(path, R_OK)) snprintf(path, sizeof path, "%s/model.fp16.safetensors", dir);
     if (access(path, R_OK)) return spo_err(SPO_EINVAL, "%s: no weights (model.safetensors or model.fp16.safetensors)", dir);
-    spo_clip_text *m;
-    SPO_TRY(spo_clip_text_create(&m, &cfg, dev));
-    if ((rc = spo_params_load(&m->ps, path, NULL, 0))) {
-        spo_clip_text_free(m);
-        return rc;
-    }
-    *out = m;
-    return SPO_OK;
+    return make(out, &cfg, dev, path);
 }
 
 int spo_clip_text_config_parse(spo_clip_text_config *c, const cJSON *j)

@@ -151,28 +151,36 @@ int spo_unet_config_from_json(spo_unet_config *c, const cJSON *j)
     return rc ? spo_err_prefix(rc, "%s", spo_cfg_name(j)) : SPO_OK;
 }
 
+/* v in lo..hi, else SPO_EINVAL naming the key (and the block when i >= 0) */
+static int in_range(const char *key, int i, int v, int lo, int hi)
+{
+    if (v >= lo && v <= hi) return SPO_OK;
+    if (i < 0) return spo_err(SPO_EINVAL, "'%s'=%d is not in %d..%d", key, v, lo, hi);
+    return spo_err(SPO_EINVAL, "'%s'[%d]=%d is not in %d..%d", key, i, v, lo, hi);
+}
+
 int spo_unet_config_check(const spo_unet_config *c)
 {
     if (c->nblocks < 1 || c->nblocks > SPO_UNET_MAXB)
         return spo_err(SPO_EINVAL, "'block_out_channels' must have 1..%d entries", SPO_UNET_MAXB);
-    if (c->in_channels < 1) return spo_err(SPO_EINVAL, "'in_channels' must be positive");
-    if (c->out_channels < 1) return spo_err(SPO_EINVAL, "'out_channels' must be positive");
-    if (c->groups < 1) return spo_err(SPO_EINVAL, "'norm_num_groups' must be positive");
-    if (c->cross_dim < 1) return spo_err(SPO_EINVAL, "'cross_attention_dim' must be positive");
+    SPO_TRY(in_range("in_channels", -1, c->in_channels, 1, SPO_UNET_MAXCH));
+    SPO_TRY(in_range("out_channels", -1, c->out_channels, 1, SPO_UNET_MAXCH));
+    SPO_TRY(in_range("sample_size", -1, c->sample_size, 1, SPO_UNET_MAXCH));
+    SPO_TRY(in_range("norm_num_groups", -1, c->groups, 1, SPO_UNET_MAXCH));
+    SPO_TRY(in_range("cross_attention_dim", -1, c->cross_dim, 1, SPO_UNET_MAXCH));
     if (!(c->eps > 0)) return spo_err(SPO_EINVAL, "'norm_eps' must be positive");
     if (c->block_out[0] % 2) return spo_err(SPO_EINVAL, "'block_out_channels'[0] must be even (time_proj)");
     for (int i = 0; i < c->nblocks; i++) {
         int ch = c->block_out[i];
-        if (ch < 1 || ch % c->groups)
+        SPO_TRY(in_range("block_out_channels", i, ch, 1, SPO_UNET_MAXCH));
+        if (ch % c->groups)
             return spo_err(SPO_EINVAL, "'block_out_channels'[%d]=%d is not a multiple of 'norm_num_groups' %d", i, ch,
                            c->groups);
-        if (c->layers[i] < 1 || c->layers[i] > MAXL)
-            return spo_err(SPO_EINVAL, "'layers_per_block'[%d]=%d is not in 1..%d", i, c->layers[i], MAXL);
+        SPO_TRY(in_range("layers_per_block", i, c->layers[i], 1, MAXL));
         if (c->heads[i] < 1 || ch % c->heads[i])
             return spo_err(SPO_EINVAL, "'attention_head_dim'[%d]=%d heads do not divide %d channels", i, c->heads[i],
                            ch);
-        if (c->tlayers[i] < 1 || c->tlayers[i] > 16)
-            return spo_err(SPO_EINVAL, "'transformer_layers_per_block'[%d]=%d is not in 1..16", i, c->tlayers[i]);
+        SPO_TRY(in_range("transformer_layers_per_block", i, c->tlayers[i], 1, 16));
     }
     return SPO_OK;
 }

@@ -168,23 +168,28 @@ static int declare(spo_vae *v)
 
 /* ---- public --------------------------------------------------------------- */
 
-int spo_vae_create(spo_vae **out, const spo_vae_config *cfg, spo_dev *dev)
+/* Declare for cfg, then with weights: check the file's names and shapes,
+ * allocate and load; without: allocate zeroed. */
+static int make(spo_vae **out, const spo_vae_config *cfg, spo_dev *dev, const char *weights)
 {
     *out = NULL;
-    int rc = check_config(cfg);
-    if (rc) return rc;
+    SPO_TRY(check_config(cfg));
     spo_vae *v = calloc(1, sizeof *v);
     if (!v) return spo_err(SPO_EIO, "out of memory");
     v->cfg = *cfg;
     v->dev = dev;
     spo_params_init(&v->ps);
-    if ((rc = declare(v)) || (rc = spo_params_alloc(&v->ps, dev))) {
+    int rc = declare(v);
+    if (!rc) rc = weights ? spo_params_alloc_load(&v->ps, dev, weights, NULL, 0) : spo_params_alloc(&v->ps, dev);
+    if (rc) {
         spo_vae_free(v);
         return rc;
     }
     *out = v;
     return SPO_OK;
 }
+
+int spo_vae_create(spo_vae **out, const spo_vae_config *cfg, spo_dev *dev) { return make(out, cfg, dev, NULL); }
 
 /* dir/name for the first name that is a file; SPO_EINVAL listing them if none */
 static int find_weights(const char *dir, char *buf, size_t n)
@@ -212,14 +217,7 @@ int spo_vae_load(spo_vae **out, const char *dir, spo_dev *dev)
     if (rc) return rc;
     if ((rc = check_config(&cfg))) return spo_err_prefix(rc, "%s", path);
     SPO_TRY(find_weights(dir, path, sizeof path));
-    spo_vae *v;
-    SPO_TRY(spo_vae_create(&v, &cfg, dev));
-    if ((rc = spo_params_load(&v->ps, path, NULL, 0))) {
-        spo_vae_free(v);
-        return rc;
-    }
-    *out = v;
-    return SPO_OK;
+    return make(out, &cfg, dev, path);
 }
 
 int spo_vae_randn(spo_vae *v, uint64_t seed, float std) { return spo_params_randn(&v->ps, seed, std); }
