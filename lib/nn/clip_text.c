@@ -50,17 +50,22 @@ static int parse_config(spo_clip_text_config *c, const cJSON *j)
     return SPO_OK;
 }
 
+/* v in lo..hi, else SPO_EINVAL naming the key */
+static int in_range(const char *key, int v, int lo, int hi)
+{
+    return v >= lo && v <= hi ? SPO_OK : spo_err(SPO_EINVAL, "clip text: '%s' %d is not in %d..%d", key, v, lo, hi);
+}
+
 static int check_config(const spo_clip_text_config *c)
 {
-    if (c->vocab < 1) return spo_err(SPO_EINVAL, "clip text: 'vocab_size' %d is out of range", c->vocab);
-    if (c->dim < 1 || c->dim > 65536) return spo_err(SPO_EINVAL, "clip text: 'hidden_size' %d is out of range", c->dim);
-    if (c->inter < 1) return spo_err(SPO_EINVAL, "clip text: 'intermediate_size' %d is out of range", c->inter);
-    if (c->layers < 0 || c->layers > 1024)
-        return spo_err(SPO_EINVAL, "clip text: 'num_hidden_layers' %d is out of range", c->layers);
+    SPO_TRY(in_range("vocab_size", c->vocab, 1, 1 << 24));
+    SPO_TRY(in_range("hidden_size", c->dim, 1, 65536));
+    SPO_TRY(in_range("intermediate_size", c->inter, 1, 1 << 20));
+    SPO_TRY(in_range("num_hidden_layers", c->layers, 0, 1024));
+    SPO_TRY(in_range("max_position_embeddings", c->max_pos, 1, 65536));
     if (c->heads < 1 || c->dim % c->heads)
         return spo_err(SPO_EINVAL, "clip text: 'num_attention_heads' %d does not divide hidden_size %d", c->heads,
                        c->dim);
-    if (c->max_pos < 1) return spo_err(SPO_EINVAL, "clip text: 'max_position_embeddings' %d is out of range", c->max_pos);
     if (!(c->eps > 0)) return spo_err(SPO_EINVAL, "clip text: 'layer_norm_eps' must be positive");
     if (c->act != SPO_ACT_QUICK_GELU && c->act != SPO_ACT_GELU)
         return spo_err(SPO_EINVAL, "clip text: 'hidden_act' must be quick_gelu or gelu");
@@ -106,7 +111,9 @@ static int make(spo_clip_text **out, const spo_clip_text_config *cfg, spo_dev *d
     m->dev = dev;
     spo_params_init(&m->ps);
     int rc = declare(m);
-    if (!rc) rc = weights ? spo_params_alloc_load(&m->ps, dev, weights, NULL, 0) : spo_params_alloc(&m->ps, dev);
+    if (rc && weights) rc = spo_err_prefix(rc, "%s", weights);
+    if (!rc && dev)
+        rc = weights ? spo_params_alloc_load(&m->ps, dev, weights, NULL, 0) : spo_params_alloc(&m->ps, dev);
     if (rc) {
         spo_clip_text_free(m);
         return rc;
@@ -118,6 +125,13 @@ static int make(spo_clip_text **out, const spo_clip_text_config *cfg, spo_dev *d
 int spo_clip_text_create(spo_clip_text **out, const spo_clip_text_config *cfg, spo_dev *dev)
 {
     return make(out, cfg, dev, NULL);
+}
+
+int spo_clip_text_alloc(spo_clip_text *m, spo_dev *dev)
+{
+    if (m->ps.buf) return spo_err(SPO_EINVAL, "clip text: parameters already allocated");
+    m->dev = dev;
+    return spo_params_alloc(&m->ps, dev);
 }
 
 int spo_clip_text_load(spo_clip_text **out, const char *dir, spo_dev *dev)

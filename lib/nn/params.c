@@ -40,13 +40,13 @@ int spo_params_add(spo_params *ps, float **slot, const char *name, int64_t d0, i
     e->numel = 1;
     for (int i = 0; i < 4 && d[i] > 0; i++) {
         if ((uint64_t)d[i] > SPO_PARAMS_MAX_FLOATS / e->numel)
-            return spo_err(SPO_EINVAL, "params: '%s' has more than %llu elements", name,
+            return spo_err(SPO_EINVAL, "the config declares '%s' with more than %llu elements", name,
                            (unsigned long long)SPO_PARAMS_MAX_FLOATS);
         e->shape[e->ndim++] = d[i];
         e->numel *= (size_t)d[i];
     }
     if (ps->total + e->numel + 15 > SPO_PARAMS_MAX_FLOATS)
-        return spo_err(SPO_EINVAL, "params: the model has more than %llu parameters (at '%s')",
+        return spo_err(SPO_EINVAL, "the config declares more than %llu parameters (at '%s')",
                        (unsigned long long)SPO_PARAMS_MAX_FLOATS, name);
     e->name = strdup(name);
     if (!e->name) return spo_err(SPO_EIO, "out of memory");

@@ -52,7 +52,9 @@ static int check_config(const spo_spm_config *c)
     if (c->inter < 1) return spo_err(SPO_EINVAL, "spm: vision 'intermediate_size' %d is out of range", c->inter);
     if (c->layers < 0 || c->layers > 1024)
         return spo_err(SPO_EINVAL, "spm: vision 'num_hidden_layers' %d is out of range", c->layers);
-    if (c->patch < 1 || c->image_size < c->patch || c->image_size > 4096)
+    if (c->inter > 1 << 20) return spo_err(SPO_EINVAL, "spm: vision 'intermediate_size' %d is out of range", c->inter);
+    if (c->patch < 1 || c->image_size < c->patch || c->image_size > 4096 ||
+        (int64_t)(c->image_size / c->patch) * (c->image_size / c->patch) > 65536)
         return spo_err(SPO_EINVAL, "spm: vision 'image_size' %d / 'patch_size' %d are out of range", c->image_size,
                        c->patch);
     if (!(c->eps > 0)) return spo_err(SPO_EINVAL, "spm: vision 'layer_norm_eps' must be positive");
@@ -93,19 +95,33 @@ void spo_spm_free(spo_spm *m)
     free(m);
 }
 
-int spo_spm_create(spo_spm **out, const spo_spm_config *cfg, spo_dev *dev)
+static int fetch_logit(spo_spm *m)
+{
+    int rc = spo_dev_download(m->dev, &m->logit_host, m->logit, 1);
+    return rc ? rc : spo_dev_sync(m->dev);
+}
+
+/* Declare both towers for cfg, then with a weights source: check its names
+ * and shapes, allocate and load; without: allocate zeroed. */
+static int make(spo_spm **out, const spo_spm_config *cfg, spo_dev *dev, const spo_tensor_src *src)
 {
     *out = NULL;
-    int rc = check_config(cfg);
-    if (rc) return rc;
+    SPO_TRY(check_config(cfg));
     spo_spm *m = calloc(1, sizeof *m);
     if (!m) return spo_err(SPO_EIO, "out of memory");
     m->cfg = *cfg;
     m->dev = dev;
     spo_params_init(&m->ps);
-    if ((rc = spo_clip_text_create(&m->text, &cfg->text, dev)) || (rc = spo_spm_vision_declare(m)) ||
-        (rc = spo_params_ignore(&m->ps, "model.text_model.embeddings.position_ids")) ||
-        (rc = spo_params_alloc(&m->ps, dev))) {
+    int rc = spo_clip_text_create(&m->text, &cfg->text, NULL);
+    spo_params *tabs[2] = {m->text ? spo_clip_text_params(m->text) : NULL, &m->ps};
+    if (!rc) rc = spo_spm_vision_declare(m);
+    if (!rc) rc = spo_params_ignore(&m->ps, "model.text_model.embeddings.position_ids");
+    if (!rc && src) rc = spo_params_check_src(tabs, 2, src, "model.", 0);
+    if (!rc) rc = spo_clip_text_alloc(m->text, dev);
+    if (!rc) rc = spo_params_alloc(&m->ps, dev);
+    if (!rc && src) rc = spo_params_load_src(tabs, 2, src, "model.", 0);
+    if (!rc && src) rc = fetch_logit(m);
+    if (rc) {
         spo_spm_free(m);
         return rc;
     }
@@ -113,11 +129,7 @@ int spo_spm_create(spo_spm **out, const spo_spm_config *cfg, spo_dev *dev)
     return SPO_OK;
 }
 
-static int fetch_logit(spo_spm *m)
-{
-    int rc = spo_dev_download(m->dev, &m->logit_host, m->logit, 1);
-    return rc ? rc : spo_dev_sync(m->dev);
-}
+int spo_spm_create(spo_spm **out, const spo_spm_config *cfg, spo_dev *dev) { return make(out, cfg, dev, NULL); }
 
 int spo_spm_randn(spo_spm *m, uint64_t seed, float std)
 {
@@ -140,20 +152,11 @@ int spo_spm_load(spo_spm **out, const char *clip_dir, const char *spm_bin, spo_d
     if (rc) return spo_err_prefix(rc, "%s", path);
     if (!spm_bin) snprintf(path, sizeof path, "%s/model.safetensors", clip_dir);
     const char *wpath = spm_bin ? spm_bin : path;
-    spo_spm *m;
-    SPO_TRY(spo_spm_create(&m, &cfg, dev));
     spm_src src;
-    if (!(rc = spo_spm_src_open(&src, wpath))) {
-        spo_params *tabs[2] = {spo_clip_text_params(m->text), &m->ps};
-        rc = spo_params_load_src(tabs, 2, &src.src, "model.", 0);
-        spo_spm_src_close(&src);
-    }
-    if (rc || (rc = fetch_logit(m))) {
-        spo_spm_free(m);
-        return rc;
-    }
-    *out = m;
-    return SPO_OK;
+    SPO_TRY(spo_spm_src_open(&src, wpath));
+    rc = make(out, &cfg, dev, &src.src);
+    spo_spm_src_close(&src);
+    return rc;
 }
 
 const spo_spm_config *spo_spm_cfg(const spo_spm *m) { return &m->cfg; }

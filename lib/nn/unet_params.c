@@ -189,7 +189,8 @@ int spo_unet_check_weights(const spo_unet_config *cfg, const char *path)
     u->cfg = *cfg;
     spo_params_init(&u->ps);
     int rc = spo_unet_declare(u);
-    if (!rc) rc = spo_params_check_file(&u->ps, path, NULL, 0);
+    if (rc) rc = spo_err_prefix(rc, "%s", path);
+    else rc = spo_params_check_file(&u->ps, path, NULL, 0);
     undeclare(u);
     free(u);
     return rc;

@@ -64,9 +64,9 @@ static int check_config(const spo_vae_config *c)
         return spo_err(SPO_EINVAL, "vae: 'latent_channels' %d is out of range", c->latent_channels);
     if (c->out_channels < 1 || c->out_channels > 4096)
         return spo_err(SPO_EINVAL, "vae: 'out_channels' %d is out of range", c->out_channels);
-    if (c->groups < 1) return spo_err(SPO_EINVAL, "vae: 'norm_num_groups' %d is out of range", c->groups);
+    if (c->groups < 1 || c->groups > 65536) return spo_err(SPO_EINVAL, "vae: 'norm_num_groups' %d is out of range", c->groups);
     for (int i = 0; i < c->nblocks; i++)
-        if (c->ch[i] < 1 || c->ch[i] % c->groups)
+        if (c->ch[i] < 1 || c->ch[i] > 65536 || c->ch[i] % c->groups)
             return spo_err(SPO_EINVAL, "vae: 'block_out_channels' entry %d is not a multiple of norm_num_groups %d",
                            c->ch[i], c->groups);
     if (!(c->scaling_factor > 0) && !(c->scaling_factor < 0))
@@ -180,6 +180,7 @@ static int make(spo_vae **out, const spo_vae_config *cfg, spo_dev *dev, const ch
     v->dev = dev;
     spo_params_init(&v->ps);
     int rc = declare(v);
+    if (rc && weights) rc = spo_err_prefix(rc, "%s", weights);
     if (!rc) rc = weights ? spo_params_alloc_load(&v->ps, dev, weights, NULL, 0) : spo_params_alloc(&v->ps, dev);
     if (rc) {
         spo_vae_free(v);
