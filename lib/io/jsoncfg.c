@@ -183,26 +183,36 @@ bad:
 
 static int is_str(const cJSON *v) { return cJSON_IsString(v); }
 
-int spo_cfg_int_array(const cJSON *cfg, const char *key, int *out, int max, int *n)
+/* Both list readers: strs 0 fills an int out[], 1 a const char *out[]. */
+static int array(const cJSON *cfg, const char *key, void *out, int max, int *n, int strs)
 {
     const cJSON *items[64];
     const cJSON **it = max <= 64 ? items : malloc((size_t)max * sizeof *it);
     if (!it) return spo_err(SPO_EIO, "out of memory");
-    int k = 0, rc = list(cfg, key, max, &k, is_int, "integers", it);
-    for (int i = 0; !rc && i < k; i++) out[i] = (int)it[i]->valuedouble;
+    int k = 0, rc = list(cfg, key, max, &k, strs ? is_str : is_int, strs ? "strings" : "integers", it);
+    for (int i = 0; !rc && i < k; i++)
+        if (strs) ((const char **)out)[i] = it[i]->valuestring;
+        else ((int *)out)[i] = (int)it[i]->valuedouble;
     *n = rc ? 0 : k;
     if (it != items) free(it);
     return rc;
 }
 
+int spo_cfg_int_array(const cJSON *cfg, const char *key, int *out, int max, int *n)
+{
+    return array(cfg, key, out, max, n, 0);
+}
+
 int spo_cfg_str_array(const cJSON *cfg, const char *key, const char **out, int max, int *n)
 {
-    const cJSON *items[64];
-    const cJSON **it = max <= 64 ? items : malloc((size_t)max * sizeof *it);
-    if (!it) return spo_err(SPO_EIO, "out of memory");
-    int k = 0, rc = list(cfg, key, max, &k, is_str, "strings", it);
-    for (int i = 0; !rc && i < k; i++) out[i] = it[i]->valuestring;
-    *n = rc ? 0 : k;
-    if (it != items) free(it);
+    return array(cfg, key, out, max, n, 1);
+}
+
+int spo_cfg_read(const char *path, int (*parse)(void *out, const cJSON *cfg), void *out)
+{
+    cJSON *j;
+    SPO_TRY(spo_cfg_load(&j, path));
+    int rc = parse(out, j);
+    cJSON_Delete(j);
     return rc;
 }

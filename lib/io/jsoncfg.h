@@ -19,6 +19,9 @@
 /* Parse path into *cfg (a JSON object); free with cJSON_Delete. Missing or
  * unreadable file: SPO_EIO; invalid JSON or not an object: SPO_EINVAL. */
 int spo_cfg_load(cJSON **cfg, const char *path);
+/* Load path, hand the object to parse(out, cfg), free it: the one way a
+ * model part reads its config file. */
+int spo_cfg_read(const char *path, int (*parse)(void *out, const cJSON *cfg), void *out);
 /* Parse a string (label names it in messages). */
 int spo_cfg_parse(cJSON **cfg, const char *text, size_t len, const char *label);
 /* The file name remembered by spo_cfg_load ("config" when none). */

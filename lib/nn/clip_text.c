@@ -134,19 +134,15 @@ int spo_clip_text_alloc(spo_clip_text *m, spo_dev *dev)
     return spo_params_alloc(&m->ps, dev);
 }
 
+static int read_config(void *c, const cJSON *j) { return spo_clip_text_config_parse(c, j); }
+
 int spo_clip_text_load(spo_clip_text **out, const char *dir, spo_dev *dev)
 {
     *out = NULL;
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    cJSON *j;
-    int rc = spo_cfg_load(&j, path);
-    if (rc) return rc;
     spo_clip_text_config cfg;
-    rc = parse_config(&cfg, j);
-    cJSON_Delete(j);
-    if (rc) return rc;
-    if ((rc = check_config(&cfg))) return spo_err_prefix(rc, "%s", path);
+    SPO_TRY(spo_cfg_read(path, read_config, &cfg));
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (access(path, R_OK)) snprintf(path, sizeof path, "%s/model.fp16.safetensors", dir);
     if (access(path, R_OK)) return spo_err(SPO_EINVAL, "%s: no weights (model.safetensors or model.fp16.safetensors)", dir);

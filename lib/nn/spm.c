@@ -138,23 +138,25 @@ int spo_spm_randn(spo_spm *m, uint64_t seed, float std)
     return fetch_logit(m);
 }
 
+/* the whole file's config; messages of its sub-objects get the file name */
+static int read_config(void *c, const cJSON *j)
+{
+    int rc = spo_spm_config_parse(c, j);
+    return rc ? spo_err_prefix(rc, "%s", spo_cfg_name(j)) : SPO_OK;
+}
+
 int spo_spm_load(spo_spm **out, const char *clip_dir, const char *spm_bin, spo_dev *dev)
 {
     *out = NULL;
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", clip_dir);
-    cJSON *j;
-    int rc = spo_cfg_load(&j, path);
-    if (rc) return rc;
     spo_spm_config cfg;
-    rc = spo_spm_config_parse(&cfg, j);
-    cJSON_Delete(j);
-    if (rc) return spo_err_prefix(rc, "%s", path);
+    SPO_TRY(spo_cfg_read(path, read_config, &cfg));
     if (!spm_bin) snprintf(path, sizeof path, "%s/model.safetensors", clip_dir);
     const char *wpath = spm_bin ? spm_bin : path;
     spm_src src;
     SPO_TRY(spo_spm_src_open(&src, wpath));
-    rc = make(out, &cfg, dev, &src.src);
+    int rc = make(out, &cfg, dev, &src.src);
     spo_spm_src_close(&src);
     return rc;
 }

@@ -194,11 +194,6 @@ int spo_unet_config_parse(spo_unet_config *c, const char *text)
     return rc;
 }
 
-int spo_unet_config_load(spo_unet_config *c, const char *path)
-{
-    cJSON *j;
-    SPO_TRY(spo_cfg_load(&j, path));
-    int rc = spo_unet_config_from_json(c, j);
-    cJSON_Delete(j);
-    return rc;
-}
+static int read_config(void *c, const cJSON *j) { return spo_unet_config_from_json(c, j); }
+
+int spo_unet_config_load(spo_unet_config *c, const char *path) { return spo_cfg_read(path, read_config, c); }

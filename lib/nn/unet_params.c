@@ -96,6 +96,25 @@ static int p_xformer(spo_unet *u, uxformer *t, const char *pre, int c, int heads
     return t->linear ? p_lin(u, &t->pout_l, b, c, c, 1) : p_conv(u, &t->pout_c, b, c, c, 1, 1, 0);
 }
 
+/* layer j of `kind` ("down"/"up") block i: a resnet cin -> out, then the
+ * block's attention (if it has one) with the heads of down block r */
+static int p_layer(spo_unet *u, ublock *bl, const char *kind, int i, int j, int cin, int out, int r)
+{
+    char b[256];
+    snprintf(b, sizeof b, "%s_blocks.%d.resnets.%d", kind, i, j);
+    SPO_TRY(p_resnet(u, &bl->res[j], b, cin, out));
+    if (!bl->attn) return SPO_OK;
+    snprintf(b, sizeof b, "%s_blocks.%d.attentions.%d", kind, i, j);
+    return p_xformer(u, &bl->attn[j], b, out, u->cfg.heads[r], u->cfg.tlayers[r]);
+}
+
+/* the 3x3 down- (stride 2) or up-sampler conv of block i */
+static int p_sampler(spo_unet *u, ublock *bl, const char *fmt, int i, int c, int stride)
+{
+    char b[256];
+    return p_conv(u, &bl->samp, pf(b, fmt, i, 0), c, c, 3, stride, 1);
+}
+
 static int alloc_block(ublock *bl, int nl, int attn, int up)
 {
     bl->nl = nl;
@@ -115,7 +134,6 @@ int spo_unet_declare(spo_unet *u)
 {
     const spo_unet_config *c = &u->cfg;
     int nb = c->nblocks, c0 = c->block_out[0];
-    char b[256];
     SPO_TRY(p_conv(u, &u->conv_in, "conv_in", c->in_channels, c0, 3, 1, 1));
     SPO_TRY(p_lin(u, &u->t1, "time_embedding.linear_1", c0, 4 * c0, 1));
     SPO_TRY(p_lin(u, &u->t2, "time_embedding.linear_2", 4 * c0, 4 * c0, 1));
@@ -124,17 +142,8 @@ int spo_unet_declare(spo_unet *u)
         ublock *bl = &u->down[i];
         int in = i ? c->block_out[i - 1] : c0, out = c->block_out[i];
         SPO_TRY(alloc_block(bl, c->layers[i], c->down_attn[i], 0));
-        for (int j = 0; j < bl->nl; j++) {
-            pf(b, "down_blocks.%d.resnets.%d", i, j);
-            SPO_TRY(p_resnet(u, &bl->res[j], b, j ? out : in, out));
-            if (!bl->attn) continue;
-            pf(b, "down_blocks.%d.attentions.%d", i, j);
-            SPO_TRY(p_xformer(u, &bl->attn[j], b, out, c->heads[i], c->tlayers[i]));
-        }
-        if ((bl->has_samp = i < nb - 1)) {
-            pf(b, "down_blocks.%d.downsamplers.0.conv", i, 0);
-            SPO_TRY(p_conv(u, &bl->samp, b, out, out, 3, 2, 1));
-        }
+        for (int j = 0; j < bl->nl; j++) SPO_TRY(p_layer(u, bl, "down", i, j, j ? out : in, out, i));
+        if ((bl->has_samp = i < nb - 1)) SPO_TRY(p_sampler(u, bl, "down_blocks.%d.downsamplers.0.conv", i, out, 2));
     }
 
     int cm = c->block_out[nb - 1]; /* mid */
@@ -150,16 +159,9 @@ int spo_unet_declare(spo_unet *u)
         for (int j = 0; j < bl->nl; j++) {
             int skip_c = j == bl->nl - 1 ? in : out, hin = j ? out : prev;
             bl->hin_c[j] = hin;
-            pf(b, "up_blocks.%d.resnets.%d", i, j);
-            SPO_TRY(p_resnet(u, &bl->res[j], b, hin + skip_c, out));
-            if (!bl->attn) continue;
-            pf(b, "up_blocks.%d.attentions.%d", i, j);
-            SPO_TRY(p_xformer(u, &bl->attn[j], b, out, c->heads[r], c->tlayers[r]));
+            SPO_TRY(p_layer(u, bl, "up", i, j, hin + skip_c, out, r));
         }
-        if ((bl->has_samp = i < nb - 1)) {
-            pf(b, "up_blocks.%d.upsamplers.0.conv", i, 0);
-            SPO_TRY(p_conv(u, &bl->samp, b, out, out, 3, 1, 1));
-        }
+        if ((bl->has_samp = i < nb - 1)) SPO_TRY(p_sampler(u, bl, "up_blocks.%d.upsamplers.0.conv", i, out, 1));
         prev = out;
     }
 

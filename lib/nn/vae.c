@@ -192,6 +192,8 @@ static int make(spo_vae **out, const spo_vae_config *cfg, spo_dev *dev, const ch
 
 int spo_vae_create(spo_vae **out, const spo_vae_config *cfg, spo_dev *dev) { return make(out, cfg, dev, NULL); }
 
+static int read_config(void *c, const cJSON *j) { return spo_vae_config_from_json(c, j); }
+
 /* dir/name for the first name that is a file; SPO_EINVAL listing them if none */
 static int find_weights(const char *dir, char *buf, size_t n)
 {
@@ -209,14 +211,8 @@ int spo_vae_load(spo_vae **out, const char *dir, spo_dev *dev)
     *out = NULL;
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    cJSON *j;
-    int rc = spo_cfg_load(&j, path);
-    if (rc) return rc;
     spo_vae_config cfg;
-    rc = parse_config(&cfg, j);
-    cJSON_Delete(j);
-    if (rc) return rc;
-    if ((rc = check_config(&cfg))) return spo_err_prefix(rc, "%s", path);
+    SPO_TRY(spo_cfg_read(path, read_config, &cfg));
     SPO_TRY(find_weights(dir, path, sizeof path));
     return make(out, &cfg, dev, path);
 }
@@ -240,6 +236,7 @@ spo_params *spo_vae_params(spo_vae *v) { return &v->ps; }
 
 int spo_vae_config_from_json(spo_vae_config *c, const cJSON *j)
 {
-    int rc = parse_config(c, j);
-    return rc ? rc : check_config(c);
+    SPO_TRY(parse_config(c, j));
+    int rc = check_config(c);
+    return rc ? spo_err_prefix(rc, "%s", spo_cfg_name(j)) : SPO_OK;
 }

@@ -143,18 +143,8 @@ static int check_args(const spo_vae *v, int batch, int h, int w)
     return SPO_OK;
 }
 
-int spo_vae_decode_dev(spo_vae *v, float *img, const float *latents, int batch, int h, int w)
-{
-    SPO_TRY(check_args(v, batch, h, w));
-    SPO_TRY(arena_fit(v, h, w));
-    int f = spo_vae_factor(v);
-    size_t lat_n = (size_t)v->cfg.latent_channels * h * w;
-    size_t img_n = (size_t)v->cfg.out_channels * h * f * w * f;
-    for (int b = 0; b < batch; b++) SPO_TRY(decode_one(v, img + b * img_n, latents + b * lat_n, h, w));
-    return SPO_OK;
-}
-
-int spo_vae_decode(spo_vae *v, float *img, const float *latents, int batch, int h, int w)
+/* host: latents and img are host memory, staged through v->in and v->hb */
+static int decode(spo_vae *v, float *img, const float *latents, int batch, int h, int w, int host)
 {
     SPO_TRY(check_args(v, batch, h, w));
     SPO_TRY(arena_fit(v, h, w));
@@ -162,9 +152,23 @@ int spo_vae_decode(spo_vae *v, float *img, const float *latents, int batch, int 
     size_t lat_n = (size_t)v->cfg.latent_channels * h * w;
     size_t img_n = (size_t)v->cfg.out_channels * h * f * w * f;
     for (int b = 0; b < batch; b++) {
+        if (!host) {
+            SPO_TRY(decode_one(v, img + b * img_n, latents + b * lat_n, h, w));
+            continue;
+        }
         SPO_TRY(spo_dev_upload(v->dev, v->in, latents + b * lat_n, lat_n));
         SPO_TRY(decode_one(v, v->hb, v->in, h, w));
         SPO_TRY(spo_dev_download(v->dev, img + b * img_n, v->hb, img_n));
     }
-    return spo_dev_sync(v->dev);
+    return host ? spo_dev_sync(v->dev) : SPO_OK;
+}
+
+int spo_vae_decode_dev(spo_vae *v, float *img, const float *latents, int batch, int h, int w)
+{
+    return decode(v, img, latents, batch, h, w, 0);
+}
+
+int spo_vae_decode(spo_vae *v, float *img, const float *latents, int batch, int h, int w)
+{
+    return decode(v, img, latents, batch, h, w, 1);
 }
