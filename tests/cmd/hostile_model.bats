@@ -29,22 +29,35 @@ set_key() {
         { print }' "$f" > "$f.new" && mv "$f.new" "$f"
 }
 
-# spo-generate on m: exit 2, one line naming $1 (a path under m/) and $2
+# $3.. (default spo-generate on m) exits 2 with one line naming $1 (a path
+# under m/) and $2, quickly, within 1 GB of address space, writing nothing
 refused() {
     local file=$1 what=$2
+    shift 2
+    [ $# -gt 0 ] || set -- spo-generate -q -m m --steps 2 "a cat" -o out.png
+    local tool=$1
+    shift
     if [[ "$BIN" == */san/* ]]; then
-        run --separate-stderr timeout 60 "$BIN/spo-generate" -q -m m --steps 2 "a cat" -o out.png
+        run --separate-stderr timeout 60 "$BIN/$tool" "$@"
     else
-        run --separate-stderr bash -c 'ulimit -v 1000000; exec timeout 20 "$0" -q -m m --steps 2 "a cat" -o out.png' \
-            "$BIN/spo-generate"
+        run --separate-stderr bash -c 'ulimit -v 1000000; exec timeout 20 "$@"' sh "$BIN/$tool" "$@"
     fi
     echo "status=$status stderr=$stderr"
     [ "$status" -eq 2 ]
     [ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
-    [[ "$stderr" == "spo-generate: m/$file:"* ]]
+    [[ "$stderr" == "$tool: m/$file:"* ]]
     [[ "$stderr" == *"$what"* ]]
     [ ! -e out.png ]
+    [ ! -e out.h5 ]
     [ -z "$(ls -a | grep '\.tmp\.')" ]
+}
+
+# spo-score with the preference model of m/spm (a copy of tiny-spm/clip)
+refused_spm() {
+    cp -r "$FIX/tiny-spm/clip" m/spm
+    sed -i "$1" m/spm/config.json
+    refused spm/config.json "$2" spo-score -m m --spm m/spm --spm-weights "$FIX/tiny-spm/spm.bin" \
+        -e "$FIX/score/embeds.h5" "$FIX/score/pool.h5" -o out.h5
 }
 
 @test "the unmodified copy generates (the edits below are the only change)" {
@@ -140,4 +153,27 @@ refused() {
     cp "$FIX/tiny-sd/$s" m/$s
     set_key $s steps_offset -5
     refused $s "'steps_offset'"
+}
+
+@test "preference model: absurd vision sizes are refused before allocation" {
+    refused_spm 's/"image_size": 28/"image_size": 4096/; s/"patch_size": 14/"patch_size": 1/' "'image_size'"
+    rm -r m/spm
+    refused_spm '25s/"hidden_size": 32/"hidden_size": 2147483647/' "'hidden_size'"
+    rm -r m/spm
+    refused_spm '27s/"intermediate_size": 64/"intermediate_size": 1073741824/' "'intermediate_size'"
+    rm -r m/spm
+    refused_spm '13s/"hidden_size": 32/"hidden_size": 100000/' "'hidden_size'"
+    rm -r m/spm
+    refused_spm 's/"projection_dim": 16,/"projection_dim": 2000000000,/' "'projection_dim'"
+}
+
+@test "preference model: a config that does not fit its weights names the file and tensor" {
+    cp -r "$FIX/tiny-spm/clip" m/spm
+    sed -i '27s/"intermediate_size": 64/"intermediate_size": 128/' m/spm/config.json
+    run --separate-stderr "$BIN/spo-score" -m m --spm m/spm --spm-weights "$FIX/tiny-spm/spm.bin" \
+        -e "$FIX/score/embeds.h5" "$FIX/score/pool.h5" -o out.h5
+    echo "status=$status stderr=$stderr"
+    [ "$status" -eq 2 ]
+    [[ "$stderr" == "spo-score: $FIX/tiny-spm/spm.bin: tensor '"*"' is "*", expected "* ]]
+    [ ! -e out.h5 ]
 }
