@@ -106,26 +106,36 @@ int spo_cfg_require(const cJSON *cfg, const char *key)
     return get(cfg, key) ? SPO_OK : spo_err(SPO_EINVAL, "%s: missing '%s'", spo_cfg_name(cfg), key);
 }
 
+static int is_num(const cJSON *v) { return cJSON_IsNumber(v); }
+static int is_bool(const cJSON *v) { return cJSON_IsBool(v); }
+static int is_str(const cJSON *v) { return cJSON_IsString(v); }
+
+/* *v = the item for key (NULL when absent or null); SPO_EINVAL "must be
+ * <what>" naming the file and key when it fails ok(). */
+static int typed(const cJSON *cfg, const char *key, int (*ok)(const cJSON *), const char *what, const cJSON **v)
+{
+    *v = get(cfg, key);
+    if (!*v || ok(*v)) return SPO_OK;
+    if (ok == is_int && cJSON_IsNumber(*v))
+        return spo_err(SPO_EINVAL, "%s: '%s' must be %s, not %g", spo_cfg_name(cfg), key, what, (*v)->valuedouble);
+    return spo_err(SPO_EINVAL, "%s: '%s' must be %s, not %s", spo_cfg_name(cfg), key, what, kind(*v));
+}
+
 int spo_cfg_int(const cJSON *cfg, const char *key, int def, int *out)
 {
-    const cJSON *v = get(cfg, key);
+    const cJSON *v;
     *out = def;
-    if (!v) return SPO_OK;
-    if (cJSON_IsNumber(v) && !is_int(v))
-        return spo_err(SPO_EINVAL, "%s: '%s' must be an integer, not %g", spo_cfg_name(cfg), key, v->valuedouble);
-    if (!is_int(v)) return spo_err(SPO_EINVAL, "%s: '%s' must be an integer, not %s", spo_cfg_name(cfg), key, kind(v));
-    *out = (int)v->valuedouble;
+    SPO_TRY(typed(cfg, key, is_int, "an integer", &v));
+    if (v) *out = (int)v->valuedouble;
     return SPO_OK;
 }
 
 int spo_cfg_double(const cJSON *cfg, const char *key, double def, double *out)
 {
-    const cJSON *v = get(cfg, key);
+    const cJSON *v;
     *out = def;
-    if (!v) return SPO_OK;
-    if (!cJSON_IsNumber(v))
-        return spo_err(SPO_EINVAL, "%s: '%s' must be a number, not %s", spo_cfg_name(cfg), key, kind(v));
-    *out = v->valuedouble;
+    SPO_TRY(typed(cfg, key, is_num, "a number", &v));
+    if (v) *out = v->valuedouble;
     return SPO_OK;
 }
 
@@ -139,23 +149,19 @@ int spo_cfg_float(const cJSON *cfg, const char *key, float def, float *out)
 
 int spo_cfg_bool(const cJSON *cfg, const char *key, int def, int *out)
 {
-    const cJSON *v = get(cfg, key);
+    const cJSON *v;
     *out = def;
-    if (!v) return SPO_OK;
-    if (!cJSON_IsBool(v))
-        return spo_err(SPO_EINVAL, "%s: '%s' must be true or false, not %s", spo_cfg_name(cfg), key, kind(v));
-    *out = cJSON_IsTrue(v);
+    SPO_TRY(typed(cfg, key, is_bool, "true or false", &v));
+    if (v) *out = cJSON_IsTrue(v);
     return SPO_OK;
 }
 
 int spo_cfg_str(const cJSON *cfg, const char *key, const char *def, const char **out)
 {
-    const cJSON *v = get(cfg, key);
+    const cJSON *v;
     *out = def;
-    if (!v) return SPO_OK;
-    if (!cJSON_IsString(v))
-        return spo_err(SPO_EINVAL, "%s: '%s' must be a string, not %s", spo_cfg_name(cfg), key, kind(v));
-    *out = v->valuestring;
+    SPO_TRY(typed(cfg, key, is_str, "a string", &v));
+    if (v) *out = v->valuestring;
     return SPO_OK;
 }
 
@@ -180,8 +186,6 @@ static int list(const cJSON *cfg, const char *key, int max, int *n, int (*ok)(co
 bad:
     return spo_err(SPO_EINVAL, "%s: '%s' must be a list of %s", spo_cfg_name(cfg), key, what);
 }
-
-static int is_str(const cJSON *v) { return cJSON_IsString(v); }
 
 /* Both list readers: strs 0 fills an int out[], 1 a const char *out[]. */
 static int array(const cJSON *cfg, const char *key, void *out, int max, int *n, int strs)
