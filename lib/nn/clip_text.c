@@ -74,8 +74,9 @@ static int check_config(const spo_clip_text_config *c)
 
 /* ---- parameters ------------------------------------------------------------ */
 
-static int declare(spo_clip_text *m)
+static int declare(void *model)
 {
+    spo_clip_text *m = model;
     const spo_clip_text_config *c = &m->cfg;
     spo_params *ps = &m->ps;
     char pre[96];
@@ -107,19 +108,11 @@ static int make(spo_clip_text **out, const spo_clip_text_config *cfg, spo_dev *d
     SPO_TRY(check_config(cfg));
     spo_clip_text *m = calloc(1, sizeof *m);
     if (!m) return spo_err(SPO_EIO, "out of memory");
-    m->cfg = *cfg;
-    m->dev = dev;
-    spo_params_init(&m->ps);
-    int rc = declare(m);
-    if (rc && weights) rc = spo_err_prefix(rc, "%s", weights);
-    if (!rc && dev)
-        rc = weights ? spo_params_alloc_load(&m->ps, dev, weights, NULL, 0) : spo_params_alloc(&m->ps, dev);
-    if (rc) {
-        spo_clip_text_free(m);
-        return rc;
-    }
-    *out = m;
-    return SPO_OK;
+    *m = (spo_clip_text){.cfg = *cfg, .dev = dev};
+    int rc = spo_params_build(&m->ps, dev, weights, declare, m);
+    if (rc) spo_clip_text_free(m);
+    else *out = m;
+    return rc;
 }
 
 int spo_clip_text_create(spo_clip_text **out, const spo_clip_text_config *cfg, spo_dev *dev)

@@ -274,6 +274,15 @@ int spo_params_alloc_load(spo_params *ps, spo_dev *dev, const char *path, const 
     return with_file(ps, path, prefix, allow_extra, dev, 1);
 }
 
+int spo_params_build(spo_params *ps, spo_dev *dev, const char *weights, int (*declare)(void *model), void *model)
+{
+    spo_params_init(ps);
+    int rc = declare(model);
+    if (rc) return weights ? spo_err_prefix(rc, "%s", weights) : rc;
+    if (!dev) return SPO_OK;
+    return weights ? with_file(ps, weights, NULL, 0, dev, 1) : spo_params_alloc(ps, dev);
+}
+
 int spo_params_check_file(spo_params *ps, const char *path, const char *prefix, int allow_extra)
 {
     return with_file(ps, path, prefix, allow_extra, NULL, 0);

@@ -62,6 +62,10 @@ int spo_params_check_file(spo_params *ps, const char *path, const char *prefix, 
 /* Check the file's names and shapes, then spo_params_alloc on dev, then load:
  * a config that does not fit its weights fails before any allocation. */
 int spo_params_alloc_load(spo_params *ps, spo_dev *dev, const char *path, const char *prefix, int allow_extra);
+/* A model's table in one call: spo_params_init, declare(model) (which adds
+ * to ps), then with weights spo_params_alloc_load, without spo_params_alloc;
+ * dev NULL: the table only. Declare errors are prefixed with weights. */
+int spo_params_build(spo_params *ps, spo_dev *dev, const char *weights, int (*declare)(void *model), void *model);
 /* Any source of named tensors (a safetensors file, a PyTorch .bin through
  * lib/ptbin, ...): `count` tensors; info gives the i-th one's name and
  * shape (pointers valid while the source lives), read converts its data to

@@ -119,8 +119,9 @@ static int declare_attn_linear(spo_params *ps, float **w, float **b, int c, cons
     return SPO_OK;
 }
 
-static int declare(spo_vae *v)
+static int declare(void *model)
 {
+    spo_vae *v = model;
     const spo_vae_config *c = &v->cfg;
     spo_params *ps = &v->ps;
     int rc, lat = c->latent_channels, top = c->ch[c->nblocks - 1];
@@ -176,18 +177,11 @@ static int make(spo_vae **out, const spo_vae_config *cfg, spo_dev *dev, const ch
     SPO_TRY(check_config(cfg));
     spo_vae *v = calloc(1, sizeof *v);
     if (!v) return spo_err(SPO_EIO, "out of memory");
-    v->cfg = *cfg;
-    v->dev = dev;
-    spo_params_init(&v->ps);
-    int rc = declare(v);
-    if (rc && weights) rc = spo_err_prefix(rc, "%s", weights);
-    if (!rc) rc = weights ? spo_params_alloc_load(&v->ps, dev, weights, NULL, 0) : spo_params_alloc(&v->ps, dev);
-    if (rc) {
-        spo_vae_free(v);
-        return rc;
-    }
-    *out = v;
-    return SPO_OK;
+    *v = (spo_vae){.cfg = *cfg, .dev = dev};
+    int rc = spo_params_build(&v->ps, dev, weights, declare, v);
+    if (rc) spo_vae_free(v);
+    else *out = v;
+    return rc;
 }
 
 int spo_vae_create(spo_vae **out, const spo_vae_config *cfg, spo_dev *dev) { return make(out, cfg, dev, NULL); }
