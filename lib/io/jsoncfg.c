@@ -130,6 +130,12 @@ int spo_cfg_int(const cJSON *cfg, const char *key, int def, int *out)
     return SPO_OK;
 }
 
+int spo_cfg_ints(const cJSON *cfg, const spo_cfg_intkey *keys, int n)
+{
+    for (int i = 0; i < n; i++) SPO_TRY(spo_cfg_int(cfg, keys[i].key, keys[i].def, keys[i].out));
+    return SPO_OK;
+}
+
 int spo_cfg_double(const cJSON *cfg, const char *key, double def, double *out)
 {
     const cJSON *v;

@@ -34,6 +34,13 @@ int spo_cfg_float(const cJSON *cfg, const char *key, float def, float *out);
 int spo_cfg_double(const cJSON *cfg, const char *key, double def, double *out);
 int spo_cfg_bool(const cJSON *cfg, const char *key, int def, int *out);
 int spo_cfg_str(const cJSON *cfg, const char *key, const char *def, const char **out);
+/* Several integer keys at once: each spec's key into *out (def when absent). */
+typedef struct {
+    const char *key;
+    int def;
+    int *out;
+} spo_cfg_intkey;
+int spo_cfg_ints(const cJSON *cfg, const spo_cfg_intkey *keys, int n);
 /* A list of at most max integers / strings into out[0..*n). */
 int spo_cfg_int_array(const cJSON *cfg, const char *key, int *out, int max, int *n);
 int spo_cfg_str_array(const cJSON *cfg, const char *key, const char **out, int max, int *n);

@@ -32,13 +32,16 @@ static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
 static int parse_config(spo_clip_text_config *c, const cJSON *j)
 {
     const char *act;
-    SPO_TRY(spo_cfg_int(j, "vocab_size", 49408, &c->vocab));
-    SPO_TRY(spo_cfg_int(j, "hidden_size", 512, &c->dim));
-    SPO_TRY(spo_cfg_int(j, "intermediate_size", 2048, &c->inter));
-    SPO_TRY(spo_cfg_int(j, "num_hidden_layers", 12, &c->layers));
-    SPO_TRY(spo_cfg_int(j, "num_attention_heads", 8, &c->heads));
-    SPO_TRY(spo_cfg_int(j, "max_position_embeddings", 77, &c->max_pos));
-    SPO_TRY(spo_cfg_int(j, "eos_token_id", 49407, &c->eos));
+    const spo_cfg_intkey ints[] = {
+        {"vocab_size", 49408, &c->vocab},
+        {"hidden_size", 512, &c->dim},
+        {"intermediate_size", 2048, &c->inter},
+        {"num_hidden_layers", 12, &c->layers},
+        {"num_attention_heads", 8, &c->heads},
+        {"max_position_embeddings", 77, &c->max_pos},
+        {"eos_token_id", 49407, &c->eos},
+    };
+    SPO_TRY(spo_cfg_ints(j, ints, (int)(sizeof ints / sizeof *ints)));
     SPO_TRY(spo_cfg_float(j, "layer_norm_eps", 1e-5f, &c->eps));
     SPO_TRY(spo_cfg_str(j, "hidden_act", "quick_gelu", &act));
     if (!strcmp(act, "quick_gelu"))

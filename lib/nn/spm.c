@@ -24,13 +24,16 @@ static int parse_vision(spo_spm_config *c, const cJSON *v)
 {
     int ch;
     const char *act;
-    SPO_TRY(spo_cfg_int(v, "hidden_size", 768, &c->width));
-    SPO_TRY(spo_cfg_int(v, "intermediate_size", 3072, &c->inter));
-    SPO_TRY(spo_cfg_int(v, "num_hidden_layers", 12, &c->layers));
-    SPO_TRY(spo_cfg_int(v, "num_attention_heads", 12, &c->heads));
-    SPO_TRY(spo_cfg_int(v, "image_size", 224, &c->image_size));
-    SPO_TRY(spo_cfg_int(v, "patch_size", 32, &c->patch));
-    SPO_TRY(spo_cfg_int(v, "num_channels", 3, &ch));
+    const spo_cfg_intkey ints[] = {
+        {"hidden_size", 768, &c->width},
+        {"intermediate_size", 3072, &c->inter},
+        {"num_hidden_layers", 12, &c->layers},
+        {"num_attention_heads", 12, &c->heads},
+        {"image_size", 224, &c->image_size},
+        {"patch_size", 32, &c->patch},
+        {"num_channels", 3, &ch},
+    };
+    SPO_TRY(spo_cfg_ints(v, ints, (int)(sizeof ints / sizeof *ints)));
     SPO_TRY(spo_cfg_float(v, "layer_norm_eps", 1e-5f, &c->eps));
     SPO_TRY(spo_cfg_str(v, "hidden_act", "quick_gelu", &act));
     if (ch != 3) return spo_err(SPO_EINVAL, "vision_config: 'num_channels' %d is unsupported (3)", ch);

@@ -35,10 +35,13 @@ static int parse_config(spo_vae_config *c, const cJSON *j)
     if (strcmp(s, "silu")) return spo_err(SPO_EINVAL, "%s: 'act_fn' %s is unsupported (only silu)", file, s);
     SPO_TRY(spo_cfg_str(j, "norm_type", "group", &s));
     if (strcmp(s, "group")) return spo_err(SPO_EINVAL, "%s: 'norm_type' %s is unsupported (only group)", file, s);
-    SPO_TRY(spo_cfg_int(j, "layers_per_block", 1, &c->layers_per_block));
-    SPO_TRY(spo_cfg_int(j, "latent_channels", 4, &c->latent_channels));
-    SPO_TRY(spo_cfg_int(j, "out_channels", 3, &c->out_channels));
-    SPO_TRY(spo_cfg_int(j, "norm_num_groups", 32, &c->groups));
+    const spo_cfg_intkey ints[] = {
+        {"layers_per_block", 1, &c->layers_per_block},
+        {"latent_channels", 4, &c->latent_channels},
+        {"out_channels", 3, &c->out_channels},
+        {"norm_num_groups", 32, &c->groups},
+    };
+    SPO_TRY(spo_cfg_ints(j, ints, (int)(sizeof ints / sizeof *ints)));
     SPO_TRY(spo_cfg_bool(j, "mid_block_add_attention", 1, &c->mid_attn));
     SPO_TRY(spo_cfg_float(j, "scaling_factor", 0.18215f, &c->scaling_factor));
     /* keys of later diffusers releases that would change the decode */
