@@ -35,6 +35,14 @@ const char *spo_errmsg(void);
  * 0x7f, the C1 controls U+0080..U+009F) and bytes that are not valid UTF-8
  * become \xNN; valid UTF-8 text is kept. Returns the length written. */
 size_t spo_escape(char *dst, size_t cap, const char *src, size_t n);
+/* Return the code of a failing call (non-zero) from the enclosing function:
+ *   SPO_TRY(spo_cfg_int(j, "in_channels", 4, &c->in_channels)); */
+#define SPO_TRY(call)                                                                                                  \
+    do {                                                                                                               \
+        int spo_try_rc_ = (call);                                                                                      \
+        if (spo_try_rc_) return spo_try_rc_;                                                                           \
+    } while (0)
+
 void spo_err_clear(void);
 
 #endif

@@ -108,26 +108,42 @@ int spo_cfg_require(const cJSON *cfg, const char *key)
     return get(cfg, key) ? SPO_OK : spo_err(SPO_EINVAL, "%s: missing '%s'", spo_cfg_name(cfg), key);
 }
 
+static int is_num(const cJSON *v) { return cJSON_IsNumber(v); }
+static int is_bool(const cJSON *v) { return cJSON_IsBool(v); }
+static int is_str(const cJSON *v) { return cJSON_IsString(v); }
+
+/* *v = the item for key (NULL when absent or null); SPO_EINVAL "must be
+ * <what>" naming the file and key when it fails ok(). */
+static int typed(const cJSON *cfg, const char *key, int (*ok)(const cJSON *), const char *what, const cJSON **v)
+{
+    *v = get(cfg, key);
+    if (!*v || ok(*v)) return SPO_OK;
+    if (ok == is_int && cJSON_IsNumber(*v))
+        return spo_err(SPO_EINVAL, "%s: '%s' must be %s, not %g", spo_cfg_name(cfg), key, what, (*v)->valuedouble);
+    return spo_err(SPO_EINVAL, "%s: '%s' must be %s, not %s", spo_cfg_name(cfg), key, what, kind(*v));
+}
+
 int spo_cfg_int(const cJSON *cfg, const char *key, int def, int *out)
 {
-    const cJSON *v = get(cfg, key);
+    const cJSON *v;
     *out = def;
-    if (!v) return SPO_OK;
-    if (cJSON_IsNumber(v) && !is_int(v))
-        return spo_err(SPO_EINVAL, "%s: '%s' must be an integer, not %g", spo_cfg_name(cfg), key, v->valuedouble);
-    if (!is_int(v)) return spo_err(SPO_EINVAL, "%s: '%s' must be an integer, not %s", spo_cfg_name(cfg), key, kind(v));
-    *out = (int)v->valuedouble;
+    SPO_TRY(typed(cfg, key, is_int, "an integer", &v));
+    if (v) *out = (int)v->valuedouble;
+    return SPO_OK;
+}
+
+int spo_cfg_ints(const cJSON *cfg, const spo_cfg_intkey *keys, int n)
+{
+    for (int i = 0; i < n; i++) SPO_TRY(spo_cfg_int(cfg, keys[i].key, keys[i].def, keys[i].out));
     return SPO_OK;
 }
 
 int spo_cfg_double(const cJSON *cfg, const char *key, double def, double *out)
 {
-    const cJSON *v = get(cfg, key);
+    const cJSON *v;
     *out = def;
-    if (!v) return SPO_OK;
-    if (!cJSON_IsNumber(v))
-        return spo_err(SPO_EINVAL, "%s: '%s' must be a number, not %s", spo_cfg_name(cfg), key, kind(v));
-    *out = v->valuedouble;
+    SPO_TRY(typed(cfg, key, is_num, "a number", &v));
+    if (v) *out = v->valuedouble;
     return SPO_OK;
 }
 
@@ -141,23 +157,19 @@ int spo_cfg_float(const cJSON *cfg, const char *key, float def, float *out)
 
 int spo_cfg_bool(const cJSON *cfg, const char *key, int def, int *out)
 {
-    const cJSON *v = get(cfg, key);
+    const cJSON *v;
     *out = def;
-    if (!v) return SPO_OK;
-    if (!cJSON_IsBool(v))
-        return spo_err(SPO_EINVAL, "%s: '%s' must be true or false, not %s", spo_cfg_name(cfg), key, kind(v));
-    *out = cJSON_IsTrue(v);
+    SPO_TRY(typed(cfg, key, is_bool, "true or false", &v));
+    if (v) *out = cJSON_IsTrue(v);
     return SPO_OK;
 }
 
 int spo_cfg_str(const cJSON *cfg, const char *key, const char *def, const char **out)
 {
-    const cJSON *v = get(cfg, key);
+    const cJSON *v;
     *out = def;
-    if (!v) return SPO_OK;
-    if (!cJSON_IsString(v))
-        return spo_err(SPO_EINVAL, "%s: '%s' must be a string, not %s", spo_cfg_name(cfg), key, kind(v));
-    *out = v->valuestring;
+    SPO_TRY(typed(cfg, key, is_str, "a string", &v));
+    if (v) *out = v->valuestring;
     return SPO_OK;
 }
 
@@ -183,28 +195,36 @@ bad:
     return spo_err(SPO_EINVAL, "%s: '%s' must be a list of %s", spo_cfg_name(cfg), key, what);
 }
 
-static int is_str(const cJSON *v) { return cJSON_IsString(v); }
-
-int spo_cfg_int_array(const cJSON *cfg, const char *key, int *out, int max, int *n)
+/* Both list readers: strs 0 fills an int out[], 1 a const char *out[]. */
+static int array(const cJSON *cfg, const char *key, void *out, int max, int *n, int strs)
 {
     const cJSON *items[64];
     const cJSON **it = max <= 64 ? items : malloc((size_t)max * sizeof *it);
     if (!it) return spo_err(SPO_EIO, "out of memory");
-    int k = 0, rc = list(cfg, key, max, &k, is_int, "integers", it);
-    for (int i = 0; !rc && i < k; i++) out[i] = (int)it[i]->valuedouble;
+    int k = 0, rc = list(cfg, key, max, &k, strs ? is_str : is_int, strs ? "strings" : "integers", it);
+    for (int i = 0; !rc && i < k; i++)
+        if (strs) ((const char **)out)[i] = it[i]->valuestring;
+        else ((int *)out)[i] = (int)it[i]->valuedouble;
     *n = rc ? 0 : k;
     if (it != items) free(it);
     return rc;
 }
 
+int spo_cfg_int_array(const cJSON *cfg, const char *key, int *out, int max, int *n)
+{
+    return array(cfg, key, out, max, n, 0);
+}
+
 int spo_cfg_str_array(const cJSON *cfg, const char *key, const char **out, int max, int *n)
 {
-    const cJSON *items[64];
-    const cJSON **it = max <= 64 ? items : malloc((size_t)max * sizeof *it);
-    if (!it) return spo_err(SPO_EIO, "out of memory");
-    int k = 0, rc = list(cfg, key, max, &k, is_str, "strings", it);
-    for (int i = 0; !rc && i < k; i++) out[i] = it[i]->valuestring;
-    *n = rc ? 0 : k;
-    if (it != items) free(it);
+    return array(cfg, key, out, max, n, 1);
+}
+
+int spo_cfg_read(const char *path, int (*parse)(void *out, const cJSON *cfg), void *out)
+{
+    cJSON *j;
+    SPO_TRY(spo_cfg_load(&j, path));
+    int rc = parse(out, j);
+    cJSON_Delete(j);
     return rc;
 }

@@ -19,6 +19,9 @@
 /* Parse path into *cfg (a JSON object); free with cJSON_Delete. Missing or
  * unreadable file: SPO_EIO; invalid JSON or not an object: SPO_EINVAL. */
 int spo_cfg_load(cJSON **cfg, const char *path);
+/* Load path, hand the object to parse(out, cfg), free it: the one way a
+ * model part reads its config file. */
+int spo_cfg_read(const char *path, int (*parse)(void *out, const cJSON *cfg), void *out);
 /* Parse a string (label names it in messages). */
 int spo_cfg_parse(cJSON **cfg, const char *text, size_t len, const char *label);
 /* The file name remembered by spo_cfg_load ("config" when none). */
@@ -31,6 +34,13 @@ int spo_cfg_float(const cJSON *cfg, const char *key, float def, float *out);
 int spo_cfg_double(const cJSON *cfg, const char *key, double def, double *out);
 int spo_cfg_bool(const cJSON *cfg, const char *key, int def, int *out);
 int spo_cfg_str(const cJSON *cfg, const char *key, const char *def, const char **out);
+/* Several integer keys at once: each spec's key into *out (def when absent). */
+typedef struct {
+    const char *key;
+    int def;
+    int *out;
+} spo_cfg_intkey;
+int spo_cfg_ints(const cJSON *cfg, const spo_cfg_intkey *keys, int n);
 /* A list of at most max integers / strings into out[0..*n). */
 int spo_cfg_int_array(const cJSON *cfg, const char *key, int *out, int max, int *n);
 int spo_cfg_str_array(const cJSON *cfg, const char *key, const char **out, int max, int *n);

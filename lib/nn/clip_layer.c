@@ -3,16 +3,10 @@
 
 #include "ops/ops_extra.h"
 
-#define CK(call)                         \
-    do {                                 \
-        if ((rc = (call))) return rc;    \
-    } while (0)
-
 static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 int spo_clip_layer_declare(spo_clip_layer *L, spo_params *ps, const char *pre)
 {
-    int rc;
     int64_t c = L->dim, m = L->inter;
     if (L->dim < 1 || L->heads < 1 || L->dim % L->heads || L->inter < 1)
         return spo_err(SPO_EINVAL, "clip layer: hidden size %d is not a multiple of %d heads", L->dim, L->heads);
@@ -31,7 +25,7 @@ int spo_clip_layer_declare(spo_clip_layer *L, spo_params *ps, const char *pre)
         {&L->f2w, "mlp.fc2.weight", c, m},          {&L->f2b, "mlp.fc2.bias", c, 0},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-        CK(spo_params_addf(ps, t[i].slot, t[i].d0, t[i].d1, 0, 0, "%s%s", pre, t[i].name));
+        SPO_TRY(spo_params_addf(ps, t[i].slot, t[i].d0, t[i].d1, 0, 0, "%s%s", pre, t[i].name));
     return SPO_OK;
 }
 
@@ -44,30 +38,30 @@ size_t spo_clip_layer_scratch(const spo_clip_layer *L, size_t n)
 int spo_clip_layer_fwd(spo_dev *d, const spo_clip_layer *L, float *x, float *scratch, int b, int t, int causal,
                        const float *mod)
 {
-    int rc, c = L->dim, n = b * t;
+    int c = L->dim, n = b * t;
     size_t nc = align16((size_t)n * c);
     float *a = scratch, *q = a + nc, *k = q + nc, *v = k + nc, *o = v + nc, *h = o + nc;
     float *mean = h + align16((size_t)n * L->inter), *rstd = mean + align16((size_t)n);
 
     /* attention branch: x += out_proj(attn(ln1(x))) */
-    CK(spo_layernorm_fwd(d, a, mean, rstd, x, L->ln1w, L->ln1b, n, c, L->eps));
-    if (mod) CK(spo_modulate_fwd(d, a, a, mod, mod + c, 6 * c, b, t, c)); /* a*(1+scale_msa)+shift_msa */
-    CK(spo_linear_fwd(d, q, a, L->qw, L->qb, n, c, c));
-    CK(spo_linear_fwd(d, k, a, L->kw, L->kb, n, c, c));
-    CK(spo_linear_fwd(d, v, a, L->vw, L->vb, n, c, c));
-    CK(spo_attention_fwd(d, o, NULL, q, k, v, b, t, t, L->heads, c / L->heads, causal));
-    CK(spo_linear_fwd(d, a, o, L->ow, L->ob, n, c, c));
+    SPO_TRY(spo_layernorm_fwd(d, a, mean, rstd, x, L->ln1w, L->ln1b, n, c, L->eps));
+    if (mod) SPO_TRY(spo_modulate_fwd(d, a, a, mod, mod + c, 6 * c, b, t, c)); /* a*(1+scale_msa)+shift_msa */
+    SPO_TRY(spo_linear_fwd(d, q, a, L->qw, L->qb, n, c, c));
+    SPO_TRY(spo_linear_fwd(d, k, a, L->kw, L->kb, n, c, c));
+    SPO_TRY(spo_linear_fwd(d, v, a, L->vw, L->vb, n, c, c));
+    SPO_TRY(spo_attention_fwd(d, o, NULL, q, k, v, b, t, t, L->heads, c / L->heads, causal));
+    SPO_TRY(spo_linear_fwd(d, a, o, L->ow, L->ob, n, c, c));
     if (mod)
-        CK(spo_gate_add_fwd(d, x, a, mod + 2 * c, 6 * c, b, t, c)); /* x += gate_msa * a */
+        SPO_TRY(spo_gate_add_fwd(d, x, a, mod + 2 * c, 6 * c, b, t, c)); /* x += gate_msa * a */
     else
-        CK(spo_add_fwd(d, x, x, a, (size_t)n * c));
+        SPO_TRY(spo_add_fwd(d, x, x, a, (size_t)n * c));
 
     /* MLP branch: x += fc2(act(fc1(ln2(x)))) */
-    CK(spo_layernorm_fwd(d, a, mean, rstd, x, L->ln2w, L->ln2b, n, c, L->eps));
-    if (mod) CK(spo_modulate_fwd(d, a, a, mod + 3 * c, mod + 4 * c, 6 * c, b, t, c));
-    CK(spo_linear_fwd(d, h, a, L->f1w, L->f1b, n, c, L->inter));
-    CK(spo_act_fwd(d, L->act, h, h, (size_t)n * L->inter));
-    CK(spo_linear_fwd(d, a, h, L->f2w, L->f2b, n, L->inter, c));
+    SPO_TRY(spo_layernorm_fwd(d, a, mean, rstd, x, L->ln2w, L->ln2b, n, c, L->eps));
+    if (mod) SPO_TRY(spo_modulate_fwd(d, a, a, mod + 3 * c, mod + 4 * c, 6 * c, b, t, c));
+    SPO_TRY(spo_linear_fwd(d, h, a, L->f1w, L->f1b, n, c, L->inter));
+    SPO_TRY(spo_act_fwd(d, L->act, h, h, (size_t)n * L->inter));
+    SPO_TRY(spo_linear_fwd(d, a, h, L->f2w, L->f2b, n, L->inter, c));
     if (mod) return spo_gate_add_fwd(d, x, a, mod + 5 * c, 6 * c, b, t, c); /* x += gate_mlp * a */
     return spo_add_fwd(d, x, x, a, (size_t)n * c);
 }

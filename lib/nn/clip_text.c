@@ -11,11 +11,6 @@
 #include "ops/ops_extra.h"
 #include "nn/params.h"
 
-#define CK(call)                         \
-    do {                                 \
-        if ((rc = (call))) return rc;    \
-    } while (0)
-
 struct spo_clip_text {
     spo_clip_text_config cfg;
     spo_dev *dev;
@@ -36,17 +31,19 @@ static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
  * keys; errors name the file and the key. */
 static int parse_config(spo_clip_text_config *c, const cJSON *j)
 {
-    int rc;
     const char *act;
-    CK(spo_cfg_int(j, "vocab_size", 49408, &c->vocab));
-    CK(spo_cfg_int(j, "hidden_size", 512, &c->dim));
-    CK(spo_cfg_int(j, "intermediate_size", 2048, &c->inter));
-    CK(spo_cfg_int(j, "num_hidden_layers", 12, &c->layers));
-    CK(spo_cfg_int(j, "num_attention_heads", 8, &c->heads));
-    CK(spo_cfg_int(j, "max_position_embeddings", 77, &c->max_pos));
-    CK(spo_cfg_int(j, "eos_token_id", 49407, &c->eos));
-    CK(spo_cfg_float(j, "layer_norm_eps", 1e-5f, &c->eps));
-    CK(spo_cfg_str(j, "hidden_act", "quick_gelu", &act));
+    const spo_cfg_intkey ints[] = {
+        {"vocab_size", 49408, &c->vocab},
+        {"hidden_size", 512, &c->dim},
+        {"intermediate_size", 2048, &c->inter},
+        {"num_hidden_layers", 12, &c->layers},
+        {"num_attention_heads", 8, &c->heads},
+        {"max_position_embeddings", 77, &c->max_pos},
+        {"eos_token_id", 49407, &c->eos},
+    };
+    SPO_TRY(spo_cfg_ints(j, ints, (int)(sizeof ints / sizeof *ints)));
+    SPO_TRY(spo_cfg_float(j, "layer_norm_eps", 1e-5f, &c->eps));
+    SPO_TRY(spo_cfg_str(j, "hidden_act", "quick_gelu", &act));
     if (!strcmp(act, "quick_gelu"))
         c->act = SPO_ACT_QUICK_GELU;
     else if (!strcmp(act, "gelu"))
@@ -56,17 +53,22 @@ static int parse_config(spo_clip_text_config *c, const cJSON *j)
     return SPO_OK;
 }
 
+/* v in lo..hi, else SPO_EINVAL naming the key */
+static int in_range(const char *key, int v, int lo, int hi)
+{
+    return v >= lo && v <= hi ? SPO_OK : spo_err(SPO_EINVAL, "clip text: '%s' %d is not in %d..%d", key, v, lo, hi);
+}
+
 static int check_config(const spo_clip_text_config *c)
 {
-    if (c->vocab < 1) return spo_err(SPO_EINVAL, "clip text: 'vocab_size' %d is out of range", c->vocab);
-    if (c->dim < 1 || c->dim > 65536) return spo_err(SPO_EINVAL, "clip text: 'hidden_size' %d is out of range", c->dim);
-    if (c->inter < 1) return spo_err(SPO_EINVAL, "clip text: 'intermediate_size' %d is out of range", c->inter);
-    if (c->layers < 0 || c->layers > 1024)
-        return spo_err(SPO_EINVAL, "clip text: 'num_hidden_layers' %d is out of range", c->layers);
+    SPO_TRY(in_range("vocab_size", c->vocab, 1, 1 << 24));
+    SPO_TRY(in_range("hidden_size", c->dim, 1, 65536));
+    SPO_TRY(in_range("intermediate_size", c->inter, 1, 1 << 20));
+    SPO_TRY(in_range("num_hidden_layers", c->layers, 0, 1024));
+    SPO_TRY(in_range("max_position_embeddings", c->max_pos, 1, 65536));
     if (c->heads < 1 || c->dim % c->heads)
         return spo_err(SPO_EINVAL, "clip text: 'num_attention_heads' %d does not divide hidden_size %d", c->heads,
                        c->dim);
-    if (c->max_pos < 1) return spo_err(SPO_EINVAL, "clip text: 'max_position_embeddings' %d is out of range", c->max_pos);
     if (!(c->eps > 0)) return spo_err(SPO_EINVAL, "clip text: 'layer_norm_eps' must be positive");
     if (c->act != SPO_ACT_QUICK_GELU && c->act != SPO_ACT_GELU)
         return spo_err(SPO_EINVAL, "clip text: 'hidden_act' must be quick_gelu or gelu");
@@ -75,14 +77,14 @@ static int check_config(const spo_clip_text_config *c)
 
 /* ---- parameters ------------------------------------------------------------ */
 
-static int declare(spo_clip_text *m)
+static int declare(void *model)
 {
+    spo_clip_text *m = model;
     const spo_clip_text_config *c = &m->cfg;
     spo_params *ps = &m->ps;
-    int rc;
     char pre[96];
-    CK(spo_params_add(ps, &m->tok, "text_model.embeddings.token_embedding.weight", c->vocab, c->dim, 0, 0));
-    CK(spo_params_add(ps, &m->pos, "text_model.embeddings.position_embedding.weight", c->max_pos, c->dim, 0, 0));
+    SPO_TRY(spo_params_add(ps, &m->tok, "text_model.embeddings.token_embedding.weight", c->vocab, c->dim, 0, 0));
+    SPO_TRY(spo_params_add(ps, &m->pos, "text_model.embeddings.position_embedding.weight", c->max_pos, c->dim, 0, 0));
     if (c->layers && !(m->layer = calloc((size_t)c->layers, sizeof *m->layer)))
         return spo_err(SPO_EIO, "out of memory");
     for (int i = 0; i < c->layers; i++) {
@@ -93,56 +95,54 @@ static int declare(spo_clip_text *m)
         L->act = c->act;
         L->eps = c->eps;
         snprintf(pre, sizeof pre, "text_model.encoder.layers.%d.", i);
-        CK(spo_clip_layer_declare(L, ps, pre));
+        SPO_TRY(spo_clip_layer_declare(L, ps, pre));
     }
-    CK(spo_params_add(ps, &m->fw, "text_model.final_layer_norm.weight", c->dim, 0, 0, 0));
-    CK(spo_params_add(ps, &m->fb, "text_model.final_layer_norm.bias", c->dim, 0, 0, 0));
+    SPO_TRY(spo_params_add(ps, &m->fw, "text_model.final_layer_norm.weight", c->dim, 0, 0, 0));
+    SPO_TRY(spo_params_add(ps, &m->fb, "text_model.final_layer_norm.bias", c->dim, 0, 0, 0));
     /* a buffer (arange) that some files carry */
     return spo_params_ignore(ps, "text_model.embeddings.position_ids");
 }
 
-int spo_clip_text_create(spo_clip_text **out, const spo_clip_text_config *cfg, spo_dev *dev)
+/* Declare for cfg, then with weights: check the file's names and shapes,
+ * allocate and load; without: allocate zeroed. */
+static int make(spo_clip_text **out, const spo_clip_text_config *cfg, spo_dev *dev, const char *weights)
 {
     *out = NULL;
-    int rc = check_config(cfg);
-    if (rc) return rc;
+    SPO_TRY(check_config(cfg));
     spo_clip_text *m = calloc(1, sizeof *m);
     if (!m) return spo_err(SPO_EIO, "out of memory");
-    m->cfg = *cfg;
-    m->dev = dev;
-    spo_params_init(&m->ps);
-    if ((rc = declare(m)) || (rc = spo_params_alloc(&m->ps, dev))) {
-        spo_clip_text_free(m);
-        return rc;
-    }
-    *out = m;
-    return SPO_OK;
+    *m = (spo_clip_text){.cfg = *cfg, .dev = dev};
+    int rc = spo_params_build(&m->ps, dev, weights, declare, m);
+    if (rc) spo_clip_text_free(m);
+    else *out = m;
+    return rc;
 }
+
+int spo_clip_text_create(spo_clip_text **out, const spo_clip_text_config *cfg, spo_dev *dev)
+{
+    return make(out, cfg, dev, NULL);
+}
+
+int spo_clip_text_alloc(spo_clip_text *m, spo_dev *dev)
+{
+    if (m->ps.buf) return spo_err(SPO_EINVAL, "clip text: parameters already allocated");
+    m->dev = dev;
+    return spo_params_alloc(&m->ps, dev);
+}
+
+static int read_config(void *c, const cJSON *j) { return spo_clip_text_config_parse(c, j); }
 
 int spo_clip_text_load(spo_clip_text **out, const char *dir, spo_dev *dev)
 {
     *out = NULL;
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    cJSON *j;
-    int rc = spo_cfg_load(&j, path);
-    if (rc) return rc;
     spo_clip_text_config cfg;
-    rc = parse_config(&cfg, j);
-    cJSON_Delete(j);
-    if (rc) return rc;
-    if ((rc = check_config(&cfg))) return spo_err_prefix(rc, "%s", path);
+    SPO_TRY(spo_cfg_read(path, read_config, &cfg));
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (access(path, R_OK)) snprintf(path, sizeof path, "%s/model.fp16.safetensors", dir);
     if (access(path, R_OK)) return spo_err(SPO_EINVAL, "%s: no weights (model.safetensors or model.fp16.safetensors)", dir);
-    spo_clip_text *m;
-    CK(spo_clip_text_create(&m, &cfg, dev));
-    if ((rc = spo_params_load(&m->ps, path, NULL, 0))) {
-        spo_clip_text_free(m);
-        return rc;
-    }
-    *out = m;
-    return SPO_OK;
+    return make(out, &cfg, dev, path);
 }
 
 int spo_clip_text_config_parse(spo_clip_text_config *c, const cJSON *j)
@@ -207,39 +207,38 @@ static int pool_index(const spo_clip_text_config *c, const int32_t *ids, int len
 static int encode(spo_clip_text *m, float *hidden, const int32_t *ids, int batch, int len)
 {
     const spo_clip_text_config *c = &m->cfg;
-    int rc;
     if (batch < 1 || len < 1 || len > c->max_pos)
         return spo_err(SPO_EINVAL, "clip text: bad shape batch=%d len=%d (max_position_embeddings %d)", batch, len,
                        c->max_pos);
     size_t n = (size_t)batch * len, tc = (size_t)len * c->dim;
-    CK(arena_fit(m, n));
+    SPO_TRY(arena_fit(m, n));
     if (!hidden) hidden = m->y;
-    CK(spo_embed_fwd(m->dev, m->x, m->tok, ids, (int)n, c->dim, c->vocab));
-    for (int b = 0; b < batch; b++) CK(spo_add_fwd(m->dev, m->x + b * tc, m->x + b * tc, m->pos, tc));
-    for (int l = 0; l < c->layers; l++) CK(spo_clip_layer_fwd(m->dev, &m->layer[l], m->x, m->scratch, batch, len, 1, NULL));
+    SPO_TRY(spo_embed_fwd(m->dev, m->x, m->tok, ids, (int)n, c->dim, c->vocab));
+    for (int b = 0; b < batch; b++) SPO_TRY(spo_add_fwd(m->dev, m->x + b * tc, m->x + b * tc, m->pos, tc));
+    for (int l = 0; l < c->layers; l++) SPO_TRY(spo_clip_layer_fwd(m->dev, &m->layer[l], m->x, m->scratch, batch, len, 1, NULL));
     return spo_layernorm_fwd(m->dev, hidden, m->mean, m->rstd, m->x, m->fw, m->fb, (int)n, c->dim, c->eps);
 }
 
 int spo_clip_text_forward_dev(spo_clip_text *m, float *hidden, float *pooled, const int32_t *ids, int batch, int len)
 {
-    int rc, C = m->cfg.dim;
-    CK(encode(m, hidden, ids, batch, len));
+    int C = m->cfg.dim;
+    SPO_TRY(encode(m, hidden, ids, batch, len));
     const float *h = hidden ? hidden : m->y; /* encode wrote m->y when hidden is NULL */
     for (int b = 0; pooled && b < batch; b++) {
         size_t row = (size_t)b * len + pool_index(&m->cfg, ids + (size_t)b * len, len);
-        CK(spo_dev_copy(m->dev, pooled + (size_t)b * C, h + row * C, (size_t)C));
+        SPO_TRY(spo_dev_copy(m->dev, pooled + (size_t)b * C, h + row * C, (size_t)C));
     }
     return SPO_OK;
 }
 
 int spo_clip_text_forward(spo_clip_text *m, float *hidden, float *pooled, const int32_t *ids, int batch, int len)
 {
-    int rc, C = m->cfg.dim;
-    CK(encode(m, NULL, ids, batch, len));
-    if (hidden) CK(spo_dev_download(m->dev, hidden, m->y, (size_t)batch * len * C));
+    int C = m->cfg.dim;
+    SPO_TRY(encode(m, NULL, ids, batch, len));
+    if (hidden) SPO_TRY(spo_dev_download(m->dev, hidden, m->y, (size_t)batch * len * C));
     for (int b = 0; pooled && b < batch; b++) {
         size_t row = (size_t)b * len + pool_index(&m->cfg, ids + (size_t)b * len, len);
-        CK(spo_dev_download(m->dev, pooled + (size_t)b * C, m->y + row * C, (size_t)C));
+        SPO_TRY(spo_dev_download(m->dev, pooled + (size_t)b * C, m->y + row * C, (size_t)C));
     }
     return spo_dev_sync(m->dev);
 }

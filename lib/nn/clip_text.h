@@ -44,6 +44,9 @@ int spo_clip_text_config_parse(spo_clip_text_config *c, const struct cJSON *j);
 int spo_clip_text_load(spo_clip_text **m, const char *dir, spo_dev *dev);
 /* A model with zeroed weights for cfg (fill with spo_clip_text_randn). */
 int spo_clip_text_create(spo_clip_text **m, const spo_clip_text_config *cfg, spo_dev *dev);
+/* dev NULL: the parameter table only (names, shapes), for checking a file
+ * before spo_clip_text_alloc puts it on a device. */
+int spo_clip_text_alloc(spo_clip_text *m, spo_dev *dev);
 int spo_clip_text_randn(spo_clip_text *m, uint64_t seed, float std);
 const spo_clip_text_config *spo_clip_text_cfg(const spo_clip_text *m);
 /* The parameter table (names "text_model.*"), for a caller that loads the

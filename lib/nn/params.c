@@ -39,9 +39,15 @@ int spo_params_add(spo_params *ps, float **slot, const char *name, int64_t d0, i
     int64_t d[4] = {d0, d1, d2, d3};
     e->numel = 1;
     for (int i = 0; i < 4 && d[i] > 0; i++) {
+        if ((uint64_t)d[i] > SPO_PARAMS_MAX_FLOATS / e->numel)
+            return spo_err(SPO_EINVAL, "the config declares '%s' with more than %llu elements", name,
+                           (unsigned long long)SPO_PARAMS_MAX_FLOATS);
         e->shape[e->ndim++] = d[i];
         e->numel *= (size_t)d[i];
     }
+    if (ps->total + e->numel + 15 > SPO_PARAMS_MAX_FLOATS)
+        return spo_err(SPO_EINVAL, "the config declares more than %llu parameters (at '%s')",
+                       (unsigned long long)SPO_PARAMS_MAX_FLOATS, name);
     e->name = strdup(name);
     if (!e->name) return spo_err(SPO_EIO, "out of memory");
     e->slot = slot;
@@ -135,16 +141,6 @@ static int st_info(void *ctx, int i, const char **name, int *ndim, const int64_t
 
 static int st_read(void *ctx, int i, float *dst) { return spo_st_read_f32(ctx, spo_st_get(ctx, i), dst); }
 
-int spo_params_load(spo_params *ps, const char *path, const char *prefix, int allow_extra)
-{
-    spo_st *st;
-    int rc = spo_st_open(&st, path);
-    if (rc) return rc;
-    spo_tensor_src src = {path, st, spo_st_count(st), st_info, st_read};
-    rc = spo_params_load_src(&ps, 1, &src, prefix, allow_extra);
-    spo_st_close(st);
-    return rc;
-}
 
 static int ignored(const spo_params *ps, const char *name)
 {
@@ -161,8 +157,10 @@ static int lookup(const spo_params *ps, const char *name)
     return -1;
 }
 
-int spo_params_load_src(spo_params *const *tabs, int ntabs, const spo_tensor_src *src, const char *prefix,
-                        int allow_extra)
+/* Match the source's tensors to the tables by name and shape; read: also
+ * read each tensor into its table's buffer (else names and shapes only). */
+static int match(spo_params *const *tabs, int ntabs, const spo_tensor_src *src, const char *prefix, int allow_extra,
+                 int read)
 {
     int rc = SPO_OK;
     const char *path = src->label;
@@ -207,6 +205,8 @@ int spo_params_load_src(spo_params *const *tabs, int ntabs, const spo_tensor_src
             rc = spo_err(SPO_EINVAL, "%s: tensor '%s' is %s, expected %s for this config", path, full, a, b);
             goto out;
         }
+        seen[k][j] = 1;
+        if (!read) continue;
         if (e->numel > host_n) {
             free(host);
             host_n = e->numel;
@@ -215,7 +215,6 @@ int spo_params_load_src(spo_params *const *tabs, int ntabs, const spo_tensor_src
         }
         if ((rc = src->read(src->ctx, i, host))) goto out;
         if ((rc = spo_dev_upload(ps->dev, ps->buf + e->offset, host, e->numel))) goto out;
-        seen[k][j] = 1;
     }
     for (int k = 0; k < ntabs; k++)
         for (int j = 0; j < tabs[k]->n; j++)
@@ -233,6 +232,60 @@ out:
     free(seen);
     free(host);
     return rc;
+}
+
+int spo_params_load_src(spo_params *const *tabs, int ntabs, const spo_tensor_src *src, const char *prefix,
+                        int allow_extra)
+{
+    for (int k = 0; k < ntabs; k++)
+        if (!tabs[k]->buf) return spo_err(SPO_EINVAL, "%s: load into a parameter table not allocated", src->label);
+    int rc = match(tabs, ntabs, src, prefix, allow_extra, 0); /* every name and shape before any data */
+    return rc ? rc : match(tabs, ntabs, src, prefix, allow_extra, 1);
+}
+
+int spo_params_check_src(spo_params *const *tabs, int ntabs, const spo_tensor_src *src, const char *prefix,
+                         int allow_extra)
+{
+    return match(tabs, ntabs, src, prefix, allow_extra, 0);
+}
+
+/* A safetensors file's tensors against one table: names and shapes first;
+ * then dev: allocate the table there; then read (load): the data. */
+static int with_file(spo_params *ps, const char *path, const char *prefix, int allow_extra, spo_dev *dev, int load)
+{
+    spo_st *st;
+    SPO_TRY(spo_st_open(&st, path));
+    spo_tensor_src src = {path, st, spo_st_count(st), st_info, st_read};
+    int rc = match(&ps, 1, &src, prefix, allow_extra, 0);
+    if (!rc && dev) rc = spo_params_alloc(ps, dev);
+    if (!rc && load) rc = ps->buf ? match(&ps, 1, &src, prefix, allow_extra, 1)
+                                  : spo_err(SPO_EINVAL, "%s: load into a parameter table not allocated", path);
+    spo_st_close(st);
+    return rc;
+}
+
+int spo_params_load(spo_params *ps, const char *path, const char *prefix, int allow_extra)
+{
+    return with_file(ps, path, prefix, allow_extra, NULL, 1);
+}
+
+int spo_params_alloc_load(spo_params *ps, spo_dev *dev, const char *path, const char *prefix, int allow_extra)
+{
+    return with_file(ps, path, prefix, allow_extra, dev, 1);
+}
+
+int spo_params_build(spo_params *ps, spo_dev *dev, const char *weights, int (*declare)(void *model), void *model)
+{
+    spo_params_init(ps);
+    int rc = declare(model);
+    if (rc) return weights ? spo_err_prefix(rc, "%s", weights) : rc;
+    if (!dev) return SPO_OK;
+    return weights ? with_file(ps, weights, NULL, 0, dev, 1) : spo_params_alloc(ps, dev);
+}
+
+int spo_params_check_file(spo_params *ps, const char *path, const char *prefix, int allow_extra)
+{
+    return with_file(ps, path, prefix, allow_extra, NULL, 0);
 }
 
 int spo_params_randn(spo_params *ps, uint64_t seed, float std)

@@ -38,8 +38,12 @@ typedef struct {
 
 void spo_params_init(spo_params *ps);
 void spo_params_free(spo_params *ps);
+/* Most floats in one table (2^36: 256 GiB of fp32); a config asking more is
+ * refused before anything is allocated. */
+#define SPO_PARAMS_MAX_FLOATS ((uint64_t)1 << 36)
 /* Declare a tensor; *slot receives its device pointer at alloc. Shape dims
- * end at the first 0 (up to 4). Returns SPO_OK or SPO_EIO (memory). */
+ * end at the first 0 (up to 4). Returns SPO_OK, SPO_EIO (memory) or
+ * SPO_EINVAL (the table would exceed SPO_PARAMS_MAX_FLOATS). */
 int spo_params_add(spo_params *ps, float **slot, const char *name, int64_t d0, int64_t d1, int64_t d2, int64_t d3);
 /* printf-style name helper for spo_params_add: */
 int spo_params_addf(spo_params *ps, float **slot, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const char *fmt,
@@ -52,6 +56,16 @@ int spo_params_alloc(spo_params *ps, spo_dev *dev);
  * e.g. "text_model."; NULL for none); unexpected names are errors unless
  * allow_extra (e.g. position_ids buffers that some files carry). */
 int spo_params_load(spo_params *ps, const char *path, const char *prefix, int allow_extra);
+/* The same checks as spo_params_load on the file's header only: nothing is
+ * read or allocated (check a config against its weights before allocating). */
+int spo_params_check_file(spo_params *ps, const char *path, const char *prefix, int allow_extra);
+/* Check the file's names and shapes, then spo_params_alloc on dev, then load:
+ * a config that does not fit its weights fails before any allocation. */
+int spo_params_alloc_load(spo_params *ps, spo_dev *dev, const char *path, const char *prefix, int allow_extra);
+/* A model's table in one call: spo_params_init, declare(model) (which adds
+ * to ps), then with weights spo_params_alloc_load, without spo_params_alloc;
+ * dev NULL: the table only. Declare errors are prefixed with weights. */
+int spo_params_build(spo_params *ps, spo_dev *dev, const char *weights, int (*declare)(void *model), void *model);
 /* Any source of named tensors (a safetensors file, a PyTorch .bin through
  * lib/ptbin, ...): `count` tensors; info gives the i-th one's name and
  * shape (pointers valid while the source lives), read converts its data to
@@ -69,6 +83,9 @@ typedef struct {
  * allow_extra), every declared tensor must be present. */
 int spo_params_load_src(spo_params *const *tables, int ntables, const spo_tensor_src *src, const char *prefix,
                         int allow_extra);
+/* Names and shapes only, as spo_params_check_file (tables need not be allocated). */
+int spo_params_check_src(spo_params *const *tables, int ntables, const spo_tensor_src *src, const char *prefix,
+                         int allow_extra);
 
 /* Loading extensions, declared after spo_params_add and before load:
  * alias: the file may give entry `name` under `alias` instead (e.g. the

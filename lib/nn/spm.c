@@ -9,11 +9,6 @@
 #include "io/jsoncfg.h"
 #include "nn/spm_impl.h"
 
-#define CK(call)                         \
-    do {                                 \
-        if ((rc = (call))) return rc;    \
-    } while (0)
-
 /* ---- config ------------------------------------------------------------ */
 
 /* transformers 4.40.1 CLIPConfig: a non-null text_config_dict (old files)
@@ -27,17 +22,20 @@ static const cJSON *sub_config(const cJSON *j, const char *key, const char *old_
 
 static int parse_vision(spo_spm_config *c, const cJSON *v)
 {
-    int rc, ch;
+    int ch;
     const char *act;
-    CK(spo_cfg_int(v, "hidden_size", 768, &c->width));
-    CK(spo_cfg_int(v, "intermediate_size", 3072, &c->inter));
-    CK(spo_cfg_int(v, "num_hidden_layers", 12, &c->layers));
-    CK(spo_cfg_int(v, "num_attention_heads", 12, &c->heads));
-    CK(spo_cfg_int(v, "image_size", 224, &c->image_size));
-    CK(spo_cfg_int(v, "patch_size", 32, &c->patch));
-    CK(spo_cfg_int(v, "num_channels", 3, &ch));
-    CK(spo_cfg_float(v, "layer_norm_eps", 1e-5f, &c->eps));
-    CK(spo_cfg_str(v, "hidden_act", "quick_gelu", &act));
+    const spo_cfg_intkey ints[] = {
+        {"hidden_size", 768, &c->width},
+        {"intermediate_size", 3072, &c->inter},
+        {"num_hidden_layers", 12, &c->layers},
+        {"num_attention_heads", 12, &c->heads},
+        {"image_size", 224, &c->image_size},
+        {"patch_size", 32, &c->patch},
+        {"num_channels", 3, &ch},
+    };
+    SPO_TRY(spo_cfg_ints(v, ints, (int)(sizeof ints / sizeof *ints)));
+    SPO_TRY(spo_cfg_float(v, "layer_norm_eps", 1e-5f, &c->eps));
+    SPO_TRY(spo_cfg_str(v, "hidden_act", "quick_gelu", &act));
     if (ch != 3) return spo_err(SPO_EINVAL, "vision_config: 'num_channels' %d is unsupported (3)", ch);
     if (!strcmp(act, "gelu"))
         c->act = SPO_ACT_GELU;
@@ -57,7 +55,9 @@ static int check_config(const spo_spm_config *c)
     if (c->inter < 1) return spo_err(SPO_EINVAL, "spm: vision 'intermediate_size' %d is out of range", c->inter);
     if (c->layers < 0 || c->layers > 1024)
         return spo_err(SPO_EINVAL, "spm: vision 'num_hidden_layers' %d is out of range", c->layers);
-    if (c->patch < 1 || c->image_size < c->patch || c->image_size > 4096)
+    if (c->inter > 1 << 20) return spo_err(SPO_EINVAL, "spm: vision 'intermediate_size' %d is out of range", c->inter);
+    if (c->patch < 1 || c->image_size < c->patch || c->image_size > 4096 ||
+        (int64_t)(c->image_size / c->patch) * (c->image_size / c->patch) > 65536)
         return spo_err(SPO_EINVAL, "spm: vision 'image_size' %d / 'patch_size' %d are out of range", c->image_size,
                        c->patch);
     if (!(c->eps > 0)) return spo_err(SPO_EINVAL, "spm: vision 'layer_norm_eps' must be positive");
@@ -98,19 +98,33 @@ void spo_spm_free(spo_spm *m)
     free(m);
 }
 
-int spo_spm_create(spo_spm **out, const spo_spm_config *cfg, spo_dev *dev)
+static int fetch_logit(spo_spm *m)
+{
+    int rc = spo_dev_download(m->dev, &m->logit_host, m->logit, 1);
+    return rc ? rc : spo_dev_sync(m->dev);
+}
+
+/* Declare both towers for cfg, then with a weights source: check its names
+ * and shapes, allocate and load; without: allocate zeroed. */
+static int make(spo_spm **out, const spo_spm_config *cfg, spo_dev *dev, const spo_tensor_src *src)
 {
     *out = NULL;
-    int rc = check_config(cfg);
-    if (rc) return rc;
+    SPO_TRY(check_config(cfg));
     spo_spm *m = calloc(1, sizeof *m);
     if (!m) return spo_err(SPO_EIO, "out of memory");
     m->cfg = *cfg;
     m->dev = dev;
     spo_params_init(&m->ps);
-    if ((rc = spo_clip_text_create(&m->text, &cfg->text, dev)) || (rc = spo_spm_vision_declare(m)) ||
-        (rc = spo_params_ignore(&m->ps, "model.text_model.embeddings.position_ids")) ||
-        (rc = spo_params_alloc(&m->ps, dev))) {
+    int rc = spo_clip_text_create(&m->text, &cfg->text, NULL);
+    spo_params *tabs[2] = {m->text ? spo_clip_text_params(m->text) : NULL, &m->ps};
+    if (!rc) rc = spo_spm_vision_declare(m);
+    if (!rc) rc = spo_params_ignore(&m->ps, "model.text_model.embeddings.position_ids");
+    if (!rc && src) rc = spo_params_check_src(tabs, 2, src, "model.", 0);
+    if (!rc) rc = spo_clip_text_alloc(m->text, dev);
+    if (!rc) rc = spo_params_alloc(&m->ps, dev);
+    if (!rc && src) rc = spo_params_load_src(tabs, 2, src, "model.", 0);
+    if (!rc && src) rc = fetch_logit(m);
+    if (rc) {
         spo_spm_free(m);
         return rc;
     }
@@ -118,18 +132,20 @@ int spo_spm_create(spo_spm **out, const spo_spm_config *cfg, spo_dev *dev)
     return SPO_OK;
 }
 
-static int fetch_logit(spo_spm *m)
-{
-    int rc = spo_dev_download(m->dev, &m->logit_host, m->logit, 1);
-    return rc ? rc : spo_dev_sync(m->dev);
-}
+int spo_spm_create(spo_spm **out, const spo_spm_config *cfg, spo_dev *dev) { return make(out, cfg, dev, NULL); }
 
 int spo_spm_randn(spo_spm *m, uint64_t seed, float std)
 {
-    int rc;
-    CK(spo_clip_text_randn(m->text, seed, std));
-    CK(spo_params_randn(&m->ps, seed + 1, std));
+    SPO_TRY(spo_clip_text_randn(m->text, seed, std));
+    SPO_TRY(spo_params_randn(&m->ps, seed + 1, std));
     return fetch_logit(m);
+}
+
+/* the whole file's config; messages of its sub-objects get the file name */
+static int read_config(void *c, const cJSON *j)
+{
+    int rc = spo_spm_config_parse(c, j);
+    return rc ? spo_err_prefix(rc, "%s", spo_cfg_name(j)) : SPO_OK;
 }
 
 int spo_spm_load(spo_spm **out, const char *clip_dir, const char *spm_bin, spo_dev *dev)
@@ -137,29 +153,15 @@ int spo_spm_load(spo_spm **out, const char *clip_dir, const char *spm_bin, spo_d
     *out = NULL;
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", clip_dir);
-    cJSON *j;
-    int rc = spo_cfg_load(&j, path);
-    if (rc) return rc;
     spo_spm_config cfg;
-    rc = spo_spm_config_parse(&cfg, j);
-    cJSON_Delete(j);
-    if (rc) return spo_err_prefix(rc, "%s", path);
+    SPO_TRY(spo_cfg_read(path, read_config, &cfg));
     if (!spm_bin) snprintf(path, sizeof path, "%s/model.safetensors", clip_dir);
     const char *wpath = spm_bin ? spm_bin : path;
-    spo_spm *m;
-    CK(spo_spm_create(&m, &cfg, dev));
     spm_src src;
-    if (!(rc = spo_spm_src_open(&src, wpath))) {
-        spo_params *tabs[2] = {spo_clip_text_params(m->text), &m->ps};
-        rc = spo_params_load_src(tabs, 2, &src.src, "model.", 0);
-        spo_spm_src_close(&src);
-    }
-    if (rc || (rc = fetch_logit(m))) {
-        spo_spm_free(m);
-        return rc;
-    }
-    *out = m;
-    return SPO_OK;
+    SPO_TRY(spo_spm_src_open(&src, wpath));
+    int rc = make(out, &cfg, dev, &src.src);
+    spo_spm_src_close(&src);
+    return rc;
 }
 
 const spo_spm_config *spo_spm_cfg(const spo_spm *m) { return &m->cfg; }
@@ -170,7 +172,7 @@ float spo_spm_logit_scale(const spo_spm *m) { return m->logit_host; }
 int spo_spm_text(spo_spm *m, const int32_t *ids, int n, float *text_embeds)
 {
     const spo_spm_config *c = &m->cfg;
-    int rc, Wt = c->text.dim, L = c->text.max_pos;
+    int Wt = c->text.dim, L = c->text.max_pos;
     if (!ids || !text_embeds || n < 1) return spo_err(SPO_EINVAL, "spm text: bad arguments (n=%d)", n);
     size_t np = ((size_t)n * Wt + 15) & ~(size_t)15;
     if (!m->tarena || n > m->tarena_n) {
@@ -180,16 +182,16 @@ int spo_spm_text(spo_spm *m, const int32_t *ids, int n, float *text_embeds)
         m->tarena_n = n;
     }
     float *pooled = m->tarena, *emb = m->tarena + np;
-    CK(spo_clip_text_forward_dev(m->text, NULL, pooled, ids, n, L));
-    CK(spo_linear_fwd(m->dev, emb, pooled, m->tproj, NULL, n, Wt, c->proj));
-    CK(spo_dev_download(m->dev, text_embeds, emb, (size_t)n * c->proj));
+    SPO_TRY(spo_clip_text_forward_dev(m->text, NULL, pooled, ids, n, L));
+    SPO_TRY(spo_linear_fwd(m->dev, emb, pooled, m->tproj, NULL, n, Wt, c->proj));
+    SPO_TRY(spo_dev_download(m->dev, text_embeds, emb, (size_t)n * c->proj));
     return spo_dev_sync(m->dev);
 }
 
 int spo_spm_image_pixels(spo_spm *m, const float *pixels, int n, const float *timesteps, float *image_embeds)
 {
     const spo_spm_config *c = &m->cfg;
-    int rc, P = c->proj;
+    int P = c->proj;
     size_t img = (size_t)3 * c->image_size * c->image_size;
     if (!pixels || !timesteps || !image_embeds || n < 1) return spo_err(SPO_EINVAL, "spm image: bad arguments (n=%d)", n);
     for (int i = 0; i < n; i++)
@@ -205,10 +207,10 @@ int spo_spm_image_pixels(spo_spm *m, const float *pixels, int n, const float *ti
         int nb = n - i < chunk ? n - i : chunk;
         float *px, *t, *o;
         spo_spm_vision_io(m, nb, &px, &t, &o);
-        CK(spo_dev_upload(m->dev, px, pixels + i * img, nb * img));
-        CK(spo_dev_upload(m->dev, t, timesteps + i, (size_t)nb));
-        CK(spo_spm_vision_fwd(m, o, px, t, nb));
-        CK(spo_dev_download(m->dev, image_embeds + (size_t)i * P, o, (size_t)nb * P));
+        SPO_TRY(spo_dev_upload(m->dev, px, pixels + i * img, nb * img));
+        SPO_TRY(spo_dev_upload(m->dev, t, timesteps + i, (size_t)nb));
+        SPO_TRY(spo_spm_vision_fwd(m, o, px, t, nb));
+        SPO_TRY(spo_dev_download(m->dev, image_embeds + (size_t)i * P, o, (size_t)nb * P));
     }
     return spo_dev_sync(m->dev);
 }

@@ -8,24 +8,19 @@
 #include "ops/ops_extra.h"
 #include "nn/spm_impl.h"
 
-#define CK(call)                         \
-    do {                                 \
-        if ((rc = (call))) return rc;    \
-    } while (0)
-
 static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 int spo_spm_vision_declare(spo_spm *m)
 {
     const spo_spm_config *c = &m->cfg;
     spo_params *ps = &m->ps;
-    int rc, W = c->width, g = c->image_size / c->patch, T = g * g + 1;
+    int W = c->width, g = c->image_size / c->patch, T = g * g + 1;
     char pre[96];
-    CK(spo_params_add(ps, &m->cls, "vision_model.embeddings.class_embedding", W, 0, 0, 0));
-    CK(spo_params_add(ps, &m->patchw, "vision_model.embeddings.patch_embedding.weight", W, 3, c->patch, c->patch));
-    CK(spo_params_add(ps, &m->pos, "vision_model.embeddings.position_embedding.weight", T, W, 0, 0));
-    CK(spo_params_add(ps, &m->prew, "vision_model.pre_layrnorm.weight", W, 0, 0, 0));
-    CK(spo_params_add(ps, &m->preb, "vision_model.pre_layrnorm.bias", W, 0, 0, 0));
+    SPO_TRY(spo_params_add(ps, &m->cls, "vision_model.embeddings.class_embedding", W, 0, 0, 0));
+    SPO_TRY(spo_params_add(ps, &m->patchw, "vision_model.embeddings.patch_embedding.weight", W, 3, c->patch, c->patch));
+    SPO_TRY(spo_params_add(ps, &m->pos, "vision_model.embeddings.position_embedding.weight", T, W, 0, 0));
+    SPO_TRY(spo_params_add(ps, &m->prew, "vision_model.pre_layrnorm.weight", W, 0, 0, 0));
+    SPO_TRY(spo_params_add(ps, &m->preb, "vision_model.pre_layrnorm.bias", W, 0, 0, 0));
     if (c->layers && !(m->layer = calloc((size_t)c->layers, sizeof *m->layer)))
         return spo_err(SPO_EIO, "out of memory");
     for (int i = 0; i < c->layers; i++) {
@@ -36,23 +31,23 @@ int spo_spm_vision_declare(spo_spm *m)
         l->L.act = c->act;
         l->L.eps = c->eps;
         snprintf(pre, sizeof pre, "vision_model.encoder.layers.%d.", i);
-        CK(spo_clip_layer_declare(&l->L, ps, pre));
-        CK(spo_params_addf(ps, &l->modw, 6 * W, W, 0, 0, "%sadaLN_modulation.1.weight", pre));
-        CK(spo_params_addf(ps, &l->modb, 6 * W, 0, 0, 0, "%sadaLN_modulation.1.bias", pre));
+        SPO_TRY(spo_clip_layer_declare(&l->L, ps, pre));
+        SPO_TRY(spo_params_addf(ps, &l->modw, 6 * W, W, 0, 0, "%sadaLN_modulation.1.weight", pre));
+        SPO_TRY(spo_params_addf(ps, &l->modb, 6 * W, 0, 0, 0, "%sadaLN_modulation.1.bias", pre));
     }
-    CK(spo_params_add(ps, &m->postw, "vision_model.post_layernorm.weight", W, 0, 0, 0));
-    CK(spo_params_add(ps, &m->postb, "vision_model.post_layernorm.bias", W, 0, 0, 0));
-    CK(spo_params_add(ps, &m->fmodw, "vision_model.adaLN_modulation.1.weight", 2 * W, W, 0, 0));
-    CK(spo_params_add(ps, &m->fmodb, "vision_model.adaLN_modulation.1.bias", 2 * W, 0, 0, 0));
-    CK(spo_params_add(ps, &m->vproj, "visual_projection.weight", c->proj, W, 0, 0));
-    CK(spo_params_add(ps, &m->tproj, "text_projection.weight", c->proj, c->text.dim, 0, 0));
-    CK(spo_params_add(ps, &m->logit, "logit_scale", 0, 0, 0, 0));
-    CK(spo_params_add(ps, &m->t0w, "t_embedder.mlp.0.weight", W, c->freq, 0, 0));
-    CK(spo_params_add(ps, &m->t0b, "t_embedder.mlp.0.bias", W, 0, 0, 0));
-    CK(spo_params_add(ps, &m->t2w, "t_embedder.mlp.2.weight", W, W, 0, 0));
-    CK(spo_params_add(ps, &m->t2b, "t_embedder.mlp.2.bias", W, 0, 0, 0));
+    SPO_TRY(spo_params_add(ps, &m->postw, "vision_model.post_layernorm.weight", W, 0, 0, 0));
+    SPO_TRY(spo_params_add(ps, &m->postb, "vision_model.post_layernorm.bias", W, 0, 0, 0));
+    SPO_TRY(spo_params_add(ps, &m->fmodw, "vision_model.adaLN_modulation.1.weight", 2 * W, W, 0, 0));
+    SPO_TRY(spo_params_add(ps, &m->fmodb, "vision_model.adaLN_modulation.1.bias", 2 * W, 0, 0, 0));
+    SPO_TRY(spo_params_add(ps, &m->vproj, "visual_projection.weight", c->proj, W, 0, 0));
+    SPO_TRY(spo_params_add(ps, &m->tproj, "text_projection.weight", c->proj, c->text.dim, 0, 0));
+    SPO_TRY(spo_params_add(ps, &m->logit, "logit_scale", 0, 0, 0, 0));
+    SPO_TRY(spo_params_add(ps, &m->t0w, "t_embedder.mlp.0.weight", W, c->freq, 0, 0));
+    SPO_TRY(spo_params_add(ps, &m->t0b, "t_embedder.mlp.0.bias", W, 0, 0, 0));
+    SPO_TRY(spo_params_add(ps, &m->t2w, "t_embedder.mlp.2.weight", W, W, 0, 0));
+    SPO_TRY(spo_params_add(ps, &m->t2b, "t_embedder.mlp.2.bias", W, 0, 0, 0));
     /* buffers (arange) that files written by older transformers carry */
-    CK(spo_params_ignore(ps, "vision_model.embeddings.position_ids"));
+    SPO_TRY(spo_params_ignore(ps, "vision_model.embeddings.position_ids"));
     return spo_params_ignore(ps, "model.vision_model.embeddings.position_ids");
 }
 
@@ -106,37 +101,37 @@ int spo_spm_vision_fwd(spo_spm *m, float *embeds, const float *pixels, const flo
 {
     const spo_spm_config *c = &m->cfg;
     spo_dev *d = m->dev;
-    int rc, W = c->width, S = c->image_size, g = S / c->patch, N = g * g, T = N + 1;
+    int W = c->width, S = c->image_size, g = S / c->patch, N = g * g, T = N + 1;
     vision_acts a;
     carve(c, n, m->varena, &a);
 
     /* tc = mlp(sinusoid(t)); every consumer takes SiLU(tc): keep that */
-    CK(spo_timestep_embed(d, a.temb, t, n, c->freq, 1, 0.0f, 10000.0f));
-    CK(spo_linear_fwd(d, a.h1, a.temb, m->t0w, m->t0b, n, c->freq, W));
-    CK(spo_act_fwd(d, SPO_ACT_SILU, a.h1, a.h1, (size_t)n * W));
-    CK(spo_linear_fwd(d, a.tc, a.h1, m->t2w, m->t2b, n, W, W));
-    CK(spo_act_fwd(d, SPO_ACT_SILU, a.tc, a.tc, (size_t)n * W));
+    SPO_TRY(spo_timestep_embed(d, a.temb, t, n, c->freq, 1, 0.0f, 10000.0f));
+    SPO_TRY(spo_linear_fwd(d, a.h1, a.temb, m->t0w, m->t0b, n, c->freq, W));
+    SPO_TRY(spo_act_fwd(d, SPO_ACT_SILU, a.h1, a.h1, (size_t)n * W));
+    SPO_TRY(spo_linear_fwd(d, a.tc, a.h1, m->t2w, m->t2b, n, W, W));
+    SPO_TRY(spo_act_fwd(d, SPO_ACT_SILU, a.tc, a.tc, (size_t)n * W));
 
     /* embeddings: x[i] = [class; patches^T] + positions  (n,T,W) */
     spo_conv cv = {.n = n, .cin = 3, .h = S, .w = S, .cout = W, .k = c->patch, .stride = c->patch, .pad = 0};
-    CK(spo_conv2d_fwd(d, a.patches, pixels, m->patchw, NULL, &cv));
+    SPO_TRY(spo_conv2d_fwd(d, a.patches, pixels, m->patchw, NULL, &cv));
     for (int i = 0; i < n; i++) {
         float *xi = a.y + (size_t)i * T * W;
-        CK(spo_dev_copy(d, xi, m->cls, (size_t)W));
-        CK(spo_transpose_fwd(d, xi + W, a.patches + (size_t)i * W * N, 1, W, N));
-        CK(spo_add_fwd(d, xi, xi, m->pos, (size_t)T * W));
+        SPO_TRY(spo_dev_copy(d, xi, m->cls, (size_t)W));
+        SPO_TRY(spo_transpose_fwd(d, xi + W, a.patches + (size_t)i * W * N, 1, W, N));
+        SPO_TRY(spo_add_fwd(d, xi, xi, m->pos, (size_t)T * W));
     }
-    CK(spo_layernorm_fwd(d, a.x, a.mean, a.rstd, a.y, m->prew, m->preb, n * T, W, c->eps));
+    SPO_TRY(spo_layernorm_fwd(d, a.x, a.mean, a.rstd, a.y, m->prew, m->preb, n * T, W, c->eps));
 
     for (int l = 0; l < c->layers; l++) {
-        CK(spo_linear_fwd(d, a.mod, a.tc, m->layer[l].modw, m->layer[l].modb, n, W, 6 * W));
-        CK(spo_clip_layer_fwd(d, &m->layer[l].L, a.x, a.scratch, n, T, 0, a.mod));
+        SPO_TRY(spo_linear_fwd(d, a.mod, a.tc, m->layer[l].modw, m->layer[l].modb, n, W, 6 * W));
+        SPO_TRY(spo_clip_layer_fwd(d, &m->layer[l].L, a.x, a.scratch, n, T, 0, a.mod));
     }
 
     /* pooled = post_layernorm(x[:, 0]) * (1 + scale) + shift -> projection */
-    for (int i = 0; i < n; i++) CK(spo_dev_copy(d, a.y + (size_t)i * W, a.x + (size_t)i * T * W, (size_t)W));
-    CK(spo_layernorm_fwd(d, a.cls, a.mean, a.rstd, a.y, m->postw, m->postb, n, W, c->eps));
-    CK(spo_linear_fwd(d, a.fm, a.tc, m->fmodw, m->fmodb, n, W, 2 * W));
-    CK(spo_modulate_fwd(d, a.cls, a.cls, a.fm, a.fm + W, 2 * W, n, 1, W));
+    for (int i = 0; i < n; i++) SPO_TRY(spo_dev_copy(d, a.y + (size_t)i * W, a.x + (size_t)i * T * W, (size_t)W));
+    SPO_TRY(spo_layernorm_fwd(d, a.cls, a.mean, a.rstd, a.y, m->postw, m->postb, n, W, c->eps));
+    SPO_TRY(spo_linear_fwd(d, a.fm, a.tc, m->fmodw, m->fmodb, n, W, 2 * W));
+    SPO_TRY(spo_modulate_fwd(d, a.cls, a.cls, a.fm, a.fm + W, 2 * W, n, 1, W));
     return spo_linear_fwd(d, embeds, a.cls, m->vproj, NULL, n, W, c->proj);
 }

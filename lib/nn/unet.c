@@ -308,6 +308,7 @@ int spo_unet_load(spo_unet **up, const char *dir, spo_dev *dev)
     if (!f) return spo_err(SPO_EIO, "%s: no diffusion_pytorch_model[.fp16].safetensors", dir);
     fclose(f);
     spo_unet *u;
+    CHECK(spo_unet_check_weights(&cfg, path)); /* names and shapes before any allocation */
     CHECK(spo_unet_create(&u, &cfg, dev));
     int rc = spo_params_load(&u->ps, path, NULL, 0);
     if (rc) {

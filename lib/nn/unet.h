@@ -25,6 +25,7 @@
 #include "nn/params.h"
 
 #define SPO_UNET_MAXB 8 /* most blocks (len(block_out_channels)) */
+#define SPO_UNET_MAXCH 65536 /* most channels of any block, input, output or context */
 
 typedef struct {
     int in_channels, out_channels, sample_size;
@@ -55,7 +56,12 @@ int spo_unet_config_load(spo_unet_config *c, const char *config_json_path);
 /* Check a config filled by hand; SPO_EINVAL naming the field. */
 int spo_unet_config_check(const spo_unet_config *c);
 
-/* Load config + weights from a diffusers unet directory. */
+/* Check that a safetensors file holds exactly the tensors (names, shapes)
+ * this config declares, reading the header only and allocating no weights:
+ * SPO_EINVAL naming the file and the tensor otherwise. */
+int spo_unet_check_weights(const spo_unet_config *cfg, const char *weights_path);
+/* Load config + weights from a diffusers unet directory (the config is
+ * checked against the weights' shapes before anything is allocated). */
 int spo_unet_load(spo_unet **u, const char *unet_dir, spo_dev *dev);
 /* Create with zeroed weights (fill with spo_params_randn(spo_unet_params(u), ...)).
  * dev NULL: only the parameter table (names, shapes), nothing allocated. */

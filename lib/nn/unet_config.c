@@ -12,12 +12,6 @@
 #include "nn/unet.h"
 
 #define MAXL 8 /* matches UNET_MAXL in unet_impl.h */
-#define CK(call)                                                                                                \
-    do {                                                                                                        \
-        int rc_ = (call);                                                                                       \
-        if (rc_) return rc_;                                                                                    \
-    } while (0)
-
 static const cJSON *item(const cJSON *j, const char *key)
 {
     const cJSON *o = cJSON_GetObjectItemCaseSensitive(j, key);
@@ -34,12 +28,12 @@ static int per_block(const cJSON *j, const char *key, int *v, int nb, int def)
 {
     const cJSON *o = item(j, key);
     if (!o || cJSON_IsNumber(o)) {
-        CK(spo_cfg_int(j, key, def, &v[0]));
+        SPO_TRY(spo_cfg_int(j, key, def, &v[0]));
         for (int i = 1; i < nb; i++) v[i] = v[0];
         return SPO_OK;
     }
     int n;
-    CK(spo_cfg_int_array(j, key, v, SPO_UNET_MAXB, &n));
+    SPO_TRY(spo_cfg_int_array(j, key, v, SPO_UNET_MAXB, &n));
     if (n != nb) return spo_err(SPO_EINVAL, "%s: '%s' has %d entries for %d blocks", spo_cfg_name(j), key, n, nb);
     return SPO_OK;
 }
@@ -49,7 +43,7 @@ static int want_null(const cJSON *j, const char *key) { return item(j, key) ? un
 static int want_str(const cJSON *j, const char *key, const char *want)
 {
     const char *s;
-    CK(spo_cfg_str(j, key, want, &s));
+    SPO_TRY(spo_cfg_str(j, key, want, &s));
     if (strcmp(s, want)) {
         char b[128];
         snprintf(b, sizeof b, "\"%s\"", want);
@@ -61,7 +55,7 @@ static int want_str(const cJSON *j, const char *key, const char *want)
 static int want_num(const cJSON *j, const char *key, double want)
 {
     double v;
-    CK(spo_cfg_double(j, key, want, &v));
+    SPO_TRY(spo_cfg_double(j, key, want, &v));
     if (v != want) {
         char b[64];
         snprintf(b, sizeof b, "%g", want);
@@ -85,7 +79,7 @@ static int block_types(const cJSON *j, const char *key, int *attn, int *nb, cons
 {
     const char *s[SPO_UNET_MAXB];
     int n;
-    CK(spo_cfg_str_array(j, key, s, SPO_UNET_MAXB, &n));
+    SPO_TRY(spo_cfg_str_array(j, key, s, SPO_UNET_MAXB, &n));
     if (!item(j, key)) return SPO_OK;
     if (n < 1) return spo_err(SPO_EINVAL, "%s: '%s' is empty", spo_cfg_name(j), key);
     for (int i = 0; i < n; i++) {
@@ -110,75 +104,83 @@ int spo_unet_config_from_json(spo_unet_config *c, const cJSON *j)
     static const char *falses[] = {"center_input_sample", "class_embeddings_concat", "dual_cross_attention",
                                    "only_cross_attention", "resnet_skip_time_act"};
     memset(c, 0, sizeof *c);
-    for (size_t i = 0; i < sizeof nulls / sizeof *nulls; i++) CK(want_null(j, nulls[i]));
-    for (size_t i = 0; i < sizeof falses / sizeof *falses; i++) CK(want_false(j, falses[i]));
-    CK(want_str(j, "act_fn", "silu"));
-    CK(want_str(j, "attention_type", "default"));
-    CK(want_str(j, "mid_block_type", "UNetMidBlock2DCrossAttn"));
-    CK(want_str(j, "resnet_time_scale_shift", "default"));
-    CK(want_str(j, "time_embedding_type", "positional"));
-    CK(want_num(j, "conv_in_kernel", 3));
-    CK(want_num(j, "conv_out_kernel", 3));
-    CK(want_num(j, "downsample_padding", 1));
-    CK(want_num(j, "dropout", 0));
-    CK(want_num(j, "mid_block_scale_factor", 1));
-    CK(want_num(j, "resnet_out_scale_factor", 1));
+    for (size_t i = 0; i < sizeof nulls / sizeof *nulls; i++) SPO_TRY(want_null(j, nulls[i]));
+    for (size_t i = 0; i < sizeof falses / sizeof *falses; i++) SPO_TRY(want_false(j, falses[i]));
+    SPO_TRY(want_str(j, "act_fn", "silu"));
+    SPO_TRY(want_str(j, "attention_type", "default"));
+    SPO_TRY(want_str(j, "mid_block_type", "UNetMidBlock2DCrossAttn"));
+    SPO_TRY(want_str(j, "resnet_time_scale_shift", "default"));
+    SPO_TRY(want_str(j, "time_embedding_type", "positional"));
+    SPO_TRY(want_num(j, "conv_in_kernel", 3));
+    SPO_TRY(want_num(j, "conv_out_kernel", 3));
+    SPO_TRY(want_num(j, "downsample_padding", 1));
+    SPO_TRY(want_num(j, "dropout", 0));
+    SPO_TRY(want_num(j, "mid_block_scale_factor", 1));
+    SPO_TRY(want_num(j, "resnet_out_scale_factor", 1));
     /* upcast_attention only changes fp16 numerics; fp32 compute is the same either way */
 
-    CK(spo_cfg_int(j, "in_channels", 4, &c->in_channels));
-    CK(spo_cfg_int(j, "out_channels", 4, &c->out_channels));
-    CK(spo_cfg_int(j, "sample_size", 64, &c->sample_size));
+    SPO_TRY(spo_cfg_int(j, "in_channels", 4, &c->in_channels));
+    SPO_TRY(spo_cfg_int(j, "out_channels", 4, &c->out_channels));
+    SPO_TRY(spo_cfg_int(j, "sample_size", 64, &c->sample_size));
     static const int sd[4] = {320, 640, 1280, 1280};
-    CK(spo_cfg_int_array(j, "block_out_channels", c->block_out, SPO_UNET_MAXB, &c->nblocks));
+    SPO_TRY(spo_cfg_int_array(j, "block_out_channels", c->block_out, SPO_UNET_MAXB, &c->nblocks));
     if (!item(j, "block_out_channels")) c->nblocks = 4, memcpy(c->block_out, sd, sizeof sd);
     if (c->nblocks < 1) return spo_err(SPO_EINVAL, "%s: 'block_out_channels' is empty", spo_cfg_name(j));
     int nb = c->nblocks, nd = 4, nu = 4;
     for (int i = 0; i < 4; i++) c->down_attn[i] = i < 3, c->up_attn[i] = i > 0;
-    CK(block_types(j, "down_block_types", c->down_attn, &nd, "DownBlock2D", "CrossAttnDownBlock2D"));
-    CK(block_types(j, "up_block_types", c->up_attn, &nu, "UpBlock2D", "CrossAttnUpBlock2D"));
+    SPO_TRY(block_types(j, "down_block_types", c->down_attn, &nd, "DownBlock2D", "CrossAttnDownBlock2D"));
+    SPO_TRY(block_types(j, "up_block_types", c->up_attn, &nu, "UpBlock2D", "CrossAttnUpBlock2D"));
     if (nd != nb)
         return spo_err(SPO_EINVAL, "%s: 'down_block_types' has %d entries, 'block_out_channels' %d", spo_cfg_name(j),
                        nd, nb);
     if (nu != nb)
         return spo_err(SPO_EINVAL, "%s: 'up_block_types' has %d entries, 'block_out_channels' %d", spo_cfg_name(j), nu,
                        nb);
-    CK(per_block(j, "layers_per_block", c->layers, nb, 2));
-    CK(per_block(j, "attention_head_dim", c->heads, nb, 8)); /* a head COUNT in diffusers' UNet */
-    CK(per_block(j, "transformer_layers_per_block", c->tlayers, nb, 1));
+    SPO_TRY(per_block(j, "layers_per_block", c->layers, nb, 2));
+    SPO_TRY(per_block(j, "attention_head_dim", c->heads, nb, 8)); /* a head COUNT in diffusers' UNet */
+    SPO_TRY(per_block(j, "transformer_layers_per_block", c->tlayers, nb, 1));
     if (item(j, "cross_attention_dim") && !cJSON_IsNumber(item(j, "cross_attention_dim")))
         return unsupported(j, "cross_attention_dim", "one integer");
-    CK(spo_cfg_int(j, "cross_attention_dim", 1280, &c->cross_dim));
-    CK(spo_cfg_int(j, "norm_num_groups", 32, &c->groups));
-    CK(spo_cfg_float(j, "norm_eps", 1e-5f, &c->eps));
-    CK(spo_cfg_bool(j, "flip_sin_to_cos", 1, &c->flip_sin_to_cos));
-    CK(spo_cfg_float(j, "freq_shift", 0, &c->freq_shift));
-    CK(spo_cfg_bool(j, "use_linear_projection", 0, &c->linear_proj));
+    SPO_TRY(spo_cfg_int(j, "cross_attention_dim", 1280, &c->cross_dim));
+    SPO_TRY(spo_cfg_int(j, "norm_num_groups", 32, &c->groups));
+    SPO_TRY(spo_cfg_float(j, "norm_eps", 1e-5f, &c->eps));
+    SPO_TRY(spo_cfg_bool(j, "flip_sin_to_cos", 1, &c->flip_sin_to_cos));
+    SPO_TRY(spo_cfg_float(j, "freq_shift", 0, &c->freq_shift));
+    SPO_TRY(spo_cfg_bool(j, "use_linear_projection", 0, &c->linear_proj));
     int rc = spo_unet_config_check(c);
     return rc ? spo_err_prefix(rc, "%s", spo_cfg_name(j)) : SPO_OK;
+}
+
+/* v in lo..hi, else SPO_EINVAL naming the key (and the block when i >= 0) */
+static int in_range(const char *key, int i, int v, int lo, int hi)
+{
+    if (v >= lo && v <= hi) return SPO_OK;
+    if (i < 0) return spo_err(SPO_EINVAL, "'%s'=%d is not in %d..%d", key, v, lo, hi);
+    return spo_err(SPO_EINVAL, "'%s'[%d]=%d is not in %d..%d", key, i, v, lo, hi);
 }
 
 int spo_unet_config_check(const spo_unet_config *c)
 {
     if (c->nblocks < 1 || c->nblocks > SPO_UNET_MAXB)
         return spo_err(SPO_EINVAL, "'block_out_channels' must have 1..%d entries", SPO_UNET_MAXB);
-    if (c->in_channels < 1) return spo_err(SPO_EINVAL, "'in_channels' must be positive");
-    if (c->out_channels < 1) return spo_err(SPO_EINVAL, "'out_channels' must be positive");
-    if (c->groups < 1) return spo_err(SPO_EINVAL, "'norm_num_groups' must be positive");
-    if (c->cross_dim < 1) return spo_err(SPO_EINVAL, "'cross_attention_dim' must be positive");
+    SPO_TRY(in_range("in_channels", -1, c->in_channels, 1, SPO_UNET_MAXCH));
+    SPO_TRY(in_range("out_channels", -1, c->out_channels, 1, SPO_UNET_MAXCH));
+    SPO_TRY(in_range("sample_size", -1, c->sample_size, 1, SPO_UNET_MAXCH));
+    SPO_TRY(in_range("norm_num_groups", -1, c->groups, 1, SPO_UNET_MAXCH));
+    SPO_TRY(in_range("cross_attention_dim", -1, c->cross_dim, 1, SPO_UNET_MAXCH));
     if (!(c->eps > 0)) return spo_err(SPO_EINVAL, "'norm_eps' must be positive");
     if (c->block_out[0] % 2) return spo_err(SPO_EINVAL, "'block_out_channels'[0] must be even (time_proj)");
     for (int i = 0; i < c->nblocks; i++) {
         int ch = c->block_out[i];
-        if (ch < 1 || ch % c->groups)
+        SPO_TRY(in_range("block_out_channels", i, ch, 1, SPO_UNET_MAXCH));
+        if (ch % c->groups)
             return spo_err(SPO_EINVAL, "'block_out_channels'[%d]=%d is not a multiple of 'norm_num_groups' %d", i, ch,
                            c->groups);
-        if (c->layers[i] < 1 || c->layers[i] > MAXL)
-            return spo_err(SPO_EINVAL, "'layers_per_block'[%d]=%d is not in 1..%d", i, c->layers[i], MAXL);
+        SPO_TRY(in_range("layers_per_block", i, c->layers[i], 1, MAXL));
         if (c->heads[i] < 1 || ch % c->heads[i])
             return spo_err(SPO_EINVAL, "'attention_head_dim'[%d]=%d heads do not divide %d channels", i, c->heads[i],
                            ch);
-        if (c->tlayers[i] < 1 || c->tlayers[i] > 16)
-            return spo_err(SPO_EINVAL, "'transformer_layers_per_block'[%d]=%d is not in 1..16", i, c->tlayers[i]);
+        SPO_TRY(in_range("transformer_layers_per_block", i, c->tlayers[i], 1, 16));
     }
     return SPO_OK;
 }
@@ -186,17 +188,12 @@ int spo_unet_config_check(const spo_unet_config *c)
 int spo_unet_config_parse(spo_unet_config *c, const char *text)
 {
     cJSON *j;
-    CK(spo_cfg_parse(&j, text, strlen(text), "unet config"));
+    SPO_TRY(spo_cfg_parse(&j, text, strlen(text), "unet config"));
     int rc = spo_unet_config_from_json(c, j);
     cJSON_Delete(j);
     return rc;
 }
 
-int spo_unet_config_load(spo_unet_config *c, const char *path)
-{
-    cJSON *j;
-    CK(spo_cfg_load(&j, path));
-    int rc = spo_unet_config_from_json(c, j);
-    cJSON_Delete(j);
-    return rc;
-}
+static int read_config(void *c, const cJSON *j) { return spo_unet_config_from_json(c, j); }
+
+int spo_unet_config_load(spo_unet_config *c, const char *path) { return spo_cfg_read(path, read_config, c); }

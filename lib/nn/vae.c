@@ -8,26 +8,21 @@
 #include "io/jsoncfg.h"
 #include "nn/vae_impl.h"
 
-#define CK(call)                         \
-    do {                                 \
-        if ((rc = (call))) return rc;    \
-    } while (0)
-
 /* ---- config ------------------------------------------------------------ */
 
 /* An AutoencoderKL config.json, diffusers 0.26.1 defaults for absent keys;
  * errors name the file and the key. */
 static int parse_config(spo_vae_config *c, const cJSON *j)
 {
-    int rc, n;
+    int n;
     const char *s, *types[SPO_VAE_MAX_BLOCKS + 1];
     const char *file = spo_cfg_name(j);
     memset(c, 0, sizeof *c);
-    CK(spo_cfg_str(j, "_class_name", "AutoencoderKL", &s));
+    SPO_TRY(spo_cfg_str(j, "_class_name", "AutoencoderKL", &s));
     if (strcmp(s, "AutoencoderKL")) return spo_err(SPO_EINVAL, "%s: '_class_name' %s is not AutoencoderKL", file, s);
-    CK(spo_cfg_int_array(j, "block_out_channels", c->ch, SPO_VAE_MAX_BLOCKS, &c->nblocks));
+    SPO_TRY(spo_cfg_int_array(j, "block_out_channels", c->ch, SPO_VAE_MAX_BLOCKS, &c->nblocks));
     if (!c->nblocks) c->ch[0] = 64, c->nblocks = 1;
-    CK(spo_cfg_str_array(j, "up_block_types", types, SPO_VAE_MAX_BLOCKS + 1, &n));
+    SPO_TRY(spo_cfg_str_array(j, "up_block_types", types, SPO_VAE_MAX_BLOCKS + 1, &n));
     if (!n) types[0] = "UpDecoderBlock2D", n = 1;
     if (n != c->nblocks)
         return spo_err(SPO_EINVAL, "%s: 'up_block_types' has %d entries for %d block_out_channels", file, n,
@@ -36,24 +31,27 @@ static int parse_config(spo_vae_config *c, const cJSON *j)
         if (strcmp(types[i], "UpDecoderBlock2D"))
             return spo_err(SPO_EINVAL, "%s: 'up_block_types' entry %s is unsupported (only UpDecoderBlock2D)", file,
                            types[i]);
-    CK(spo_cfg_str(j, "act_fn", "silu", &s));
+    SPO_TRY(spo_cfg_str(j, "act_fn", "silu", &s));
     if (strcmp(s, "silu")) return spo_err(SPO_EINVAL, "%s: 'act_fn' %s is unsupported (only silu)", file, s);
-    CK(spo_cfg_str(j, "norm_type", "group", &s));
+    SPO_TRY(spo_cfg_str(j, "norm_type", "group", &s));
     if (strcmp(s, "group")) return spo_err(SPO_EINVAL, "%s: 'norm_type' %s is unsupported (only group)", file, s);
-    CK(spo_cfg_int(j, "layers_per_block", 1, &c->layers_per_block));
-    CK(spo_cfg_int(j, "latent_channels", 4, &c->latent_channels));
-    CK(spo_cfg_int(j, "out_channels", 3, &c->out_channels));
-    CK(spo_cfg_int(j, "norm_num_groups", 32, &c->groups));
-    CK(spo_cfg_bool(j, "mid_block_add_attention", 1, &c->mid_attn));
-    CK(spo_cfg_float(j, "scaling_factor", 0.18215f, &c->scaling_factor));
+    const spo_cfg_intkey ints[] = {
+        {"layers_per_block", 1, &c->layers_per_block},
+        {"latent_channels", 4, &c->latent_channels},
+        {"out_channels", 3, &c->out_channels},
+        {"norm_num_groups", 32, &c->groups},
+    };
+    SPO_TRY(spo_cfg_ints(j, ints, (int)(sizeof ints / sizeof *ints)));
+    SPO_TRY(spo_cfg_bool(j, "mid_block_add_attention", 1, &c->mid_attn));
+    SPO_TRY(spo_cfg_float(j, "scaling_factor", 0.18215f, &c->scaling_factor));
     /* keys of later diffusers releases that would change the decode */
     float shift;
     int use;
-    CK(spo_cfg_float(j, "shift_factor", 0, &shift));
+    SPO_TRY(spo_cfg_float(j, "shift_factor", 0, &shift));
     if (shift != 0) return spo_err(SPO_EINVAL, "%s: 'shift_factor' is unsupported", file);
     const char *must_true[] = {"use_quant_conv", "use_post_quant_conv"};
     for (int i = 0; i < 2; i++) {
-        CK(spo_cfg_bool(j, must_true[i], 1, &use));
+        SPO_TRY(spo_cfg_bool(j, must_true[i], 1, &use));
         if (!use) return spo_err(SPO_EINVAL, "%s: '%s' false is unsupported", file, must_true[i]);
     }
     return SPO_OK;
@@ -69,9 +67,9 @@ static int check_config(const spo_vae_config *c)
         return spo_err(SPO_EINVAL, "vae: 'latent_channels' %d is out of range", c->latent_channels);
     if (c->out_channels < 1 || c->out_channels > 4096)
         return spo_err(SPO_EINVAL, "vae: 'out_channels' %d is out of range", c->out_channels);
-    if (c->groups < 1) return spo_err(SPO_EINVAL, "vae: 'norm_num_groups' %d is out of range", c->groups);
+    if (c->groups < 1 || c->groups > 65536) return spo_err(SPO_EINVAL, "vae: 'norm_num_groups' %d is out of range", c->groups);
     for (int i = 0; i < c->nblocks; i++)
-        if (c->ch[i] < 1 || c->ch[i] % c->groups)
+        if (c->ch[i] < 1 || c->ch[i] > 65536 || c->ch[i] % c->groups)
             return spo_err(SPO_EINVAL, "vae: 'block_out_channels' entry %d is not a multiple of norm_num_groups %d",
                            c->ch[i], c->groups);
     if (!(c->scaling_factor > 0) && !(c->scaling_factor < 0))
@@ -124,8 +122,9 @@ static int declare_attn_linear(spo_params *ps, float **w, float **b, int c, cons
     return SPO_OK;
 }
 
-static int declare(spo_vae *v)
+static int declare(void *model)
 {
+    spo_vae *v = model;
     const spo_vae_config *c = &v->cfg;
     spo_params *ps = &v->ps;
     int rc, lat = c->latent_channels, top = c->ch[c->nblocks - 1];
@@ -173,23 +172,24 @@ static int declare(spo_vae *v)
 
 /* ---- public --------------------------------------------------------------- */
 
-int spo_vae_create(spo_vae **out, const spo_vae_config *cfg, spo_dev *dev)
+/* Declare for cfg, then with weights: check the file's names and shapes,
+ * allocate and load; without: allocate zeroed. */
+static int make(spo_vae **out, const spo_vae_config *cfg, spo_dev *dev, const char *weights)
 {
     *out = NULL;
-    int rc = check_config(cfg);
-    if (rc) return rc;
+    SPO_TRY(check_config(cfg));
     spo_vae *v = calloc(1, sizeof *v);
     if (!v) return spo_err(SPO_EIO, "out of memory");
-    v->cfg = *cfg;
-    v->dev = dev;
-    spo_params_init(&v->ps);
-    if ((rc = declare(v)) || (rc = spo_params_alloc(&v->ps, dev))) {
-        spo_vae_free(v);
-        return rc;
-    }
-    *out = v;
-    return SPO_OK;
+    *v = (spo_vae){.cfg = *cfg, .dev = dev};
+    int rc = spo_params_build(&v->ps, dev, weights, declare, v);
+    if (rc) spo_vae_free(v);
+    else *out = v;
+    return rc;
 }
+
+int spo_vae_create(spo_vae **out, const spo_vae_config *cfg, spo_dev *dev) { return make(out, cfg, dev, NULL); }
+
+static int read_config(void *c, const cJSON *j) { return spo_vae_config_from_json(c, j); }
 
 /* dir/name for the first name that is a file; SPO_EINVAL listing them if none */
 static int find_weights(const char *dir, char *buf, size_t n)
@@ -208,23 +208,10 @@ int spo_vae_load(spo_vae **out, const char *dir, spo_dev *dev)
     *out = NULL;
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    cJSON *j;
-    int rc = spo_cfg_load(&j, path);
-    if (rc) return rc;
     spo_vae_config cfg;
-    rc = parse_config(&cfg, j);
-    cJSON_Delete(j);
-    if (rc) return rc;
-    if ((rc = check_config(&cfg))) return spo_err_prefix(rc, "%s", path);
-    CK(find_weights(dir, path, sizeof path));
-    spo_vae *v;
-    CK(spo_vae_create(&v, &cfg, dev));
-    if ((rc = spo_params_load(&v->ps, path, NULL, 0))) {
-        spo_vae_free(v);
-        return rc;
-    }
-    *out = v;
-    return SPO_OK;
+    SPO_TRY(spo_cfg_read(path, read_config, &cfg));
+    SPO_TRY(find_weights(dir, path, sizeof path));
+    return make(out, &cfg, dev, path);
 }
 
 int spo_vae_randn(spo_vae *v, uint64_t seed, float std) { return spo_params_randn(&v->ps, seed, std); }
@@ -246,6 +233,7 @@ spo_params *spo_vae_params(spo_vae *v) { return &v->ps; }
 
 int spo_vae_config_from_json(spo_vae_config *c, const cJSON *j)
 {
-    int rc = parse_config(c, j);
-    return rc ? rc : check_config(c);
+    SPO_TRY(parse_config(c, j));
+    int rc = check_config(c);
+    return rc ? spo_err_prefix(rc, "%s", spo_cfg_name(j)) : SPO_OK;
 }

@@ -1,6 +1,5 @@
 /* ddim.c — DDIM scheduler, as diffusers DDIMScheduler computes it (see ddim.h). */
 #include "spo/ddim.h"
-#include "core/infile.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -10,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "core/err.h"
+#include "io/jsoncfg.h"
 
 /* torch.linspace for float32 on the CPU: step in float, first half counted
  * from the start, second half from the end. */
@@ -116,72 +116,95 @@ double spo_ddim_logprob(const float *x_prev, const float *mu, float sigma, size_
 }
 
 /* ---- scheduler_config.json ------------------------------------------------- */
-static char *slurp(const char *path, size_t *len)
+
+/* The index of str in the NULL-ended names, or SPO_EINVAL naming the key. */
+static int one_of(const cJSON *j, const char *key, const char *def, const char *const *names, int *idx)
 {
-    FILE *fp;
-    if (spo_fopen_in(&fp, path)) return NULL;
-    char *b = NULL;
-    if (fseek(fp, 0, SEEK_END) == 0) {
-        long n = ftell(fp);
-        if (n >= 0 && n < (1 << 24) && fseek(fp, 0, SEEK_SET) == 0 && (b = malloc((size_t)n + 1))) {
-            *len = fread(b, 1, (size_t)n, fp);
-            b[*len] = 0;
-        }
+    const char *v;
+    SPO_TRY(spo_cfg_str(j, key, def, &v));
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(v, names[i])) return *idx = i, SPO_OK;
+    char list[128] = "";
+    for (int i = 0; names[i]; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", names[i]);
+    return spo_err(SPO_EINVAL, "%s: '%s' \"%.64s\" is not supported (%s)", spo_cfg_name(j), key, v, list);
+}
+
+int spo_ddim_check_betas(double beta_start, double beta_end)
+{
+    if (!(beta_start > 0 && beta_start < 1))
+        return spo_err(SPO_EINVAL, "'beta_start' %g is not in (0, 1)", beta_start);
+    if (!(beta_end > 0 && beta_end < 1)) return spo_err(SPO_EINVAL, "'beta_end' %g is not in (0, 1)", beta_end);
+    if (beta_start > beta_end)
+        return spo_err(SPO_EINVAL, "'beta_start' %g is greater than 'beta_end' %g", beta_start, beta_end);
+    return SPO_OK;
+}
+
+int spo_ddim_check(const spo_ddim *s)
+{
+    if (s->num_train < 2 || s->num_train > SPO_MAX_TRAIN_STEPS)
+        return spo_err(SPO_EINVAL, "'num_train_timesteps' %d is not in 2..%d", s->num_train, SPO_MAX_TRAIN_STEPS);
+    float prev = 1.0f;
+    for (int t = 0; t < s->num_train; t++) {
+        float a = s->alphas_cumprod[t];
+        if (!(a > SPO_MIN_ALPHA_CUMPROD && a < prev))
+            return spo_err(SPO_EINVAL,
+                           "the betas give alphas_cumprod[%d] = %g (must fall from 1 and stay above %g: no step "
+                           "may be all noise)",
+                           t, a, SPO_MIN_ALPHA_CUMPROD);
+        prev = a;
     }
-    fclose(fp);
-    return b;
+    if (s->steps_offset < 0 || s->steps_offset >= s->num_train)
+        return spo_err(SPO_EINVAL, "'steps_offset' %d is not in 0..%d", s->steps_offset, s->num_train - 1);
+    if (s->spacing < 0 || s->spacing > 2) return spo_err(SPO_EINVAL, "timestep spacing %d is unknown", s->spacing);
+    return SPO_OK;
+}
+
+/* Read and check one scheduler config object (messages name its file). */
+static int from_json(spo_ddim *s, const cJSON *j)
+{
+    static const char *const schedules[] = {"linear", "scaled_linear", NULL};
+    static const char *const preds[] = {"epsilon", NULL};
+    static const char *const spacings[] = {"leading", "trailing", "linspace", NULL};
+    static const char *const falses[] = {"clip_sample", "thresholding", "rescale_betas_zero_snr"};
+    const char *file = spo_cfg_name(j);
+    int sched, pred, n, alpha_one, flag;
+    double b0, b1;
+    memset(s, 0, sizeof *s);
+    SPO_TRY(one_of(j, "beta_schedule", "linear", schedules, &sched));
+    SPO_TRY(one_of(j, "prediction_type", "epsilon", preds, &pred));
+    SPO_TRY(one_of(j, "timestep_spacing", "leading", spacings, &s->spacing));
+    for (int i = 0; i < 3; i++) {
+        SPO_TRY(spo_cfg_bool(j, falses[i], 0, &flag));
+        if (flag) return spo_err(SPO_EINVAL, "%s: '%s' true is not supported", file, falses[i]);
+    }
+    if (cJSON_GetObjectItemCaseSensitive(j, "trained_betas") &&
+        !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(j, "trained_betas")))
+        return spo_err(SPO_EINVAL, "%s: 'trained_betas' is not supported", file);
+    SPO_TRY(spo_cfg_int(j, "num_train_timesteps", 1000, &n));
+    if (n < 2 || n > SPO_MAX_TRAIN_STEPS)
+        return spo_err(SPO_EINVAL, "%s: 'num_train_timesteps' %d is not in 2..%d", file, n, SPO_MAX_TRAIN_STEPS);
+    SPO_TRY(spo_cfg_double(j, "beta_start", 0.0001, &b0));
+    SPO_TRY(spo_cfg_double(j, "beta_end", 0.02, &b1));
+    SPO_TRY(spo_cfg_bool(j, "set_alpha_to_one", 1, &alpha_one));
+    SPO_TRY(spo_cfg_int(j, "steps_offset", 0, &s->steps_offset));
+    int rc = spo_ddim_check_betas(b0, b1);
+    if (!rc) rc = make_schedule(s, n, b0, b1, sched == 1, alpha_one);
+    if (!rc) rc = spo_ddim_check(s);
+    if (!rc) rc = spo_ddim_set_steps(s, n >= 20 ? 20 : n);
+    return rc ? spo_err_prefix(rc, "%s", file) : SPO_OK;
 }
 
 int spo_ddim_load(spo_ddim *s, const char *path)
 {
     char file[4096];
     struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) snprintf(file, sizeof file, "%s/scheduler_config.json", path);
-    else snprintf(file, sizeof file, "%s", path);
-    size_t len = 0;
-    char *txt = slurp(file, &len);
-    if (!txt) return spo_err(SPO_EINVAL, "%s: cannot read scheduler config", file);
-    cJSON *j = cJSON_ParseWithLength(txt, len);
-    free(txt);
-    if (!cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        return spo_err(SPO_EINVAL, "%s: not a JSON object", file);
-    }
-    int rc = SPO_OK;
-    const cJSON *v;
-#define NUM(key, dflt) ((v = cJSON_GetObjectItemCaseSensitive(j, key)) && cJSON_IsNumber(v) ? v->valuedouble : (dflt))
-#define STR(key, dflt) ((v = cJSON_GetObjectItemCaseSensitive(j, key)) && cJSON_IsString(v) ? v->valuestring : (dflt))
-#define TRUE(key) cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, key))
-    const char *sched = STR("beta_schedule", "linear"), *pred = STR("prediction_type", "epsilon");
-    const char *spacing = STR("timestep_spacing", "leading");
-    const cJSON *tb = cJSON_GetObjectItemCaseSensitive(j, "trained_betas");
-    memset(s, 0, sizeof *s);
-    if (strcmp(sched, "scaled_linear") && strcmp(sched, "linear"))
-        rc = spo_err(SPO_EINVAL, "%s: beta_schedule '%s' is not supported (scaled_linear, linear)", file, sched);
-    else if (strcmp(pred, "epsilon"))
-        rc = spo_err(SPO_EINVAL, "%s: prediction_type '%s' is not supported (epsilon)", file, pred);
-    else if (TRUE("clip_sample") || TRUE("thresholding") || TRUE("rescale_betas_zero_snr"))
-        rc = spo_err(SPO_EINVAL, "%s: clip_sample, thresholding and rescale_betas_zero_snr must be false", file);
-    else if (tb && !cJSON_IsNull(tb))
-        rc = spo_err(SPO_EINVAL, "%s: trained_betas is not supported", file);
-    else if (strcmp(spacing, "leading") && strcmp(spacing, "trailing") && strcmp(spacing, "linspace"))
-        rc = spo_err(SPO_EINVAL, "%s: timestep_spacing '%s' is not supported", file, spacing);
-    else {
-        double n = NUM("num_train_timesteps", 1000);
-        if (n != (int)n || n < 2 || n > SPO_MAX_TRAIN_STEPS)
-            rc = spo_err(SPO_EINVAL, "%s: num_train_timesteps must be an integer 2..%d", file, SPO_MAX_TRAIN_STEPS);
-        else {
-            double b0 = NUM("beta_start", 0.0001);
-            double b1 = NUM("beta_end", 0.02);
-            rc = make_schedule(s, (int)n, b0, b1, !strcmp(sched, "scaled_linear"), TRUE("set_alpha_to_one"));
-        }
-        s->steps_offset = (int)NUM("steps_offset", 0);
-        s->spacing = !strcmp(spacing, "leading") ? 0 : !strcmp(spacing, "trailing") ? 1 : 2;
-        if (!rc) rc = spo_ddim_set_steps(s, s->num_train >= 20 ? 20 : s->num_train);
-    }
-#undef NUM
-#undef STR
-#undef TRUE
+    int k = stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? snprintf(file, sizeof file, "%s/scheduler_config.json", path)
+                                                         : snprintf(file, sizeof file, "%s", path);
+    if (k < 0 || (size_t)k >= sizeof file) return spo_err(SPO_EINVAL, "%s: path too long", path);
+    cJSON *j;
+    SPO_TRY(spo_cfg_load(&j, file));
+    int rc = from_json(s, j);
     cJSON_Delete(j);
     return rc;
 }

@@ -27,8 +27,16 @@ typedef struct {
 void spo_ddim_sd15(spo_ddim *s);
 /* From a diffusers scheduler directory (scheduler_config.json) or the file
  * itself. Refuses what spo does not implement (v_prediction, clip_sample,
- * thresholding, trained_betas) with a message naming the key. */
+ * thresholding, trained_betas) and schedules that would give NaN or
+ * infinite steps (spo_ddim_check) with a message naming the file and key. */
 int spo_ddim_load(spo_ddim *s, const char *path);
+/* Checks of a schedule (SPO_EINVAL naming the key, no file: callers prefix
+ * it): 0 < beta_start <= beta_end < 1; a filled schedule's alphas_cumprod
+ * falling from 1 and staying above SPO_MIN_ALPHA_CUMPROD, steps_offset in
+ * 0..num_train-1. spo_ddim_load runs both. */
+#define SPO_MIN_ALPHA_CUMPROD 1e-10f
+int spo_ddim_check_betas(double beta_start, double beta_end);
+int spo_ddim_check(const spo_ddim *s);
 /* Set the inference steps and the timestep list (diffusers set_timesteps). */
 int spo_ddim_set_steps(spo_ddim *s, int num_steps);
 /* Previous timestep of t (t - num_train/num_steps; may be negative). */

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -104,6 +105,58 @@ static void test_bad_config(void **state)
     assert_int_equal(spo_ddim_set_steps(&s, 0), SPO_EINVAL);
 }
 
+/* schedules that would give NaN or infinite steps are refused naming the file and key */
+static void test_bad_schedules(void **state)
+{
+    static const struct { const char *json, *key; } bad[] = {
+        {"{\"beta_start\": 0.02, \"beta_end\": 0.012}", "'beta_start' 0.02 is greater than 'beta_end' 0.012"},
+        {"{\"beta_start\": 0}", "'beta_start'"},
+        {"{\"beta_start\": -0.1}", "'beta_start'"},
+        {"{\"beta_end\": 1}", "'beta_end'"},
+        {"{\"beta_end\": 1.5}", "'beta_end'"},
+        {"{\"beta_start\": 0.9, \"beta_end\": 0.95}", "alphas_cumprod"},
+        {"{\"num_train_timesteps\": 1099511627776}", "'num_train_timesteps'"},
+        {"{\"num_train_timesteps\": 1}", "'num_train_timesteps'"},
+        {"{\"num_train_timesteps\": 2.5}", "'num_train_timesteps'"},
+        {"{\"beta_schedule\": \"squaredcos_cap_v2\"}", "'beta_schedule'"},
+        {"{\"prediction_type\": \"v_prediction\"}", "'prediction_type'"},
+        {"{\"timestep_spacing\": \"random\"}", "'timestep_spacing'"},
+        {"{\"beta_end\": \"0.012\"}", "'beta_end' must be a number"},
+        {"{\"clip_sample\": 1}", "'clip_sample'"},
+        {"{\"thresholding\": true}", "'thresholding'"},
+        {"{\"trained_betas\": [0.1, 0.2]}", "'trained_betas'"},
+        {"{\"steps_offset\": -1}", "'steps_offset'"},
+        {"{\"steps_offset\": 5000}", "'steps_offset'"},
+        {"{\"beta_start\": ", "invalid JSON"},
+    };
+    char path[] = "/tmp/spo_sched_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    spo_ddim s;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(bad[i].json, f);
+        fclose(f);
+        assert_int_equal(spo_ddim_load(&s, path), SPO_EINVAL);
+        if (strncmp(spo_errmsg(), path, strlen(path)) || !strstr(spo_errmsg(), bad[i].key))
+            fail_msg("'%s' gave '%s'", bad[i].json, spo_errmsg());
+    }
+    FILE *f = fopen(path, "w"); /* the defaults (linear 1e-4..0.02) load */
+    assert_non_null(f);
+    fputs("{\"beta_start\": 0.0001, \"beta_end\": 0.0001}", f);
+    fclose(f);
+    assert_int_equal(spo_ddim_load(&s, path), SPO_OK);
+    unlink(path);
+    assert_int_equal(spo_ddim_check_betas(0.00085, 0.012), SPO_OK);
+    assert_int_equal(spo_ddim_check_betas(NAN, 0.012), SPO_EINVAL);
+    spo_ddim_sd15(&s);
+    assert_int_equal(spo_ddim_check(&s), SPO_OK);
+    s.alphas_cumprod[500] = 0;
+    assert_int_equal(spo_ddim_check(&s), SPO_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -111,6 +164,7 @@ int main(void)
         cmocka_unit_test(test_step0),
         cmocka_unit_test(test_step1_final),
         cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_bad_schedules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

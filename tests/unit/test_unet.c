@@ -381,6 +381,27 @@ static void test_load_errors(void **st)
     print_message("reshaped: %s\n", spo_errmsg());
     assert_non_null(strstr(spo_errmsg(), "mid_block.resnets.1.conv1.weight"));
 
+    /* the config is checked against the file's header before anything is allocated */
+    spo_unet_config c;
+    CHECK_OK(spo_unet_config_load(&c, cfg));
+    CHECK_OK(spo_unet_check_weights(&c, fix("tiny-sd/unet/diffusion_pytorch_model.safetensors")));
+    c.block_out[1] = 128;
+    assert_int_equal(spo_unet_check_weights(&c, fix("tiny-sd/unet/diffusion_pytorch_model.safetensors")), SPO_EINVAL);
+    print_message("wider config: %s\n", spo_errmsg());
+    assert_non_null(strstr(spo_errmsg(), "diffusion_pytorch_model.safetensors: tensor '"));
+    assert_non_null(strstr(spo_errmsg(), "expected"));
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fputs("{\"block_out_channels\": [32768, 65536], \"norm_num_groups\": 32, \"attention_head_dim\": 2,"
+          " \"down_block_types\": [\"CrossAttnDownBlock2D\", \"DownBlock2D\"],"
+          " \"up_block_types\": [\"UpBlock2D\", \"CrossAttnUpBlock2D\"]}", f);
+    fclose(f);
+    copy_file(fix("tiny-sd/unet/diffusion_pytorch_model.safetensors"), st_);
+    assert_int_equal(spo_unet_load(&v, dir, dev), SPO_EINVAL); /* 2^36+ floats: refused, not allocated */
+    assert_null(v);
+    print_message("huge config: %s\n", spo_errmsg());
+    assert_non_null(strstr(spo_errmsg(), st_));
+
     unlink(st_), unlink(cfg), rmdir(dir);
     spo_unet_free(u);
 }
@@ -431,6 +452,26 @@ static void test_config(void **st)
         assert_int_equal(spo_unet_config_parse(&c, bad[i].json), SPO_EINVAL);
         if (!strstr(spo_errmsg(), bad[i].key)) fail_msg("'%s' gave '%s'", bad[i].json, spo_errmsg());
     }
+    /* sizes: bounded before any arithmetic on them (no signed overflow, no allocation) */
+    static const struct { const char *json, *key; } big[] = {
+        {"{\"block_out_channels\": [2147483640, 64], \"down_block_types\": [\"DownBlock2D\", \"DownBlock2D\"],"
+         " \"up_block_types\": [\"UpBlock2D\", \"UpBlock2D\"]}", "'block_out_channels'[0]=2147483640"},
+        {"{\"in_channels\": 2147483647}", "'in_channels'"},
+        {"{\"cross_attention_dim\": 1000000000}", "'cross_attention_dim'"},
+        {"{\"sample_size\": -4}", "'sample_size'"},
+        {"{\"layers_per_block\": 100000}", "'layers_per_block'"},
+        {"{\"norm_num_groups\": 0}", "'norm_num_groups'"},
+        {"{\"block_out_channels\": 1e300}", "block_out_channels"},
+    };
+    for (size_t i = 0; i < sizeof big / sizeof *big; i++) {
+        assert_int_equal(spo_unet_config_parse(&c, big[i].json), SPO_EINVAL);
+        if (!strstr(spo_errmsg(), big[i].key)) fail_msg("'%s' gave '%s'", big[i].json, spo_errmsg());
+    }
+    /* in range, but a table past SPO_PARAMS_MAX_FLOATS is refused while declaring */
+    CHECK_OK(spo_unet_config_parse(&c, "{\"block_out_channels\": [65536, 65536, 65536, 65536]}"));
+    assert_int_equal(spo_unet_create(&u, &c, NULL), SPO_EINVAL);
+    assert_null(u);
+    assert_non_null(strstr(spo_errmsg(), "parameters"));
     CHECK_OK(spo_unet_config_parse(&c, "{\"attention_head_dim\": [5, 10, 20, 20], \"use_linear_projection\": true}"));
     assert_int_equal(c.heads[1], 10);
     assert_int_equal(c.linear_proj, 1);
