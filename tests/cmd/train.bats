@@ -13,7 +13,8 @@ setup_file() {
     export P="$(cd "$BATS_TEST_DIRNAME/../../pipelines" && pwd)"
     export F="$(cd "$BATS_TEST_DIRNAME/../fixtures" && pwd)"
     export SPO_BIN="$BIN"
-    export TINY="-m $F/tiny-sd --scorer saturation --steps 6 --plain 2 --round-prompts 2 --epochs 2"
+    # built-in scorers differ by little between children: every pair with a gap is kept (-t 0)
+    export TINY="-m $F/tiny-sd --scorer saturation --steps 6 --plain 2 -t 0 --round-prompts 2 --epochs 2"
     cd "$BATS_FILE_TMPDIR"
     printf 'a red apple\n\na blue sea at dawn\na cat\nan old castle in the fog\nthree yellow tulips\n' > prompts.txt
 }
