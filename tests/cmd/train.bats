@@ -159,6 +159,21 @@ lora_cmp() {
     [[ "$output" == *"nowhere: not a spo-train run directory"* ]]
 }
 
+@test "a write that fails during a commit (simulated full disk): one clear line, exit 1, and the run resumes" {
+    mkdir -p full/metrics.jsonl.tmp                 # the metrics cannot be written
+    run "$P/spo-train" -q $TINY --max-rounds 0 prompts.txt -o full
+    [ "$status" -eq 1 ]
+    [ "$output" = "spo-train: full/metrics.jsonl: cannot write (disk full or not writable); the last commit stays resumable" ]
+    grep -qx 'val_epoch=-1' full/state            # the commit before it: the initial LoRA
+    "$P/spo-train" -q --resume full --max-rounds 0
+    grep -qx 'val_epoch=0' full/state
+    [ "$(wc -l < full/metrics.jsonl)" -eq 1 ]
+    mkdir full/state.tmp                            # now the state cannot be committed
+    run "$P/spo-train" -q $TINY --max-rounds 0 --force --lr 1 prompts.txt -o full
+    [ "$status" -eq 1 ]
+    [[ "$output" == "spo-train: full/state: cannot commit the checkpoint"* ]]
+}
+
 @test "json prompt sets keep their ids; the validation prompts come from --val-prompts" {
     printf '[{"id": 7, "caption": "seven"}, "plain", {"prompt": "with \\"quotes\\""}]' > set.json
     printf 'a lake\na forest\n' > val.txt
