@@ -4,7 +4,7 @@
 # when everything is there).
 set -u
 PKGS="build-essential pkg-config libhdf5-dev hdf5-tools libarchive-dev libopenblas-dev libpng-dev
-libcjson-dev parallel libcmocka-dev bats clang libclang-rt-14-dev man-db groff-base diffutils
+libcjson-dev parallel jq libcmocka-dev bats clang libclang-rt-14-dev man-db groff-base diffutils
 openmpi-bin libopenmpi-dev"
 missing=""
 for p in $PKGS; do
