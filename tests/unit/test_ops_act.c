@@ -130,5 +130,5 @@ int main(void)
         cmocka_unit_test(test_silu),  cmocka_unit_test(test_gelu),      cmocka_unit_test(test_quick_gelu),
         cmocka_unit_test(test_geglu), cmocka_unit_test(test_act_tails),
     };
-    return cmocka_run_group_tests(tests, dev_setup, dev_teardown);
+    OPCHECK_MAIN(tests);
 }

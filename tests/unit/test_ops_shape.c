@@ -230,5 +230,5 @@ int main(void)
         cmocka_unit_test(test_add_nc),      cmocka_unit_test(test_transpose),
         cmocka_unit_test(test_elementwise), cmocka_unit_test(test_timestep_embed),
     };
-    return cmocka_run_group_tests(tests, dev_setup, dev_teardown);
+    OPCHECK_MAIN(tests);
 }

@@ -49,12 +49,6 @@ typedef struct {
     size_t ps;                    /* plane stride of xp: rows * wp + k */
 } shift_job;
 
-static size_t per_chunk(size_t per)
-{
-    size_t r = CHUNK / (per ? per : 1);
-    return r ? r : 1;
-}
-
 /* wt[t][co][ci] = w[co][ci][t]; items: co (w[co] is read k*k times while
  * it is in the cache, wt written in rows of cin) */
 static void wt_task(void *ctx, size_t lo, size_t hi, int worker)
@@ -158,19 +152,19 @@ int spo_cpu_conv_shift_fwd(spo_dev *d, float *y, const float *x, const float *w,
     if (!scr) return SPO_EIO;
     float *xp = scr, *yp = scr + nxp, *wt = yp + (size_t)c->cout * nr * wp;
     shift_job j = {.c = c, .w = w, .dst = wt};
-    spo_cpu_parallel_for(d, (size_t)c->cout, per_chunk((size_t)c->cin * kk), wt_task, &j);
+    spo_cpu_parallel_for(d, (size_t)c->cout, spo_cpu_grain(CHUNK, (size_t)c->cin * kk), wt_task, &j);
     for (int img = 0; img < c->n; img++) {
         const float *xi = x + (size_t)img * c->cin * c->h * c->w;
         float *yi = y + (size_t)img * c->cout * ho * wo;
         for (int r0 = 0; r0 < ho; r0 += nr) {
             const int n = ho - r0 < nr ? ho - r0 : nr, rows = n + k - 1, ps = rows * wp + k;
             j = (shift_job){.c = c, .x = xi, .dst = xp, .r0 = r0, .nr = n, .wp = wp, .rows = rows, .ps = ps};
-            spo_cpu_parallel_for(d, (size_t)c->cin, per_chunk((size_t)ps), pad_task, &j);
+            spo_cpu_parallel_for(d, (size_t)c->cin, spo_cpu_grain(CHUNK, (size_t)ps), pad_task, &j);
             /* yp (cout, n*wp) (+)= wt[t] (cout, cin) (xp + off_t) (cin, n*wp) */
             j = (shift_job){.c = c, .x = xp, .wt = wt, .dst = yp, .nr = n, .wp = wp, .ps = ps};
             spo_cpu_parallel_for(d, ((size_t)c->cout + ROWS - 1) / ROWS, 1, fwd_gemm_task, &j);
             j = (shift_job){.c = c, .b = b, .src = yp, .dst = yi, .r0 = r0, .nr = n, .ho = ho, .wo = wo, .wp = wp};
-            spo_cpu_parallel_for(d, (size_t)c->cout, per_chunk((size_t)n * wp), crop_task, &j);
+            spo_cpu_parallel_for(d, (size_t)c->cout, spo_cpu_grain(CHUNK, (size_t)n * wp), crop_task, &j);
         }
     }
     spo_cpu_scratch_put(d, scr);
@@ -213,20 +207,20 @@ int spo_cpu_conv_shift_bwd_dx(spo_dev *d, float *dx, const float *dy, const floa
     if (!scr) return SPO_EIO;
     float *dxp = scr, *dyp = scr + nxp, *wt = dyp + (size_t)c->cout * nr * wp;
     shift_job j = {.c = c, .w = w, .dst = wt};
-    spo_cpu_parallel_for(d, (size_t)c->cout, per_chunk((size_t)c->cin * kk), wt_task, &j);
+    spo_cpu_parallel_for(d, (size_t)c->cout, spo_cpu_grain(CHUNK, (size_t)c->cin * kk), wt_task, &j);
     for (int img = 0; img < c->n; img++) {
         const float *dyi = dy + (size_t)img * c->cout * ho * wo;
         float *dxi = dx + (size_t)img * c->cin * c->h * c->w;
         for (int r0 = 0; r0 < ho; r0 += nr) {
             const int n = ho - r0 < nr ? ho - r0 : nr, rows = n + k - 1, ps = rows * wp + k;
             j = (shift_job){.c = c, .src = dyi, .dst = dyp, .r0 = r0, .nr = n, .ho = ho, .wo = wo, .wp = wp};
-            spo_cpu_parallel_for(d, (size_t)c->cout, per_chunk((size_t)n * wp), dypad_task, &j);
+            spo_cpu_parallel_for(d, (size_t)c->cout, spo_cpu_grain(CHUNK, (size_t)n * wp), dypad_task, &j);
             memset(dxp, 0, (size_t)c->cin * ps * sizeof *dxp);
             /* (dxp + off_t) (cin, n*wp) += wt[t]^T (cin, cout) dyp (cout, n*wp) */
             j = (shift_job){.c = c, .src = dyp, .wt = wt, .dst = dxp, .nr = n, .wp = wp, .ps = ps};
             spo_cpu_parallel_for(d, ((size_t)c->cin + ROWS - 1) / ROWS, 1, bwd_gemm_task, &j);
             j = (shift_job){.c = c, .src = dxp, .dst = dxi, .r0 = r0, .wp = wp, .rows = rows, .ps = ps};
-            spo_cpu_parallel_for(d, (size_t)c->cin, per_chunk((size_t)rows * wp), dxadd_task, &j);
+            spo_cpu_parallel_for(d, (size_t)c->cin, spo_cpu_grain(CHUNK, (size_t)rows * wp), dxadd_task, &j);
         }
     }
     spo_cpu_scratch_put(d, scr);
