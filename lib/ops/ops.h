@@ -34,11 +34,11 @@ void spo_dev_close(spo_dev *dev);
 spo_devkind spo_dev_kind(const spo_dev *dev);
 float *spo_dev_alloc(spo_dev *dev, size_t n);              /* n floats, zeroed; NULL + spo_err on failure; n 0 is valid */
 void spo_dev_free(spo_dev *dev, float *p);
-int spo_dev_upload(spo_dev *dev, float *dst, const float *host, size_t n);
-int spo_dev_download(spo_dev *dev, float *host, const float *src, size_t n);
-int spo_dev_zero(spo_dev *dev, float *p, size_t n);
-int spo_dev_copy(spo_dev *dev, float *dst, const float *src, size_t n);
 int spo_dev_sync(spo_dev *dev);
+/* spo_dev_upload, spo_dev_download, spo_dev_zero, spo_dev_copy (SPO_DEV_MEM of ops_list.h) */
+#define SPO_DEV_DECLARE(name, params, args) int spo_dev_##name params;
+SPO_DEV_MEM(SPO_DEV_DECLARE)
+#undef SPO_DEV_DECLARE
 
 /* ---- ops: one public function per entry of ops_list.h, e.g.
  *   int spo_linear_fwd(spo_dev *d, float *y, const float *x, const float *w, const float *b,

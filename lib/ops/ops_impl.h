@@ -34,14 +34,11 @@ struct spo_ops_table {
     void (*close)(spo_dev *d);
     float *(*alloc)(spo_dev *d, size_t n); /* n >= 1 floats, zeroed, 64-byte aligned */
     void (*free)(spo_dev *d, float *p);
-    int (*upload)(spo_dev *d, float *dst, const float *host, size_t n);
-    int (*download)(spo_dev *d, float *host, const float *src, size_t n);
-    int (*zero)(spo_dev *d, float *p, size_t n);
-    int (*copy)(spo_dev *d, float *dst, const float *src, size_t n);
     int (*sync)(spo_dev *d);
+#define SPO_OP_SLOT(name, params, args) int(*name) params;
+    SPO_DEV_MEM(SPO_OP_SLOT) /* upload, download, zero, copy */
 
     /* ops: one slot per entry of ops_list.h, signatures as in ops.h */
-#define SPO_OP_SLOT(name, params, args) int(*name) params;
     SPO_OPS(SPO_OP_SLOT)
 #undef SPO_OP_SLOT
 };
@@ -62,14 +59,11 @@ int spo_cpu_open(spo_dev *d);
 void spo_cpu_close(spo_dev *d);
 float *spo_cpu_alloc(spo_dev *d, size_t n);
 void spo_cpu_free(spo_dev *d, float *p);
-int spo_cpu_upload(spo_dev *d, float *dst, const float *host, size_t n);
-int spo_cpu_download(spo_dev *d, float *host, const float *src, size_t n);
-int spo_cpu_zero(spo_dev *d, float *p, size_t n);
-int spo_cpu_copy(spo_dev *d, float *dst, const float *src, size_t n);
 int spo_cpu_sync(spo_dev *d);
 
-/* the CPU op of each entry of ops_list.h: int spo_cpu_<name>(parameters) */
+/* the CPU function of each entry of ops_list.h: int spo_cpu_<name>(parameters) */
 #define SPO_OP_CPU_PROTO(name, params, args) int spo_cpu_##name params;
+SPO_DEV_MEM(SPO_OP_CPU_PROTO)
 SPO_OPS(SPO_OP_CPU_PROTO)
 #undef SPO_OP_CPU_PROTO
 

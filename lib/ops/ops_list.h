@@ -9,7 +9,8 @@
  * (lib/ops/cpu/cpu_dev.c). The first parameter is always the device `d`.
  * Conventions (layouts, accumulation, aliasing) are those of ops.h. Shapes
  * are in the comment of every entry. Include ops.h (which includes this),
- * not this file. */
+ * not this file. SPO_DEV_MEM below lists the device's memory functions the
+ * same way. */
 #ifndef SPO_OPS_LIST_H
 #define SPO_OPS_LIST_H
 
@@ -111,6 +112,15 @@
     /* gated residual: x (b,t,c) += gate[i,:] * y[i,j,:], gate rows of stride ld */                                \
     X(gate_add_fwd, (spo_dev *d, float *x, const float *y, const float *gate, int ld, int b, int t, int c),        \
       (d, x, y, gate, ld, b, t, c))
+
+/* The device's memory functions that have a table slot, as a list too:
+ * int spo_dev_<name>(parameters) (checked by lib/ops/dev.c), the slot
+ * `name`, the CPU function spo_cpu_<name>. n floats; n 0 does nothing. */
+#define SPO_DEV_MEM(X)                                                                                             \
+    X(upload, (spo_dev *d, float *dst, const float *host, size_t n), (d, dst, host, n))     /* host -> device */   \
+    X(download, (spo_dev *d, float *host, const float *src, size_t n), (d, host, src, n))   /* device -> host */   \
+    X(zero, (spo_dev *d, float *p, size_t n), (d, p, n))                                                           \
+    X(copy, (spo_dev *d, float *dst, const float *src, size_t n), (d, dst, src, n)) /* device -> device, may overlap */
 /* clang-format on */
 
 #endif

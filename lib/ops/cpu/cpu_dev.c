@@ -82,12 +82,9 @@ const spo_ops_table spo_cpu_ops = {
     .close = spo_cpu_close,
     .alloc = spo_cpu_alloc,
     .free = spo_cpu_free,
-    .upload = spo_cpu_upload,
-    .download = spo_cpu_download,
-    .zero = spo_cpu_zero,
-    .copy = spo_cpu_copy,
     .sync = spo_cpu_sync,
 #define SPO_OP_CPU_ENTRY(name, params, args) .name = spo_cpu_##name,
+    SPO_DEV_MEM(SPO_OP_CPU_ENTRY)
     SPO_OPS(SPO_OP_CPU_ENTRY)
 #undef SPO_OP_CPU_ENTRY
 };
