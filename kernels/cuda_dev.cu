@@ -1,7 +1,9 @@
 // cuda_dev.cu — the CUDA backend's op table (lib/ops/ops_impl.h). For now only
 // the device memory functions; every op entry is NULL, so the public ops
-// fail with "not implemented on cuda" until its kernel is added here (or in
-// its own kernels/*.cu file, referenced from this table).
+// fail with "not implemented on cuda". An op's kernel goes in the kernels/
+// file that mirrors its lib/ops/cpu file (cpu_conv.c -> conv.cu), defines
+// extern "C" spo_cuda_<name> (declared for every entry of lib/ops/ops_list.h
+// by ops_impl.h), and is entered here as one line: t.<name> = spo_cuda_<name>;
 #include <cuda_runtime.h>
 
 #include "ops/ops_impl.h"

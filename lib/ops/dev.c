@@ -32,15 +32,12 @@ int spo_dev_open(spo_dev **dev, spo_devkind kind, int threads)
     d->kind = kind;
     d->threads = threads;
     d->ops = ops;
-    if (ops->open) {
-        int rc = ops->open(d);
-        if (rc) {
-            free(d);
-            return rc;
-        }
-    }
-    *dev = d;
-    return SPO_OK;
+    int rc = ops->open ? ops->open(d) : SPO_OK;
+    if (rc)
+        free(d);
+    else
+        *dev = d;
+    return rc;
 }
 
 void spo_dev_close(spo_dev *d)

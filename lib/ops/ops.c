@@ -1,6 +1,14 @@
 /* ops.c — the public op functions of ops.h: check the arguments once for
  * every backend, then call the device's op table (ops_impl.h).
  *
+ * The functions themselves are generated from the op list (ops_list.h) at
+ * the end of this file; what is written here by hand is each op's argument
+ * check, check_<name>(fn, parameters): SPO_OK to run the backend, NOTHING
+ * when the call is valid and has nothing to compute (the public function
+ * returns SPO_OK without calling the backend), or an error code with
+ * spo_err set. The device itself (not NULL, the op implemented on it) is
+ * checked first, by the generated function.
+ *
  * Checked here: a device, the pointers an op needs (gradients may be NULL),
  * every dimension >= 1 (pad >= 0), element counts that fit size_t, and the
  * products that BLAS receives as int. */
@@ -10,6 +18,8 @@
 #include <stdint.h>
 
 #include "ops/ops_impl.h"
+
+enum { NOTHING = -1 }; /* a check's "valid, nothing to compute" */
 
 /* nd dims, each >= 1, whose product (elements) fits size_t bytes of floats */
 static int dims(const char *fn, int nd, ...)
@@ -45,32 +55,26 @@ static int fits_int(const char *fn, long long a, long long b)
     } while (0)
 #define NEED(p)                                                                                                    \
     do {                                                                                                           \
-        if (!(p)) return spo_err(SPO_EINVAL, "%s: " #p " is NULL", __func__);                                     \
-    } while (0)
-#define DEV(fn)                                                                                                    \
-    do {                                                                                                           \
-        if (!d) return spo_err(SPO_EINVAL, "%s: NULL device", __func__);                                          \
-        if (!d->ops->fn) return spo_err(SPO_EINVAL, "%s: not implemented on %s", __func__, d->ops->name);         \
+        if (!(p)) return spo_err(SPO_EINVAL, "%s: " #p " is NULL", fn);                                         \
     } while (0)
 
 /* ---- dense ---- */
-int spo_linear_fwd(spo_dev *d, float *y, const float *x, const float *w, const float *b, int M, int K, int N)
+static int check_linear_fwd(const char *fn, spo_dev *d, float *y, const float *x, const float *w, const float *b,
+                            int M, int K, int N)
 {
-    DEV(linear_fwd);
     NEED(y); NEED(x); NEED(w);
-    CHECK(dims(__func__, 2, M, K)); CHECK(dims(__func__, 2, N, K)); CHECK(dims(__func__, 2, M, N));
-    return d->ops->linear_fwd(d, y, x, w, b, M, K, N);
+    CHECK(dims(fn, 2, M, K)); CHECK(dims(fn, 2, N, K)); CHECK(dims(fn, 2, M, N));
+    return SPO_OK;
 }
 
-int spo_linear_bwd(spo_dev *d, float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
-                   int M, int K, int N)
+static int check_linear_bwd(const char *fn, spo_dev *d, float *dx, float *dw, float *db, const float *dy,
+                            const float *x, const float *w, int M, int K, int N)
 {
-    DEV(linear_bwd);
     NEED(dy);
     if (dx) NEED(w);
     if (dw) NEED(x);
-    CHECK(dims(__func__, 2, M, K)); CHECK(dims(__func__, 2, N, K)); CHECK(dims(__func__, 2, M, N));
-    return d->ops->linear_bwd(d, dx, dw, db, dy, x, w, M, K, N);
+    CHECK(dims(fn, 2, M, K)); CHECK(dims(fn, 2, N, K)); CHECK(dims(fn, 2, M, N));
+    return SPO_OK;
 }
 
 /* ---- convolution ---- */
@@ -92,23 +96,22 @@ static int conv_check(const char *fn, const spo_conv *c)
     return SPO_OK;
 }
 
-int spo_conv2d_fwd(spo_dev *d, float *y, const float *x, const float *w, const float *b, const spo_conv *c)
+static int check_conv2d_fwd(const char *fn, spo_dev *d, float *y, const float *x, const float *w, const float *b,
+                            const spo_conv *c)
 {
-    DEV(conv2d_fwd);
     NEED(y); NEED(x); NEED(w);
-    CHECK(conv_check(__func__, c));
-    return d->ops->conv2d_fwd(d, y, x, w, b, c);
+    CHECK(conv_check(fn, c));
+    return SPO_OK;
 }
 
-int spo_conv2d_bwd(spo_dev *d, float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
-                   const spo_conv *c)
+static int check_conv2d_bwd(const char *fn, spo_dev *d, float *dx, float *dw, float *db, const float *dy,
+                            const float *x, const float *w, const spo_conv *c)
 {
-    DEV(conv2d_bwd);
     NEED(dy);
     if (dx) NEED(w);
     if (dw) NEED(x);
-    CHECK(conv_check(__func__, c));
-    return d->ops->conv2d_bwd(d, dx, dw, db, dy, x, w, c);
+    CHECK(conv_check(fn, c));
+    return SPO_OK;
 }
 
 /* ---- normalisation ---- */
@@ -119,42 +122,39 @@ static int gn_check(const char *fn, int n, int c, int hw, int g)
     return SPO_OK;
 }
 
-int spo_groupnorm_fwd(spo_dev *d, float *y, float *mean, float *rstd, const float *x, const float *gamma,
-                      const float *beta, int n, int c, int hw, int g, float eps)
+static int check_groupnorm_fwd(const char *fn, spo_dev *d, float *y, float *mean, float *rstd, const float *x,
+                               const float *gamma, const float *beta, int n, int c, int hw, int g, float eps)
 {
-    DEV(groupnorm_fwd);
     NEED(y); NEED(mean); NEED(rstd); NEED(x);
-    CHECK(gn_check(__func__, n, c, hw, g));
-    if (!(eps >= 0)) return spo_err(SPO_EINVAL, "%s: eps %g < 0", __func__, eps);
-    return d->ops->groupnorm_fwd(d, y, mean, rstd, x, gamma, beta, n, c, hw, g, eps);
+    CHECK(gn_check(fn, n, c, hw, g));
+    if (!(eps >= 0)) return spo_err(SPO_EINVAL, "%s: eps %g < 0", fn, eps);
+    return SPO_OK;
 }
 
-int spo_groupnorm_bwd(spo_dev *d, float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
-                      const float *mean, const float *rstd, const float *gamma, int n, int c, int hw, int g)
+static int check_groupnorm_bwd(const char *fn, spo_dev *d, float *dx, float *dgamma, float *dbeta, const float *dy,
+                               const float *x, const float *mean, const float *rstd, const float *gamma, int n, int c,
+                               int hw, int g)
 {
-    DEV(groupnorm_bwd);
     NEED(dy); NEED(x); NEED(mean); NEED(rstd);
-    CHECK(gn_check(__func__, n, c, hw, g));
-    return d->ops->groupnorm_bwd(d, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, n, c, hw, g);
+    CHECK(gn_check(fn, n, c, hw, g));
+    return SPO_OK;
 }
 
-int spo_layernorm_fwd(spo_dev *d, float *y, float *mean, float *rstd, const float *x, const float *gamma,
-                      const float *beta, int m, int c, float eps)
+static int check_layernorm_fwd(const char *fn, spo_dev *d, float *y, float *mean, float *rstd, const float *x,
+                               const float *gamma, const float *beta, int m, int c, float eps)
 {
-    DEV(layernorm_fwd);
     NEED(y); NEED(mean); NEED(rstd); NEED(x);
-    CHECK(dims(__func__, 2, m, c));
-    if (!(eps >= 0)) return spo_err(SPO_EINVAL, "%s: eps %g < 0", __func__, eps);
-    return d->ops->layernorm_fwd(d, y, mean, rstd, x, gamma, beta, m, c, eps);
+    CHECK(dims(fn, 2, m, c));
+    if (!(eps >= 0)) return spo_err(SPO_EINVAL, "%s: eps %g < 0", fn, eps);
+    return SPO_OK;
 }
 
-int spo_layernorm_bwd(spo_dev *d, float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
-                      const float *mean, const float *rstd, const float *gamma, int m, int c)
+static int check_layernorm_bwd(const char *fn, spo_dev *d, float *dx, float *dgamma, float *dbeta, const float *dy,
+                               const float *x, const float *mean, const float *rstd, const float *gamma, int m, int c)
 {
-    DEV(layernorm_bwd);
     NEED(dy); NEED(x); NEED(mean); NEED(rstd);
-    CHECK(dims(__func__, 2, m, c));
-    return d->ops->layernorm_bwd(d, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, m, c);
+    CHECK(dims(fn, 2, m, c));
+    return SPO_OK;
 }
 
 /* ---- activations ---- */
@@ -166,39 +166,35 @@ static int act_check(const char *fn, spo_act a, size_t n)
     return SPO_OK;
 }
 
-int spo_act_fwd(spo_dev *d, spo_act a, float *y, const float *x, size_t n)
+static int check_act_fwd(const char *fn, spo_dev *d, spo_act a, float *y, const float *x, size_t n)
 {
-    DEV(act_fwd);
-    CHECK(act_check(__func__, a, n));
-    if (!n) return SPO_OK;
+    CHECK(act_check(fn, a, n));
+    if (!n) return NOTHING;
     NEED(y); NEED(x);
-    return d->ops->act_fwd(d, a, y, x, n);
+    return SPO_OK;
 }
 
-int spo_act_bwd(spo_dev *d, spo_act a, float *dx, const float *dy, const float *x, size_t n)
+static int check_act_bwd(const char *fn, spo_dev *d, spo_act a, float *dx, const float *dy, const float *x, size_t n)
 {
-    DEV(act_bwd);
-    CHECK(act_check(__func__, a, n));
-    if (!n || !dx) return SPO_OK;
+    CHECK(act_check(fn, a, n));
+    if (!n || !dx) return NOTHING;
     NEED(dy); NEED(x);
-    return d->ops->act_bwd(d, a, dx, dy, x, n);
+    return SPO_OK;
 }
 
-int spo_geglu_fwd(spo_dev *d, float *y, const float *x, int m, int c)
+static int check_geglu_fwd(const char *fn, spo_dev *d, float *y, const float *x, int m, int c)
 {
-    DEV(geglu_fwd);
     NEED(y); NEED(x);
-    CHECK(dims(__func__, 3, m, c, 2));
-    return d->ops->geglu_fwd(d, y, x, m, c);
+    CHECK(dims(fn, 3, m, c, 2));
+    return SPO_OK;
 }
 
-int spo_geglu_bwd(spo_dev *d, float *dx, const float *dy, const float *x, int m, int c)
+static int check_geglu_bwd(const char *fn, spo_dev *d, float *dx, const float *dy, const float *x, int m, int c)
 {
-    DEV(geglu_bwd);
-    CHECK(dims(__func__, 3, m, c, 2));
-    if (!dx) return SPO_OK;
+    CHECK(dims(fn, 3, m, c, 2));
+    if (!dx) return NOTHING;
     NEED(dy); NEED(x);
-    return d->ops->geglu_bwd(d, dx, dy, x, m, c);
+    return SPO_OK;
 }
 
 /* ---- attention ---- */
@@ -209,73 +205,69 @@ static int attn_check(const char *fn, int b, int tq, int tk, int h, int dh)
     return SPO_OK;
 }
 
-int spo_attention_fwd(spo_dev *d, float *o, float *p, const float *q, const float *k, const float *v, int b, int tq,
-                      int tk, int h, int dh, int causal)
+static int check_attention_fwd(const char *fn, spo_dev *d, float *o, float *p, const float *q, const float *k,
+                               const float *v, int b, int tq, int tk, int h, int dh, int causal)
 {
-    DEV(attention_fwd);
     NEED(o); NEED(q); NEED(k); NEED(v);
-    CHECK(attn_check(__func__, b, tq, tk, h, dh));
-    return d->ops->attention_fwd(d, o, p, q, k, v, b, tq, tk, h, dh, causal != 0);
+    CHECK(attn_check(fn, b, tq, tk, h, dh));
+    return SPO_OK;
 }
 
-int spo_attention_bwd(spo_dev *d, float *dq, float *dk, float *dv, const float *dout, const float *p, const float *q,
-                      const float *k, const float *v, int b, int tq, int tk, int h, int dh)
+static int check_attention_bwd(const char *fn, spo_dev *d, float *dq, float *dk, float *dv, const float *dout,
+                               const float *p, const float *q, const float *k, const float *v, int b, int tq, int tk,
+                               int h, int dh)
 {
-    DEV(attention_bwd);
-    CHECK(attn_check(__func__, b, tq, tk, h, dh));
-    if (!dq && !dk && !dv) return SPO_OK;
+    CHECK(attn_check(fn, b, tq, tk, h, dh));
+    if (!dq && !dk && !dv) return NOTHING;
     NEED(dout); NEED(p);
     if (dq) NEED(k);
     if (dk) NEED(q);
     if (dq || dk) NEED(v);
-    return d->ops->attention_bwd(d, dq, dk, dv, dout, p, q, k, v, b, tq, tk, h, dh);
+    return SPO_OK;
 }
 
 /* ---- shape and elementwise ---- */
-int spo_upsample2x_fwd(spo_dev *d, float *y, const float *x, int n, int c, int h, int w)
+static int check_upsample2x_fwd(const char *fn, spo_dev *d, float *y, const float *x, int n, int c, int h, int w)
 {
-    DEV(upsample2x_fwd);
     NEED(y); NEED(x);
-    CHECK(dims(__func__, 6, n, c, h, w, 2, 2));
-    return d->ops->upsample2x_fwd(d, y, x, n, c, h, w);
+    CHECK(dims(fn, 6, n, c, h, w, 2, 2));
+    return SPO_OK;
 }
 
-int spo_upsample2x_bwd(spo_dev *d, float *dx, const float *dy, int n, int c, int h, int w)
+static int check_upsample2x_bwd(const char *fn, spo_dev *d, float *dx, const float *dy, int n, int c, int h, int w)
 {
-    DEV(upsample2x_bwd);
-    CHECK(dims(__func__, 6, n, c, h, w, 2, 2));
-    if (!dx) return SPO_OK;
+    CHECK(dims(fn, 6, n, c, h, w, 2, 2));
+    if (!dx) return NOTHING;
     NEED(dy);
-    return d->ops->upsample2x_bwd(d, dx, dy, n, c, h, w);
+    return SPO_OK;
 }
 
-int spo_concat_fwd(spo_dev *d, float *y, const float *a, const float *b, int n, int ca, int cb, int hw)
+static int check_concat_fwd(const char *fn, spo_dev *d, float *y, const float *a, const float *b, int n, int ca,
+                            int cb, int hw)
 {
-    DEV(concat_fwd);
     NEED(y); NEED(a); NEED(b);
-    CHECK(dims(__func__, 3, n, ca, hw)); CHECK(dims(__func__, 3, n, cb, hw));
-    CHECK(fits_int(__func__, 1, (long long)ca + cb));
-    CHECK(dims(__func__, 3, n, ca + cb, hw));
-    return d->ops->concat_fwd(d, y, a, b, n, ca, cb, hw);
+    CHECK(dims(fn, 3, n, ca, hw)); CHECK(dims(fn, 3, n, cb, hw));
+    CHECK(fits_int(fn, 1, (long long)ca + cb));
+    CHECK(dims(fn, 3, n, ca + cb, hw));
+    return SPO_OK;
 }
 
-int spo_concat_bwd(spo_dev *d, float *da, float *db, const float *dy, int n, int ca, int cb, int hw)
+static int check_concat_bwd(const char *fn, spo_dev *d, float *da, float *db, const float *dy, int n, int ca, int cb,
+                            int hw)
 {
-    DEV(concat_bwd);
-    CHECK(dims(__func__, 3, n, ca, hw)); CHECK(dims(__func__, 3, n, cb, hw));
-    CHECK(fits_int(__func__, 1, (long long)ca + cb));
-    CHECK(dims(__func__, 3, n, ca + cb, hw));
-    if (!da && !db) return SPO_OK;
+    CHECK(dims(fn, 3, n, ca, hw)); CHECK(dims(fn, 3, n, cb, hw));
+    CHECK(fits_int(fn, 1, (long long)ca + cb));
+    CHECK(dims(fn, 3, n, ca + cb, hw));
+    if (!da && !db) return NOTHING;
     NEED(dy);
-    return d->ops->concat_bwd(d, da, db, dy, n, ca, cb, hw);
+    return SPO_OK;
 }
 
-int spo_transpose_fwd(spo_dev *d, float *y, const float *x, int n, int r, int c)
+static int check_transpose_fwd(const char *fn, spo_dev *d, float *y, const float *x, int n, int r, int c)
 {
-    DEV(transpose_fwd);
     NEED(y); NEED(x);
-    CHECK(dims(__func__, 3, n, r, c));
-    return d->ops->transpose_fwd(d, y, x, n, r, c);
+    CHECK(dims(fn, 3, n, r, c));
+    return SPO_OK;
 }
 
 static int n_check(const char *fn, size_t n)
@@ -284,58 +276,104 @@ static int n_check(const char *fn, size_t n)
     return SPO_OK;
 }
 
-int spo_add_fwd(spo_dev *d, float *y, const float *a, const float *b, size_t n)
+static int check_add_fwd(const char *fn, spo_dev *d, float *y, const float *a, const float *b, size_t n)
 {
-    DEV(add_fwd);
-    CHECK(n_check(__func__, n));
-    if (!n) return SPO_OK;
+    CHECK(n_check(fn, n));
+    if (!n) return NOTHING;
     NEED(y); NEED(a); NEED(b);
-    return d->ops->add_fwd(d, y, a, b, n);
+    return SPO_OK;
 }
 
-int spo_axpy(spo_dev *d, float *y, float alpha, const float *x, size_t n)
+static int check_axpy(const char *fn, spo_dev *d, float *y, float alpha, const float *x, size_t n)
 {
-    DEV(axpy);
-    CHECK(n_check(__func__, n));
-    if (!n) return SPO_OK;
+    CHECK(n_check(fn, n));
+    if (!n) return NOTHING;
     NEED(y); NEED(x);
-    return d->ops->axpy(d, y, alpha, x, n);
+    return SPO_OK;
 }
 
-int spo_add_nc_fwd(spo_dev *d, float *y, const float *b, int n, int c, int hw)
+static int check_add_nc_fwd(const char *fn, spo_dev *d, float *y, const float *b, int n, int c, int hw)
 {
-    DEV(add_nc_fwd);
     NEED(y); NEED(b);
-    CHECK(dims(__func__, 3, n, c, hw));
-    return d->ops->add_nc_fwd(d, y, b, n, c, hw);
+    CHECK(dims(fn, 3, n, c, hw));
+    return SPO_OK;
 }
 
-int spo_add_nc_bwd(spo_dev *d, float *db, const float *dy, int n, int c, int hw)
+static int check_add_nc_bwd(const char *fn, spo_dev *d, float *db, const float *dy, int n, int c, int hw)
 {
-    DEV(add_nc_bwd);
-    CHECK(dims(__func__, 3, n, c, hw));
-    if (!db) return SPO_OK;
+    CHECK(dims(fn, 3, n, c, hw));
+    if (!db) return NOTHING;
     NEED(dy);
-    return d->ops->add_nc_bwd(d, db, dy, n, c, hw);
+    return SPO_OK;
 }
 
-int spo_scale(spo_dev *d, float *y, const float *x, float s, size_t n)
+static int check_scale(const char *fn, spo_dev *d, float *y, const float *x, float s, size_t n)
 {
-    DEV(scale);
-    CHECK(n_check(__func__, n));
-    if (!n) return SPO_OK;
+    CHECK(n_check(fn, n));
+    if (!n) return NOTHING;
     NEED(y); NEED(x);
-    return d->ops->scale(d, y, x, s, n);
+    return SPO_OK;
 }
 
-int spo_timestep_embed(spo_dev *d, float *y, const float *t, int n, int dim, int flip_sin_to_cos, float shift,
-                       float max_period)
+static int check_timestep_embed(const char *fn, spo_dev *d, float *y, const float *t, int n, int dim,
+                                int flip_sin_to_cos, float shift, float max_period)
 {
-    DEV(timestep_embed);
     NEED(y); NEED(t);
-    CHECK(dims(__func__, 2, n, dim));
-    if (!(max_period > 0)) return spo_err(SPO_EINVAL, "%s: max_period %g must be > 0", __func__, max_period);
+    CHECK(dims(fn, 2, n, dim));
+    if (!(max_period > 0)) return spo_err(SPO_EINVAL, "%s: max_period %g must be > 0", fn, max_period);
     if (dim / 2 > 0 && !isfinite(1.0f / ((float)(dim / 2) - shift)))
-        return spo_err(SPO_EINVAL, "%s: half %d - shift %g is zero", __func__, dim / 2, shift);
-    return d->ops->timestep_embed(d, y, t, n, dim, flip_sin_to_cos != 0, shift, max_period);
+        return spo_err(SPO_EINVAL, "%s: half %d - shift %g is zero", fn, dim / 2, shift);
+    return SPO_OK;
 }
+
+/* ---- embeddings and adaLN ---- */
+static int check_embed_fwd(const char *fn, spo_dev *d, float *y, const float *table, const int32_t *ids, int n,
+                           int dim, int vocab)
+{
+    if (n < 0 || dim <= 0) return spo_err(SPO_EINVAL, "embed: bad shape n=%d dim=%d", n, dim);
+    if (!n) return NOTHING;
+    NEED(y); NEED(table); NEED(ids);
+    CHECK(dims(fn, 2, n, dim));
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= vocab)
+            return spo_err(SPO_EINVAL, "embed: token id %d at position %d is outside the vocabulary [0,%d)",
+                           (int)ids[i], i, vocab);
+    return SPO_OK;
+}
+
+/* x (b,t,c) and per-sample rows of stride ld >= c in v */
+static int mod_check(const char *fn, const void *x, const void *y, const void *v, int ld, int b, int t, int c)
+{
+    if (!x || !y || !v) return spo_err(SPO_EINVAL, "%s: NULL pointer", fn);
+    if (b < 1 || t < 1 || c < 1 || ld < c)
+        return spo_err(SPO_EINVAL, "%s: bad shape b=%d t=%d c=%d ld=%d", fn, b, t, c, ld);
+    CHECK(dims(fn, 3, b, t, c)); CHECK(dims(fn, 2, b, ld));
+    return SPO_OK;
+}
+
+static int check_modulate_fwd(const char *fn, spo_dev *d, float *y, const float *x, const float *shift,
+                              const float *scale, int ld, int b, int t, int c)
+{
+    CHECK(mod_check("modulate", x, y, shift, ld, b, t, c));
+    return mod_check("modulate", x, y, scale, ld, b, t, c);
+}
+
+static int check_gate_add_fwd(const char *fn, spo_dev *d, float *x, const float *y, const float *gate, int ld, int b,
+                              int t, int c)
+{
+    return mod_check("gate_add", x, y, gate, ld, b, t, c);
+}
+
+/* ---- the public functions, one per entry of ops_list.h ---- */
+#define WITH_FN(...) (fn, __VA_ARGS__)
+#define SPO_OP_PUBLIC(op, params, args)                                                                            \
+    int spo_##op params                                                                                            \
+    {                                                                                                              \
+        static const char fn[] = "spo_" #op;                                                                       \
+        if (!d) return spo_err(SPO_EINVAL, "%s: NULL device", fn);                                                 \
+        if (!d->ops->op) return spo_err(SPO_EINVAL, "%s: not implemented on %s", fn, d->ops->name);                \
+        int rc = check_##op WITH_FN args;                                                                          \
+        if (rc) return rc == NOTHING ? SPO_OK : rc;                                                                \
+        return d->ops->op args;                                                                                    \
+    }
+SPO_OPS(SPO_OP_PUBLIC)

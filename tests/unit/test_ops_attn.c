@@ -134,5 +134,5 @@ int main(void)
         cmocka_unit_test(test_attention_blocked), cmocka_unit_test(test_attention_large),
         cmocka_unit_test(test_attention_args),
     };
-    return cmocka_run_group_tests(tests, dev_setup, dev_teardown);
+    OPCHECK_MAIN(tests);
 }

@@ -151,5 +151,5 @@ int main(void)
         cmocka_unit_test(test_conv5x5), cmocka_unit_test(test_conv_banded),  cmocka_unit_test(test_conv_shift),
         cmocka_unit_test(test_conv_args),
     };
-    return cmocka_run_group_tests(tests, dev_setup, dev_teardown);
+    OPCHECK_MAIN(tests);
 }

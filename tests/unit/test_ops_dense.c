@@ -83,5 +83,5 @@ int main(void)
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_linear_args),
     };
-    return cmocka_run_group_tests(tests, dev_setup, dev_teardown);
+    OPCHECK_MAIN(tests);
 }

@@ -1,6 +1,6 @@
 /* test_ops_dev.c — the device handle: open/close, thread counts, CUDA
  * without CUDA (or without a GPU), aligned zeroed allocation, overflow, and
- * upload/download/copy/zero. */
+ * upload/download/copy/zero (on the device of SPO_TEST_DEVICE, opcheck.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "opcheck.h"
+#include "ops/ops_impl.h"
 
 static void test_open(void **state)
 {
@@ -67,7 +68,11 @@ static void test_alloc(void **state)
         float *p = spo_dev_alloc(d, sizes[k]);
         assert_non_null(p);
         assert_int_equal((uintptr_t)p % 64, 0);
-        for (size_t i = 0; i < sizes[k]; i++) assert_true(p[i] == 0.0f);
+        if (sizes[k]) { /* read back, so that it holds for device memory too */
+            float *h = dget(d, p, sizes[k]);
+            for (size_t i = 0; i < sizes[k]; i++) assert_true(h[i] == 0.0f);
+            free(h);
+        }
         spo_dev_free(d, p);
     }
     spo_err_clear();
@@ -102,6 +107,29 @@ static void test_memory(void **state)
     spo_dev_free(d, p), spo_dev_free(d, q);
 }
 
+/* the op list fills every slot of the CPU table; a slot left NULL (a
+ * backend without that op) fails the public function, naming the backend */
+static void test_table(void **state)
+{
+    spo_dev *d = *state;
+#define SLOT_FILLED(name, params, args) assert_non_null(spo_cpu_ops.name);
+    SPO_OPS(SLOT_FILLED)
+#undef SLOT_FILLED
+    const spo_ops_table *keep = d->ops;
+    spo_ops_table t = *keep;
+    t.scale = NULL;
+    d->ops = &t;
+    float *p = dput(d, NULL, 4);
+    assert_int_equal(spo_scale(d, p, p, 2.0f, 4), SPO_EINVAL);
+    char want[64];
+    snprintf(want, sizeof want, "spo_scale: not implemented on %s", t.name);
+    assert_string_equal(spo_errmsg(), want);
+    OK(spo_axpy(d, p, 1.0f, p, 4)); /* the other slots still work */
+    d->ops = keep;
+    OK(spo_scale(d, p, p, 2.0f, 4));
+    spo_dev_free(d, p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -109,6 +137,7 @@ int main(void)
         cmocka_unit_test(test_cuda),
         cmocka_unit_test(test_alloc),
         cmocka_unit_test(test_memory),
+        cmocka_unit_test(test_table),
     };
-    return cmocka_run_group_tests(tests, dev_setup, dev_teardown);
+    OPCHECK_MAIN(tests);
 }

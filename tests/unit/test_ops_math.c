@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "opcheck.h"
 #include "ops/cpu/cpu_math.h"
 #include "ops/ops_impl.h"
 
@@ -153,5 +154,5 @@ int main(void)
         cmocka_unit_test(test_generic_range),
         cmocka_unit_test(test_special),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    OPCHECK_MAIN_CPU(tests, NULL, NULL);
 }

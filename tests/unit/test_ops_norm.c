@@ -141,5 +141,5 @@ int main(void)
         cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_norm_args),
     };
-    return cmocka_run_group_tests(tests, dev_setup, dev_teardown);
+    OPCHECK_MAIN(tests);
 }

@@ -283,5 +283,5 @@ int main(void)
         cmocka_unit_test(test_attn_bits), cmocka_unit_test(test_conv_bits), cmocka_unit_test(test_shape_bits),
         cmocka_unit_test(test_linear_bits),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    OPCHECK_MAIN_CPU(tests, setup, teardown);
 }

@@ -91,12 +91,6 @@ int spo_cpu_act_bwd(spo_dev *d, spo_act a, float *dx, const float *dy, const flo
     return SPO_OK;
 }
 
-static size_t rows_per_chunk(int c)
-{
-    size_t r = CHUNK / (size_t)c;
-    return r ? r : 1;
-}
-
 /* rows [lo, hi) */
 static void geglu_fwd_task(void *ctx, size_t lo, size_t hi, int worker)
 {
@@ -112,7 +106,7 @@ static void geglu_fwd_task(void *ctx, size_t lo, size_t hi, int worker)
 int spo_cpu_geglu_fwd(spo_dev *d, float *y, const float *x, int m, int c)
 {
     act_job j = {.y = y, .x = x, .c = c};
-    spo_cpu_parallel_for(d, (size_t)m, rows_per_chunk(c), geglu_fwd_task, &j);
+    spo_cpu_parallel_for(d, (size_t)m, spo_cpu_grain(CHUNK, (size_t)c), geglu_fwd_task, &j);
     return SPO_OK;
 }
 
@@ -135,6 +129,6 @@ static void geglu_bwd_task(void *ctx, size_t lo, size_t hi, int worker)
 int spo_cpu_geglu_bwd(spo_dev *d, float *dx, const float *dy, const float *x, int m, int c)
 {
     act_job j = {.y = dx, .x = x, .dy = dy, .c = c};
-    spo_cpu_parallel_for(d, (size_t)m, rows_per_chunk(c), geglu_bwd_task, &j);
+    spo_cpu_parallel_for(d, (size_t)m, spo_cpu_grain(CHUNK, (size_t)c), geglu_bwd_task, &j);
     return SPO_OK;
 }

@@ -18,8 +18,6 @@
 #include "ops/cpu/cpu_math.h"
 #include "ops/ops_impl.h"
 
-size_t spo_cpu_col_max = (size_t)8 << 20; /* floats in the column buffer: 32 MiB */
-
 /* the output columns ow in [*lo, *hi) read input column ow*s - pad + kj inside [0, w) */
 static void valid_cols(const spo_conv *c, int wo, int kj, int *lo, int *hi)
 {
@@ -116,22 +114,16 @@ static void col2im_task(void *ctx, size_t lo, size_t hi, int worker)
 }
 
 /* channels per task for a job of `per` elements a channel */
-static size_t per_chunk(size_t per)
-{
-    size_t r = CHUNK / (per ? per : 1);
-    return r ? r : 1;
-}
-
 static void par_im2col(spo_dev *d, float *col, const float *x, const spo_conv *c, int wo, int r0, int nr)
 {
     conv_job j = {.c = c, .col = col, .cimg = x, .wo = wo, .r0 = r0, .nr = nr};
-    spo_cpu_parallel_for(d, (size_t)c->cin, per_chunk((size_t)c->k * c->k * nr * wo), im2col_task, &j);
+    spo_cpu_parallel_for(d, (size_t)c->cin, spo_cpu_grain(CHUNK, (size_t)c->k * c->k * nr * wo), im2col_task, &j);
 }
 
 static void par_col2im(spo_dev *d, float *dx, const float *col, const spo_conv *c, int wo, int r0, int nr)
 {
     conv_job j = {.c = c, .img = dx, .ccol = col, .wo = wo, .r0 = r0, .nr = nr};
-    spo_cpu_parallel_for(d, (size_t)c->cin, per_chunk((size_t)c->k * c->k * nr * wo), col2im_task, &j);
+    spo_cpu_parallel_for(d, (size_t)c->cin, spo_cpu_grain(CHUNK, (size_t)c->k * c->k * nr * wo), col2im_task, &j);
 }
 
 /* y[co] (howo) = b[co], channels [lo, hi) */
@@ -183,7 +175,7 @@ int spo_cpu_conv2d_fwd(spo_dev *d, float *y, const float *x, const float *w, con
         float beta = 0.0f;
         if (b) {
             conv_job j = {.y = yi, .b = b, .howo = howo};
-            spo_cpu_parallel_for(d, (size_t)c->cout, per_chunk(howo), bias_task, &j);
+            spo_cpu_parallel_for(d, (size_t)c->cout, spo_cpu_grain(CHUNK, howo), bias_task, &j);
             beta = 1.0f;
         }
         if (!col) { /* 1x1: y (cout,hw) = w (cout,cin) x (cin,hw) */
@@ -211,7 +203,7 @@ int spo_cpu_conv2d_bwd(spo_dev *d, float *dx, float *dw, float *db, const float 
     if (!dx && !dw && !db) return SPO_OK;
     if (db) {
         conv_job j = {.c = c, .y = db, .cimg = dy, .howo = howo};
-        spo_cpu_parallel_for(d, (size_t)c->cout, per_chunk((size_t)c->n * howo), dbias_task, &j);
+        spo_cpu_parallel_for(d, (size_t)c->cout, spo_cpu_grain(CHUNK, (size_t)c->n * howo), dbias_task, &j);
     }
     if (!dw && dx && spo_cpu_conv_shift_ok(c)) return spo_cpu_conv_shift_bwd_dx(d, dx, dy, w, c);
     int rows = 1;

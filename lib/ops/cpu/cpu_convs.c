@@ -47,13 +47,8 @@ typedef struct {
     float *dst;
     int r0, nr, ho, wo, wp, rows; /* band: output rows [r0, r0+nr), rows = nr + k - 1 */
     size_t ps;                    /* plane stride of xp: rows * wp + k */
+    int bwd;                      /* gemm_task: the backward's products */
 } shift_job;
-
-static size_t per_chunk(size_t per)
-{
-    size_t r = CHUNK / (per ? per : 1);
-    return r ? r : 1;
-}
 
 /* wt[t][co][ci] = w[co][ci][t]; items: co (w[co] is read k*k times while
  * it is in the cache, wt written in rows of cin) */
@@ -107,15 +102,29 @@ static void crop_task(void *ctx, size_t lo, size_t hi, int worker)
     }
 }
 
-/* rows per band and the scratch: xp (cin planes of ps floats), yp (cout, nr, wp), wt */
-static float *setup(spo_dev *d, const spo_conv *c, int ho, int wp, int *nr, size_t *nxp)
+/* the geometry shared by forward and backward, the scratch (the padded
+ * input band, cin planes of ps floats; the output band (cout, nr, wp); wt)
+ * and wt itself, reordered from w */
+typedef struct {
+    int ho, wo, wp, nr; /* nr: output rows per band */
+    float *scr, *in, *out, *wt;
+} shift_plan;
+
+static int plan(spo_dev *d, const spo_conv *c, const float *w, shift_plan *p)
 {
-    const size_t per_row = ((size_t)c->cin + c->cout) * wp, fixed = (size_t)c->cin * ((c->k - 1) * wp + c->k);
+    const int k = c->k;
+    p->ho = spo_conv_ho(c), p->wo = spo_conv_wo(c), p->wp = c->w + 2 * c->pad;
+    const size_t per_row = ((size_t)c->cin + c->cout) * p->wp, fixed = (size_t)c->cin * ((k - 1) * p->wp + k);
     size_t r = spo_cpu_col_max > fixed ? (spo_cpu_col_max - fixed) / per_row : 1;
     if (r < 1) r = 1;
-    *nr = r < (size_t)ho ? (int)r : ho;
-    *nxp = (size_t)c->cin * ((size_t)(*nr + c->k - 1) * wp + c->k);
-    return spo_cpu_scratch(d, *nxp + (size_t)c->cout * *nr * wp + (size_t)c->k * c->k * c->cout * c->cin);
+    p->nr = r < (size_t)p->ho ? (int)r : p->ho;
+    const size_t nxp = (size_t)c->cin * ((size_t)(p->nr + k - 1) * p->wp + k);
+    p->scr = spo_cpu_scratch(d, nxp + (size_t)c->cout * p->nr * p->wp + (size_t)k * k * c->cout * c->cin);
+    if (!p->scr) return SPO_EIO;
+    p->in = p->scr, p->out = p->scr + nxp, p->wt = p->out + (size_t)c->cout * p->nr * p->wp;
+    shift_job j = {.c = c, .w = w, .dst = p->wt};
+    spo_cpu_parallel_for(d, (size_t)c->cout, spo_cpu_grain(CHUNK, (size_t)c->cin * k * k), wt_task, &j);
+    return SPO_OK;
 }
 
 /* the products of a band, by blocks of ROWS rows of the result (output
@@ -123,57 +132,49 @@ static float *setup(spo_dev *d, const spo_conv *c, int ho, int wp, int *nr, size
  * work without BLAS's own threads; the blocks depend on the shape only */
 #define ROWS 64
 
-/* forward: yp[co0..co1) (+)= wt[t][co0..co1) (xp + off_t), t = 0..k*k-1 */
-static void fwd_gemm_task(void *ctx, size_t lo, size_t hi, int worker)
+/* forward (bwd 0): yp[co0..co1) (+)= wt[t][co0..co1) (xp + off_t);
+ * backward (bwd 1): (dxp + off_t)[ci0..ci1) += wt[t][:, ci0..ci1)^T dyp;
+ * t = 0..k*k-1, the blocks [r0, r0 + m) of co (forward) or ci (backward) */
+static void gemm_task(void *ctx, size_t lo, size_t hi, int worker)
 {
     const shift_job *j = ctx;
     const spo_conv *c = j->c;
-    const int co0 = (int)lo * ROWS, m = ((int)hi * ROWS < c->cout ? (int)hi * ROWS : c->cout) - co0;
+    const int total = j->bwd ? c->cin : c->cout;
+    const int r0 = (int)lo * ROWS, m = ((int)hi * ROWS < total ? (int)hi * ROWS : total) - r0;
     const int k = c->k, nw = j->nr * j->wp;
-    for (int t = 0; t < k * k; t++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, nw, c->cin, 1.0f,
-                    j->wt + ((size_t)t * c->cout + co0) * c->cin, c->cin, j->x + (t / k) * j->wp + t % k, (int)j->ps,
-                    t ? 1.0f : 0.0f, j->dst + (size_t)co0 * nw, nw);
-}
-
-/* backward: (dxp + off_t)[ci0..ci1) += wt[t][:, ci0..ci1)^T dyp, t = 0..k*k-1 */
-static void bwd_gemm_task(void *ctx, size_t lo, size_t hi, int worker)
-{
-    const shift_job *j = ctx;
-    const spo_conv *c = j->c;
-    const int ci0 = (int)lo * ROWS, m = ((int)hi * ROWS < c->cin ? (int)hi * ROWS : c->cin) - ci0;
-    const int k = c->k, nw = j->nr * j->wp;
-    for (int t = 0; t < k * k; t++)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, nw, c->cout, 1.0f,
-                    j->wt + (size_t)t * c->cout * c->cin + ci0, c->cin, j->src, nw, 1.0f,
-                    j->dst + ci0 * j->ps + (t / k) * j->wp + t % k, (int)j->ps);
+    for (int t = 0; t < k * k; t++) {
+        const float *wt = j->wt + (size_t)t * c->cout * c->cin;
+        const int off = (t / k) * j->wp + t % k;
+        if (j->bwd)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, nw, c->cout, 1.0f, wt + r0, c->cin, j->src, nw,
+                        1.0f, j->dst + r0 * j->ps + off, (int)j->ps);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, nw, c->cin, 1.0f, wt + (size_t)r0 * c->cin,
+                        c->cin, j->x + off, (int)j->ps, t ? 1.0f : 0.0f, j->dst + (size_t)r0 * nw, nw);
+    }
 }
 
 int spo_cpu_conv_shift_fwd(spo_dev *d, float *y, const float *x, const float *w, const float *b, const spo_conv *c)
 {
-    const int ho = spo_conv_ho(c), wo = spo_conv_wo(c), wp = c->w + 2 * c->pad, k = c->k, kk = k * k;
-    int nr;
-    size_t nxp;
-    float *scr = setup(d, c, ho, wp, &nr, &nxp);
-    if (!scr) return SPO_EIO;
-    float *xp = scr, *yp = scr + nxp, *wt = yp + (size_t)c->cout * nr * wp;
-    shift_job j = {.c = c, .w = w, .dst = wt};
-    spo_cpu_parallel_for(d, (size_t)c->cout, per_chunk((size_t)c->cin * kk), wt_task, &j);
+    shift_plan p;
+    if (plan(d, c, w, &p)) return SPO_EIO;
+    const int ho = p.ho, wo = p.wo, wp = p.wp, k = c->k;
+    float *xp = p.in, *yp = p.out;
     for (int img = 0; img < c->n; img++) {
         const float *xi = x + (size_t)img * c->cin * c->h * c->w;
         float *yi = y + (size_t)img * c->cout * ho * wo;
-        for (int r0 = 0; r0 < ho; r0 += nr) {
-            const int n = ho - r0 < nr ? ho - r0 : nr, rows = n + k - 1, ps = rows * wp + k;
-            j = (shift_job){.c = c, .x = xi, .dst = xp, .r0 = r0, .nr = n, .wp = wp, .rows = rows, .ps = ps};
-            spo_cpu_parallel_for(d, (size_t)c->cin, per_chunk((size_t)ps), pad_task, &j);
+        for (int r0 = 0; r0 < ho; r0 += p.nr) {
+            const int n = ho - r0 < p.nr ? ho - r0 : p.nr, rows = n + k - 1, ps = rows * wp + k;
+            shift_job j = {.c = c, .x = xi, .dst = xp, .r0 = r0, .nr = n, .wp = wp, .rows = rows, .ps = ps};
+            spo_cpu_parallel_for(d, (size_t)c->cin, spo_cpu_grain(CHUNK, (size_t)ps), pad_task, &j);
             /* yp (cout, n*wp) (+)= wt[t] (cout, cin) (xp + off_t) (cin, n*wp) */
-            j = (shift_job){.c = c, .x = xp, .wt = wt, .dst = yp, .nr = n, .wp = wp, .ps = ps};
-            spo_cpu_parallel_for(d, ((size_t)c->cout + ROWS - 1) / ROWS, 1, fwd_gemm_task, &j);
+            j = (shift_job){.c = c, .x = xp, .wt = p.wt, .dst = yp, .nr = n, .wp = wp, .ps = ps};
+            spo_cpu_parallel_for(d, ((size_t)c->cout + ROWS - 1) / ROWS, 1, gemm_task, &j);
             j = (shift_job){.c = c, .b = b, .src = yp, .dst = yi, .r0 = r0, .nr = n, .ho = ho, .wo = wo, .wp = wp};
-            spo_cpu_parallel_for(d, (size_t)c->cout, per_chunk((size_t)n * wp), crop_task, &j);
+            spo_cpu_parallel_for(d, (size_t)c->cout, spo_cpu_grain(CHUNK, (size_t)n * wp), crop_task, &j);
         }
     }
-    spo_cpu_scratch_put(d, scr);
+    spo_cpu_scratch_put(d, p.scr);
     return SPO_OK;
 }
 
@@ -206,29 +207,25 @@ static void dxadd_task(void *ctx, size_t lo, size_t hi, int worker)
 
 int spo_cpu_conv_shift_bwd_dx(spo_dev *d, float *dx, const float *dy, const float *w, const spo_conv *c)
 {
-    const int ho = spo_conv_ho(c), wo = spo_conv_wo(c), wp = c->w + 2 * c->pad, k = c->k, kk = k * k;
-    int nr;
-    size_t nxp;
-    float *scr = setup(d, c, ho, wp, &nr, &nxp);
-    if (!scr) return SPO_EIO;
-    float *dxp = scr, *dyp = scr + nxp, *wt = dyp + (size_t)c->cout * nr * wp;
-    shift_job j = {.c = c, .w = w, .dst = wt};
-    spo_cpu_parallel_for(d, (size_t)c->cout, per_chunk((size_t)c->cin * kk), wt_task, &j);
+    shift_plan p;
+    if (plan(d, c, w, &p)) return SPO_EIO;
+    const int ho = p.ho, wo = p.wo, wp = p.wp, k = c->k;
+    float *dxp = p.in, *dyp = p.out;
     for (int img = 0; img < c->n; img++) {
         const float *dyi = dy + (size_t)img * c->cout * ho * wo;
         float *dxi = dx + (size_t)img * c->cin * c->h * c->w;
-        for (int r0 = 0; r0 < ho; r0 += nr) {
-            const int n = ho - r0 < nr ? ho - r0 : nr, rows = n + k - 1, ps = rows * wp + k;
-            j = (shift_job){.c = c, .src = dyi, .dst = dyp, .r0 = r0, .nr = n, .ho = ho, .wo = wo, .wp = wp};
-            spo_cpu_parallel_for(d, (size_t)c->cout, per_chunk((size_t)n * wp), dypad_task, &j);
+        for (int r0 = 0; r0 < ho; r0 += p.nr) {
+            const int n = ho - r0 < p.nr ? ho - r0 : p.nr, rows = n + k - 1, ps = rows * wp + k;
+            shift_job j = {.c = c, .src = dyi, .dst = dyp, .r0 = r0, .nr = n, .ho = ho, .wo = wo, .wp = wp};
+            spo_cpu_parallel_for(d, (size_t)c->cout, spo_cpu_grain(CHUNK, (size_t)n * wp), dypad_task, &j);
             memset(dxp, 0, (size_t)c->cin * ps * sizeof *dxp);
             /* (dxp + off_t) (cin, n*wp) += wt[t]^T (cin, cout) dyp (cout, n*wp) */
-            j = (shift_job){.c = c, .src = dyp, .wt = wt, .dst = dxp, .nr = n, .wp = wp, .ps = ps};
-            spo_cpu_parallel_for(d, ((size_t)c->cin + ROWS - 1) / ROWS, 1, bwd_gemm_task, &j);
+            j = (shift_job){.c = c, .src = dyp, .wt = p.wt, .dst = dxp, .nr = n, .wp = wp, .ps = ps, .bwd = 1};
+            spo_cpu_parallel_for(d, ((size_t)c->cin + ROWS - 1) / ROWS, 1, gemm_task, &j);
             j = (shift_job){.c = c, .src = dxp, .dst = dxi, .r0 = r0, .wp = wp, .rows = rows, .ps = ps};
-            spo_cpu_parallel_for(d, (size_t)c->cin, per_chunk((size_t)rows * wp), dxadd_task, &j);
+            spo_cpu_parallel_for(d, (size_t)c->cin, spo_cpu_grain(CHUNK, (size_t)rows * wp), dxadd_task, &j);
         }
     }
-    spo_cpu_scratch_put(d, scr);
+    spo_cpu_scratch_put(d, p.scr);
     return SPO_OK;
 }

@@ -1,6 +1,7 @@
 /* cpu_dev.c — the CPU backend: host memory (64-byte aligned, zeroed), the
  * BLAS thread count and the device state of lib/ops/cpu/cpu_pool.c (thread pool,
- * scratch), and the op table that the public functions call. */
+ * scratch), and the op table that the public functions call: every entry
+ * of lib/ops/ops_list.h, as spo_cpu_<name>. */
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,34 +82,9 @@ const spo_ops_table spo_cpu_ops = {
     .close = spo_cpu_close,
     .alloc = spo_cpu_alloc,
     .free = spo_cpu_free,
-    .upload = spo_cpu_upload,
-    .download = spo_cpu_download,
-    .zero = spo_cpu_zero,
-    .copy = spo_cpu_copy,
     .sync = spo_cpu_sync,
-    .linear_fwd = spo_cpu_linear_fwd,
-    .linear_bwd = spo_cpu_linear_bwd,
-    .conv2d_fwd = spo_cpu_conv2d_fwd,
-    .conv2d_bwd = spo_cpu_conv2d_bwd,
-    .groupnorm_fwd = spo_cpu_groupnorm_fwd,
-    .groupnorm_bwd = spo_cpu_groupnorm_bwd,
-    .layernorm_fwd = spo_cpu_layernorm_fwd,
-    .layernorm_bwd = spo_cpu_layernorm_bwd,
-    .act_fwd = spo_cpu_act_fwd,
-    .act_bwd = spo_cpu_act_bwd,
-    .geglu_fwd = spo_cpu_geglu_fwd,
-    .geglu_bwd = spo_cpu_geglu_bwd,
-    .attention_fwd = spo_cpu_attention_fwd,
-    .attention_bwd = spo_cpu_attention_bwd,
-    .upsample2x_fwd = spo_cpu_upsample2x_fwd,
-    .upsample2x_bwd = spo_cpu_upsample2x_bwd,
-    .concat_fwd = spo_cpu_concat_fwd,
-    .concat_bwd = spo_cpu_concat_bwd,
-    .transpose_fwd = spo_cpu_transpose_fwd,
-    .add_fwd = spo_cpu_add_fwd,
-    .axpy = spo_cpu_axpy,
-    .add_nc_fwd = spo_cpu_add_nc_fwd,
-    .add_nc_bwd = spo_cpu_add_nc_bwd,
-    .scale = spo_cpu_scale,
-    .timestep_embed = spo_cpu_timestep_embed,
+#define SPO_OP_CPU_ENTRY(name, params, args) .name = spo_cpu_##name,
+    SPO_DEV_MEM(SPO_OP_CPU_ENTRY)
+    SPO_OPS(SPO_OP_CPU_ENTRY)
+#undef SPO_OP_CPU_ENTRY
 };

@@ -1,4 +1,5 @@
-/* cpu_embed.c — sinusoidal timestep embedding on the CPU, as diffusers
+/* cpu_embed.c — the embeddings on the CPU: the token gather (embed_fwd)
+ * and the sinusoidal timestep embedding, as diffusers
  * get_timestep_embedding (float32 throughout, in the same order):
  *   half = dim / 2
  *   e_i  = (-ln(max_period) * i) / (half - shift)      i = 0..half-1
@@ -7,6 +8,7 @@
  *   an odd dim gets a zero last column.
  * t (n) -> y (n, dim). */
 #include <math.h>
+#include <string.h>
 
 #include "ops/ops_impl.h"
 
@@ -27,5 +29,14 @@ int spo_cpu_timestep_embed(spo_dev *d, float *y, const float *t, int n, int dim,
         }
         if (dim % 2) yr[dim - 1] = 0.0f;
     }
+    return SPO_OK;
+}
+
+/* y[i] = table[ids[i]]; the ids were checked against the vocabulary */
+int spo_cpu_embed_fwd(spo_dev *d, float *y, const float *table, const int32_t *ids, int n, int dim, int vocab)
+{
+    (void)d, (void)vocab;
+    for (int i = 0; i < n; i++)
+        memmove(y + (size_t)i * dim, table + (size_t)ids[i] * dim, (size_t)dim * sizeof *y);
     return SPO_OK;
 }

@@ -39,12 +39,6 @@ typedef struct {
     float eps;
 } norm_job;
 
-static size_t items_per_chunk(size_t per_item)
-{
-    size_t r = CHUNK / (per_item ? per_item : 1);
-    return r ? r : 1;
-}
-
 /* ---- group norm: x (n,c,hw), gamma/beta (c), mean/rstd (n,g) ---- */
 
 /* items: (i, gi) pairs, i * g + gi */
@@ -73,7 +67,7 @@ int spo_cpu_groupnorm_fwd(spo_dev *d, float *y, float *mean, float *rstd, const 
 {
     norm_job j = {.y = y, .mean = mean, .rstd = rstd, .x = x, .gamma = gamma, .beta = beta, .n = n, .c = c, .hw = hw,
                   .g = g, .eps = eps};
-    spo_cpu_parallel_for(d, (size_t)n * g, items_per_chunk((size_t)(c / g) * hw), gn_fwd_task, &j);
+    spo_cpu_parallel_for(d, (size_t)n * g, spo_cpu_grain(CHUNK, (size_t)(c / g) * hw), gn_fwd_task, &j);
     return SPO_OK;
 }
 
@@ -130,7 +124,7 @@ int spo_cpu_groupnorm_bwd(spo_dev *d, float *dx, float *dgamma, float *dbeta, co
 {
     norm_job j = {.dx = dx, .dgamma = dgamma, .dbeta = dbeta, .dy = dy, .x = x, .cmean = mean, .crstd = rstd,
                   .gamma = gamma, .n = n, .c = c, .hw = hw, .g = g};
-    spo_cpu_parallel_for(d, (size_t)g, items_per_chunk((size_t)n * (c / g) * hw), gn_bwd_task, &j);
+    spo_cpu_parallel_for(d, (size_t)g, spo_cpu_grain(CHUNK, (size_t)n * (c / g) * hw), gn_bwd_task, &j);
     return SPO_OK;
 }
 
@@ -163,7 +157,7 @@ int spo_cpu_layernorm_fwd(spo_dev *d, float *y, float *mean, float *rstd, const 
 {
     norm_job j = {.y = y, .mean = mean, .rstd = rstd, .x = x, .gamma = gamma, .beta = beta, .m = m, .c = c,
                   .eps = eps};
-    spo_cpu_parallel_for(d, (size_t)m, items_per_chunk((size_t)c), ln_fwd_task, &j);
+    spo_cpu_parallel_for(d, (size_t)m, spo_cpu_grain(CHUNK, (size_t)c), ln_fwd_task, &j);
     return SPO_OK;
 }
 
@@ -230,8 +224,8 @@ int spo_cpu_layernorm_bwd(spo_dev *d, float *dx, float *dgamma, float *dbeta, co
 {
     norm_job j = {.dx = dx, .dgamma = dgamma, .dbeta = dbeta, .dy = dy, .x = x, .cmean = mean, .crstd = rstd,
                   .gamma = gamma, .m = m, .c = c};
-    if (dx) spo_cpu_parallel_for(d, (size_t)m, items_per_chunk((size_t)c), ln_dx_task, &j);
+    if (dx) spo_cpu_parallel_for(d, (size_t)m, spo_cpu_grain(CHUNK, (size_t)c), ln_dx_task, &j);
     if (dgamma || dbeta)
-        spo_cpu_parallel_for(d, ((size_t)c + COLS - 1) / COLS, items_per_chunk((size_t)m * COLS), ln_dgb_task, &j);
+        spo_cpu_parallel_for(d, ((size_t)c + COLS - 1) / COLS, spo_cpu_grain(CHUNK, (size_t)m * COLS), ln_dgb_task, &j);
     return SPO_OK;
 }

@@ -231,6 +231,9 @@ void spo_cpu_state_free(struct spo_cpu_state *st)
     free(st);
 }
 
+/* floats in the conv column buffer (cpu_conv.c) or band (cpu_convs.c): 32 MiB */
+size_t spo_cpu_col_max = (size_t)8 << 20;
+
 float *spo_cpu_scratch(spo_dev *d, size_t n)
 {
     struct spo_cpu_state *st = d->impl;

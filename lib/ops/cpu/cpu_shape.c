@@ -17,12 +17,6 @@ typedef struct {
     int n, c, h, w, r;
 } shape_job;
 
-static size_t per_chunk(size_t per)
-{
-    size_t r = CHUNK / (per ? per : 1);
-    return r ? r : 1;
-}
-
 /* x (n,c,h,w) -> y (n,c,2h,2w), y[.., 2i+a, 2j+b] = x[.., i, j]; planes [lo, hi) */
 static void up_fwd_task(void *ctx, size_t lo, size_t hi, int worker)
 {
@@ -43,7 +37,7 @@ static void up_fwd_task(void *ctx, size_t lo, size_t hi, int worker)
 int spo_cpu_upsample2x_fwd(spo_dev *d, float *y, const float *x, int n, int c, int h, int w)
 {
     shape_job j = {.y = y, .a = x, .h = h, .w = w};
-    spo_cpu_parallel_for(d, (size_t)n * c, per_chunk((size_t)4 * h * w), up_fwd_task, &j);
+    spo_cpu_parallel_for(d, (size_t)n * c, spo_cpu_grain(CHUNK, (size_t)4 * h * w), up_fwd_task, &j);
     return SPO_OK;
 }
 
@@ -66,7 +60,7 @@ static void up_bwd_task(void *ctx, size_t lo, size_t hi, int worker)
 int spo_cpu_upsample2x_bwd(spo_dev *d, float *dx, const float *dy, int n, int c, int h, int w)
 {
     shape_job j = {.y = dx, .a = dy, .h = h, .w = w};
-    spo_cpu_parallel_for(d, (size_t)n * c, per_chunk((size_t)4 * h * w), up_bwd_task, &j);
+    spo_cpu_parallel_for(d, (size_t)n * c, spo_cpu_grain(CHUNK, (size_t)4 * h * w), up_bwd_task, &j);
     return SPO_OK;
 }
 
@@ -124,7 +118,7 @@ int spo_cpu_transpose_fwd(spo_dev *d, float *y, const float *x, int n, int r, in
 {
     shape_job j = {.y = y, .a = x, .r = r, .c = c};
     const size_t nrb = ((size_t)r + TILE - 1) / TILE;
-    spo_cpu_parallel_for(d, (size_t)n * nrb, per_chunk((size_t)TILE * c), transpose_task, &j);
+    spo_cpu_parallel_for(d, (size_t)n * nrb, spo_cpu_grain(CHUNK, (size_t)TILE * c), transpose_task, &j);
     return SPO_OK;
 }
 
@@ -155,25 +149,31 @@ int spo_cpu_axpy(spo_dev *d, float *y, float alpha, const float *x, size_t n)
     return SPO_OK;
 }
 
-/* y (n,c,hw) += b (n,c) broadcast over hw; rows [lo, hi) of the (n*c) */
+/* fn over the n*c rows of hw elements, with y and a as the job's y and a */
+static int nc_rows(spo_dev *d, spo_cpu_task fn, float *y, const float *a, int n, int c, int hw)
+{
+    shape_job j = {.y = y, .a = a, .w = hw};
+    spo_cpu_parallel_for(d, (size_t)n * c, spo_cpu_grain(CHUNK, (size_t)hw), fn, &j);
+    return SPO_OK;
+}
+
+/* y (n,c,hw) += b (n,c) broadcast over hw (b in j->a); rows [lo, hi) of the (n*c) */
 static void add_nc_task(void *ctx, size_t lo, size_t hi, int worker)
 {
     const shape_job *j = ctx;
     for (size_t i = lo; i < hi; i++) {
         float *yr = j->y + i * j->w;
-        const float v = j->b[i];
+        const float v = j->a[i];
         for (int k = 0; k < j->w; k++) yr[k] += v;
     }
 }
 
 int spo_cpu_add_nc_fwd(spo_dev *d, float *y, const float *b, int n, int c, int hw)
 {
-    shape_job j = {.y = y, .b = b, .w = hw};
-    spo_cpu_parallel_for(d, (size_t)n * c, per_chunk((size_t)hw), add_nc_task, &j);
-    return SPO_OK;
+    return nc_rows(d, add_nc_task, y, b, n, c, hw);
 }
 
-/* db (n,c) += sum_hw dy */
+/* db (n,c) += sum_hw dy (db in j->y, dy in j->a) */
 static void add_nc_bwd_task(void *ctx, size_t lo, size_t hi, int worker)
 {
     const shape_job *j = ctx;
@@ -182,9 +182,7 @@ static void add_nc_bwd_task(void *ctx, size_t lo, size_t hi, int worker)
 
 int spo_cpu_add_nc_bwd(spo_dev *d, float *db, const float *dy, int n, int c, int hw)
 {
-    shape_job j = {.y = db, .a = dy, .w = hw};
-    spo_cpu_parallel_for(d, (size_t)n * c, per_chunk((size_t)hw), add_nc_bwd_task, &j);
-    return SPO_OK;
+    return nc_rows(d, add_nc_bwd_task, db, dy, n, c, hw);
 }
 
 static void scale_task(void *ctx, size_t lo, size_t hi, int worker)
