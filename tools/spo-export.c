@@ -6,8 +6,9 @@
  *   spo-export --format unet -m MODEL --lora L.h5 -o DIR [--dtype f16]   (merged)
  *   spo-export --format lora -m MODEL --lora pytorch_lora_weights.safetensors -o L.h5
  *
- * The input is lora/1 or a diffusers safetensors LoRA (told by content);
- * the latter, and --format unet and lora, need -m for the UNet's shapes. */
+ * The input is lora/1, a diffusers or a kohya safetensors LoRA (told by
+ * content); the latter two, and --format unet and lora, need -m for the
+ * UNet's shapes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,6 @@
 #include "io/modelid.h"
 #include "nn/lora.h"
 #include "nn/lora_export.h"
-#include "nn/lora_load.h"
 #include "nn/unet.h"
 
 static const spo_opt opts[] = {
@@ -90,7 +90,7 @@ static int load(const spo_args *a, spo_lora *l, spo_unet **u, spo_dev **dev, int
         if ((rc = spo_unet_config_load(&cfg, path)) || (rc = spo_unet_create(u, &cfg, NULL))) return rc;
     }
     if ((rc = spo_model_id(a->model, mid, sizeof mid))) return rc;
-    if ((rc = spo_lora_load(l, a->lora, *u))) return rc;
+    if ((rc = spo_lora_load_any(l, a->lora, *u))) return rc;
     if (l->model_id[0] && strcmp(l->model_id, mid))
         return spo_err(SPO_EINVAL, "%s: the LoRA is for model '%s', %s is '%s'", a->lora, l->model_id, a->model, mid);
     snprintf(l->model_id, sizeof l->model_id, "%s", mid);

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "io/modelid.h"
+#include "nn/lora_load.h"
 
 /* "lora_unet_" + module with '_' for '.' + suffix, or "unet." + module + suffix */
 static char *key(spo_lora_st_format fmt, const char *mod, const char *suffix)
@@ -107,4 +109,94 @@ int spo_lora_adopt(spo_lora *out, spo_lora *in, spo_unet *u, const char *src)
     memcpy(out->model_id, in->model_id, sizeof out->model_id);
     spo_lora_free(in);
     return SPO_OK;
+}
+
+/* The tensor of st named by the kohya key of (module, suffix), or NULL. */
+static const spo_st_tensor *find(const spo_st *st, const char *mod, const char *suffix)
+{
+    char *k = key(SPO_LORA_KOHYA, mod, suffix);
+    const spo_st_tensor *t = k ? spo_st_find(st, k) : NULL;
+    free(k);
+    return t;
+}
+
+static int kohya_module(spo_lora *l, spo_lora_module *m, const spo_st *st, const char *path, int *used)
+{
+    const spo_st_tensor *d = find(st, m->name, ".lora_down.weight"), *u = find(st, m->name, ".lora_up.weight"),
+                        *a = find(st, m->name, ".alpha");
+    if (!d && !u && !a) return SPO_OK; /* not in the file: spo_lora_adopt names it */
+    if (!d || !u)
+        return spo_err(SPO_EINVAL, "%s: module '%s' has no .lora_%s.weight", path, m->name, d ? "up" : "down");
+    *used += 2 + (a != NULL);
+    int r = (int)d->shape[0];
+    if (d->ndim != 2 || u->ndim != 2 || d->shape[1] != m->in || u->shape[0] != m->out || u->shape[1] != r ||
+        (l->rank && r != l->rank) || r < 1 || r > 1024)
+        return spo_err(SPO_EINVAL, "%s: %s is [%lld, %lld] and %s [%lld, %lld]; the layer '%s' is %dx%d%s", path,
+                       d->name, (long long)d->shape[0], (long long)(d->ndim > 1 ? d->shape[1] : 0), u->name,
+                       (long long)u->shape[0], (long long)(u->ndim > 1 ? u->shape[1] : 0), m->name, m->out, m->in,
+                       l->rank && r != l->rank ? " (one rank per file)" : "");
+    float alpha = (float)r;
+    int rc = SPO_OK;
+    if (a && (a->numel != 1 || (rc = spo_st_read_f32(st, a, &alpha)) || !(alpha > 0)))
+        return rc ? rc : spo_err(SPO_EINVAL, "%s: %s is not one positive number", path, a->name);
+    if (l->rank && alpha != l->alpha)
+        return spo_err(SPO_EINVAL, "%s: %s is %g, other modules %g (spo keeps one alpha)", path, a->name,
+                       (double)alpha, (double)l->alpha);
+    l->rank = r, l->alpha = alpha;
+    m->down = malloc(d->numel * sizeof *m->down);
+    m->up = malloc(u->numel * sizeof *m->up);
+    if (!m->down || !m->up) return spo_err(SPO_EIO, "out of memory");
+    if ((rc = spo_st_read_f32(st, d, m->down)) || (rc = spo_st_read_f32(st, u, m->up))) return rc;
+    return SPO_OK;
+}
+
+/* A kohya file: every key lora_unet_<target>.{lora_down.weight, lora_up.weight, alpha}. */
+static int read_kohya(spo_lora *out, const spo_st *st, const char *path, spo_unet *u)
+{
+    spo_lora l;
+    int rc = spo_lora_targets(&l, u), used = 0;
+    for (int i = 0; i < l.n && !rc; i++) rc = kohya_module(&l, &l.m[i], st, path, &used);
+    for (int i = 0; i < spo_st_count(st) && !rc && used != spo_st_count(st); i++) {
+        const char *k = spo_st_get(st, i)->name;
+        const char *dot = strchr(k, '.');
+        int ours = 0;
+        for (int j = 0; j < l.n && !ours && dot; j++) {
+            char *n = key(SPO_LORA_KOHYA, l.m[j].name, "");
+            ours = n && strlen(n) == (size_t)(dot - k) && !strncmp(n, k, (size_t)(dot - k));
+            free(n);
+        }
+        if (!ours) rc = spo_err(SPO_EINVAL, "%s: %s: not a LoRA on an attention projection spo trains", path, k);
+    }
+    int n = 0; /* keep the modules the file has; spo_lora_adopt names a missing one */
+    for (int i = 0; i < l.n && !rc; i++) {
+        if (l.m[i].down) l.m[n++] = l.m[i];
+        else free(l.m[i].name);
+    }
+    if (!rc) l.n = n;
+    if (!rc && !n) rc = spo_err(SPO_EINVAL, "%s: holds no LoRA weights", path);
+    if (!rc) {
+        uint64_t h = SPO_FNV_INIT;
+        for (int i = 0; i < l.n; i++) {
+            h = spo_fnv1a64(h, l.m[i].name, strlen(l.m[i].name) + 1);
+            h = spo_fnv1a64(h, l.m[i].down, (size_t)l.rank * l.m[i].in * sizeof(float));
+            h = spo_fnv1a64(h, l.m[i].up, (size_t)l.m[i].out * l.rank * sizeof(float));
+        }
+        snprintf(l.lora_id, sizeof l.lora_id, "kohya-%016llx", (unsigned long long)h);
+        rc = spo_lora_adopt(out, &l, u, path);
+    }
+    if (rc) spo_lora_free(&l);
+    return rc;
+}
+
+int spo_lora_load_any(spo_lora *l, const char *path, spo_unet *u)
+{
+    memset(l, 0, sizeof *l);
+    spo_st *st;
+    if (strcmp(path, "-") && spo_st_open(&st, path) == SPO_OK) {
+        int kohya = spo_st_count(st) > 0 && !strncmp(spo_st_get(st, 0)->name, "lora_unet_", 10);
+        int rc = kohya ? read_kohya(l, st, path, u) : SPO_OK;
+        spo_st_close(st);
+        if (kohya) return rc;
+    }
+    return spo_lora_load(l, path, u);
 }

@@ -15,8 +15,8 @@
  *   unet       the UNet with the LoRA merged, W += (alpha / r) B A, as a
  *              diffusers unet/ folder (config.json and
  *              diffusion_pytorch_model.safetensors).
- * The reverse, a diffusers file into lora/1, is spo_lora_load (lora_load.h)
- * followed by spo_lora_adopt. */
+ * The reverse: spo_lora_load_any reads lora/1, diffusers (lora_load.h) and
+ * kohya files; spo_lora_adopt orders a LoRA as lora/1 wants it. */
 #ifndef SPO_LORA_EXPORT_H
 #define SPO_LORA_EXPORT_H
 
@@ -28,6 +28,12 @@ typedef enum { SPO_LORA_DIFFUSERS, SPO_LORA_KOHYA } spo_lora_st_format;
 
 /* Write l as a safetensors LoRA file of format fmt, atomically. */
 int spo_lora_save_st(const spo_lora *l, spo_lora_st_format fmt, const char *path);
+
+/* Read path into *l, checked against u: a kohya file (first key
+ * lora_unet_...; every key must be lora_unet_<target>.lora_down.weight,
+ * .lora_up.weight or .alpha, one rank and one alpha, alpha = r when absent;
+ * lora_id "kohya-" and a hash of the values), else spo_lora_load. */
+int spo_lora_load_any(spo_lora *l, const char *path, spo_unet *u);
 
 /* Move the modules of in (read from any file, in any order) into *out in
  * the order of u's LoRA targets; every target must be present, with its
