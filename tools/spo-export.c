@@ -30,7 +30,7 @@ static const spo_opt opts[] = {
 static const spo_tool tool = {
     .name = "spo-export",
     .synopsis = "[options] --lora LORA -o OUT",
-    .summary = "Write LORA (lora/1, or a diffusers pytorch_lora_weights.safetensors) as a diffusers LoRA file\n"
+    .summary = "Write LORA (lora/1, a diffusers pytorch_lora_weights.safetensors or a kohya file) as a diffusers LoRA file\n"
                "(as the official SPO recipe saves it), a kohya / stable-diffusion-webui LoRA file, a diffusers\n"
                "unet/ folder with the LoRA merged into MODEL's UNet, or lora/1 (to go on training a diffusers\n"
                "LoRA such as the released SPO checkpoint).",
