@@ -83,8 +83,8 @@ static void remove_ours(const char *dir)
     rmdir(dir);
 }
 
-int spo_unet_save_dir(spo_unet *u, const char *config_path, const char *like_path, const char *dir,
-                      spo_st_dtype dtype, int force)
+static int save_dir(spo_unet *u, const char *config_path, const char *like_path, const char *dir, spo_st_dtype dtype,
+                    int force)
 {
     struct stat st;
     int exists = stat(dir, &st) == 0;
@@ -122,5 +122,16 @@ int spo_unet_save_dir(spo_unet *u, const char *config_path, const char *like_pat
         else if (exists) remove_ours(old);
     }
     free(tmp), free(old), free(p);
+    return rc;
+}
+
+int spo_unet_save_dir(spo_unet *u, const char *config_path, const char *like_path, const char *dir,
+                      spo_st_dtype dtype, int force)
+{
+    char *d = strdup(dir); /* "out/unet/" names the folder "out/unet" */
+    if (!d) return spo_err(SPO_EIO, "out of memory");
+    for (size_t n = strlen(d); n > 1 && d[n - 1] == '/'; n--) d[n - 1] = 0;
+    int rc = save_dir(u, config_path, like_path, d, dtype, force);
+    free(d);
     return rc;
 }

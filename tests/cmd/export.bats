@@ -78,7 +78,7 @@ expect_fail() {
     diff a b
     ! cmp -s unet/diffusion_pytorch_model.safetensors "$M/unet/diffusion_pytorch_model.safetensors"
     expect_fail 2 unet -F unet -m "$M" --lora "$D" -o unet
-    "$BIN/spo-export" -F unet -m "$M" --dtype f16 --lora "$D" -o unet -f
+    "$BIN/spo-export" -F unet -m "$M" --dtype f16 --lora "$D" -o unet/ -f
     "$BIN/spo-convert" --list unet/diffusion_pytorch_model.safetensors | grep -v '	F16	' | { ! grep .; }
     [ -z "$(ls -a | grep -E '\.(tmp|old)\.')" ]
 }
