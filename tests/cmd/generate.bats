@@ -54,7 +54,7 @@ expect_fail() {
 
 @test "two images per prompt and a negative prompt; prompts from a file" {
     printf '%s\n\n%s\n' "$P1" "$P2" > prompts.txt
-    "$BIN/spo-generate" -q -m "$M" --steps 10 -n 2 -b 3 --negative "blurry, low quality" --latents "$G/x_T_n2.h5" \
+    "$BIN/spo-generate" -q -m "$M" --steps 10 --images-per-prompt 2 -b 3 --negative "blurry, low quality" --latents "$G/x_T_n2.h5" \
         --prompts prompts.txt -o out
     [ "$(ls out | tr '\n' ' ')" = "p0_i0.png p0_i1.png p1_i0.png p1_i1.png " ]
     same_pixels out/p0_i0.png neg 0
@@ -151,7 +151,7 @@ expect_fail() {
     expect_fail 2 "$BIN/spo-generate" -m "$M" --size 30x32 "$P1" -o out
     [[ "$stderr" == *"the UNet needs multiples of 2"* ]]
     expect_fail 2 "$BIN/spo-generate" -m "$M" --size 2x3x4 "$P1" -o out
-    expect_fail 2 "$BIN/spo-generate" -m "$M" -n 2 "$P1" -o out.png
+    expect_fail 2 "$BIN/spo-generate" -m "$M" --images-per-prompt 2 "$P1" -o out.png
     [[ "$stderr" == *"a PNG file holds one image, this run makes 2"* ]]
     expect_fail 2 "$BIN/spo-generate" -m "$M" "$P1" -o no/such/out
     expect_fail 2 "$BIN/spo-generate" -m "$M" --latents "$G/x_T_n2.h5" "$P1" "$P2" -o out
