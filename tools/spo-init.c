@@ -5,7 +5,7 @@
 
 #include "frame.h"
 #include "io/h5io.h"
-#include "spo/loop_state.h"
+#include "spo/state.h"
 #include "nn/lora.h"
 #include "nn/unet.h"
 

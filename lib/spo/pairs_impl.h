@@ -5,6 +5,7 @@
 
 #include "spo/loop_state.h"
 #include "spo/pairs.h"
+#include "spo/pool.h"
 
 struct spo_pairsrc {
     const spo_h5 *f;       /* the pairs file, or the pool */

@@ -7,6 +7,8 @@
 #include "core/err.h"
 #include "nn/lora.h"
 #include "spo/embeds.h"
+#include "spo/loopfile.h"
+#include "spo/scores.h"
 #include "io/h5rows.h"
 #include "spo/pairs_impl.h"
 
@@ -72,50 +74,10 @@ int spo_pairsrc_open(spo_pairsrc **out, const spo_h5 *f)
     return SPO_OK;
 }
 
-static int cmp_i64(const void *pa, const void *pb)
-{
-    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
-    return a < b ? -1 : a > b;
-}
-
-static int match_scores(const spo_poolmeta *m, const spo_h5 *pool, const spo_h5 *sc, const int64_t *ids)
-{
-    const char *pn = spo_h5_path(pool), *sn = spo_h5_path(sc);
-    spo_dsinfo di;
-    int64_t step;
-    int rc = spo_h5_info(sc, "/scores", &di);
-    if (!rc) rc = spo_h5_get_attr_int(sc, NULL, "step", &step);
-    if (rc) return rc;
-    if (di.ndim != 2 || di.shape[0] != m->B || di.shape[1] != m->K)
-        return spo_err(SPO_EINVAL, "%s does not match %s: /scores is [%" PRId64 ",%" PRId64 "], the pool has %" PRId64
-                       " prompts of %" PRId64 " children", sn, pn, di.ndim > 0 ? di.shape[0] : 0,
-                       di.ndim > 1 ? di.shape[1] : 0, m->B, m->K);
-    if (step != m->step)
-        return spo_err(SPO_EINVAL, "%s does not match %s: scores of step %" PRId64 ", pool of step %" PRId64, sn, pn,
-                       step, m->step);
-    int64_t *sid = alloc((size_t)m->B, sizeof *sid);
-    if (!sid) return spo_err(SPO_EIO, "out of memory");
-    rc = spo_h5_read_i64(sc, "/prompt_id", sid, (size_t)m->B);
-    for (int64_t b = 0; b < m->B && !rc; b++)
-        if (sid[b] != ids[b])
-            rc = spo_err(SPO_EINVAL, "%s does not match %s: prompt %" PRId64 " is id %" PRId64 " in the scores, %" PRId64
-                         " in the pool", sn, pn, b, sid[b], ids[b]);
-    free(sid);
-    return rc;
-}
-
 /* erow[b] = the row of embeds holding prompt ids[b]; ids distinct. */
 static int map_prompts(const spo_h5 *pool, const spo_h5 *emb, const int64_t *ids, int64_t B, int64_t *erow)
 {
-    int64_t *t = alloc((size_t)B, sizeof *t);
-    if (!t) return spo_err(SPO_EIO, "out of memory");
-    memcpy(t, ids, (size_t)B * sizeof *t);
-    qsort(t, (size_t)B, sizeof *t, cmp_i64);
-    int rc = SPO_OK;
-    for (int64_t b = 1; b < B && !rc; b++)
-        if (t[b] == t[b - 1])
-            rc = spo_err(SPO_EINVAL, "%s: prompt id %" PRId64 " appears more than once", spo_h5_path(pool), t[b]);
-    free(t);
+    int rc = spo_ids_distinct(ids, B, spo_h5_path(pool));
     return rc ? rc : spo_embeds_rows(emb, ids, B, spo_h5_path(pool), erow);
 }
 
@@ -131,9 +93,7 @@ int spo_pairsrc_from_pool(spo_pairsrc **out, const spo_h5 *pool, const spo_h5 *s
     if (rc) return rc;
     if (spo_lora_step(m.lora_id, &lstep)) return spo_err_prefix(SPO_EINVAL, "%s", spo_h5_path(pool));
     if ((rc = spo_h5_get_attr_str(emb, NULL, "model_id", emid, sizeof emid))) return rc;
-    if (strcmp(emid, m.model_id))
-        return spo_err(SPO_EINVAL, "%s: model_id '%s' differs from '%s' of %s", spo_h5_path(emb), emid, m.model_id,
-                       spo_h5_path(pool));
+    if ((rc = spo_same_model(spo_h5_path(pool), m.model_id, spo_h5_path(emb), emid))) return rc;
     spo_pairsrc *s = calloc(1, sizeof *s);
     if (!s) return spo_err(SPO_EIO, "out of memory");
     s->f = pool;
@@ -159,7 +119,7 @@ int spo_pairsrc_from_pool(spo_pairsrc **out, const spo_h5 *pool, const spo_h5 *s
         goto out;
     }
     if ((rc = spo_h5_read_i64(pool, "/prompt_id", ids, B))) goto out;
-    if ((rc = match_scores(&m, pool, sc, ids))) goto out;
+    if ((rc = spo_scores_match(sc, pool, &m, ids))) goto out;
     if ((rc = map_prompts(pool, emb, ids, m.B, erow))) goto out;
     if ((rc = text_shape(s, emb, &nc))) goto out;
     if ((rc = spo_h5_read_f32(pool, "/parent", s->parent, B * chw))) goto out;

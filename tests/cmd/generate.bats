@@ -175,7 +175,7 @@ expect_fail() {
     "$BIN/spo-encode" -q -m other p.txt -o e.h5
     "$BIN/spo-init" -m other -e e.h5 --lora-out other.h5
     expect_fail 2 "$BIN/spo-generate" -m "$M" --lora other.h5 "$P1" -o out
-    [[ "$stderr" == *"other.h5: the LoRA is for model '"*"', this model is '"* ]]
+    [[ "$stderr" == *"other.h5 is for model '"*"', $M for model '"* ]]
     # the same LoRA is fine on its own model
     "$BIN/spo-generate" -q -m other --lora other.h5 --steps 2 "$P1" -o out.png
     [ -f out.png ]

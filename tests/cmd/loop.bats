@@ -336,7 +336,7 @@ chisq() {
     [[ "$stderr" == *"e2.h5: no prompt id 2"* ]]
     "$FP" embeds e3.h5 ids=0,1,2,3 model=other
     expect_fail 2 "$BIN/spo-pair" -e e3.h5 p.h5 s.h5 -o out.h5
-    [[ "$stderr" == *"model_id 'other'"* ]]
+    [[ "$stderr" == *"e3.h5 for model 'other'"* ]]
     [ ! -e out.h5 ]
 }
 

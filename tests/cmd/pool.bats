@@ -65,7 +65,7 @@ expect_fail() {
 @test "bad: a model other than the one the state was made for" {
     "$BIN/spo-mkmodel" --seed 7 -o other --no-spm
     expect_fail 2 "$BIN/spo-pool" -m other -e "$E" s0.h5 -o out.h5
-    [[ "$stderr" == *"was made for model"* ]]
+    [[ "$stderr" == *"s0.h5 is for model"*"other for model"* ]]
 }
 @test "bad: a LoRA of the wrong shape" { expect_fail 2 "$BIN/spo-pool" -m "$M" -e "$E" --lora "$F/generate/lora_shape.h5" s0.h5 -o out.h5; }
 @test "bad: children out of range" { expect_fail 2 "$BIN/spo-pool" -K 0 -m "$M" -e "$E" s0.h5 -o out.h5; }

@@ -1,0 +1,90 @@
+/* loopfile.c — checks shared by the loop's files (see loopfile.h). */
+#include "spo/loopfile.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "io/modelid.h"
+#include "nn/lora_load.h"
+
+int spo_same_model(const char *fa, const char *ma, const char *fb, const char *mb)
+{
+    if (!strcmp(ma, mb)) return SPO_OK;
+    return spo_err(SPO_EINVAL, "%s is for model '%s', %s for model '%s'", fa, ma, fb, mb);
+}
+
+int spo_model_matches(const char *file, const char *mid, const char *model_dir)
+{
+    char want[SPO_MODEL_ID_LEN];
+    int rc = spo_model_id(model_dir, want, sizeof want);
+    if (rc) return rc;
+    return spo_same_model(file, mid, model_dir, want);
+}
+
+static int cmp_i64(const void *pa, const void *pb)
+{
+    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+    return (a > b) - (a < b);
+}
+
+int spo_ids_distinct(const int64_t *ids, int64_t n, const char *file)
+{
+    int64_t *t = malloc(((size_t)n + 1) * sizeof *t);
+    if (!t) return spo_err(SPO_EIO, "out of memory");
+    memcpy(t, ids, (size_t)n * sizeof *t);
+    qsort(t, (size_t)n, sizeof *t, cmp_i64);
+    int rc = SPO_OK;
+    for (int64_t i = 1; i < n && !rc; i++)
+        if (t[i] == t[i - 1]) rc = spo_err(SPO_EINVAL, "%s: prompt id %" PRId64 " appears more than once", file, t[i]);
+    free(t);
+    return rc;
+}
+
+static uint64_t phys_bytes(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || size <= 0) return UINT64_MAX;
+    return (uint64_t)pages > UINT64_MAX / (uint64_t)size ? UINT64_MAX : (uint64_t)pages * (uint64_t)size;
+}
+
+int spo_size_check(const char *file, const char *field, const int64_t *dims, int nd, int64_t lo, size_t elem,
+                   size_t *bytes)
+{
+    uint64_t n = elem, lim = phys_bytes();
+    if (lim > SIZE_MAX) lim = SIZE_MAX;
+    for (int i = 0; i < nd; i++) {
+        if (dims[i] < lo)
+            return spo_err(SPO_EINVAL, "%s: %s has dimension %d of size %" PRId64 " (at least %" PRId64 ")", file,
+                           field, i, dims[i], lo);
+        if (dims[i] && n > lim / (uint64_t)dims[i])
+            return spo_err(SPO_EINVAL, "%s: %s declares more data than this machine's memory (%" PRIu64 " MiB)", file,
+                           field, lim >> 20);
+        n *= (uint64_t)dims[i];
+    }
+    if (bytes) *bytes = (size_t)n;
+    return SPO_OK;
+}
+
+int spo_dim_check(const char *file, const char *field, int64_t v, int64_t lo, int64_t hi)
+{
+    if (v >= lo && v <= hi) return SPO_OK;
+    return spo_err(SPO_EINVAL, "%s: %s %" PRId64 " out of range %" PRId64 "..%" PRId64, file, field, v, lo, hi);
+}
+
+int spo_timestep_check(const char *file, const char *field, int64_t t)
+{
+    return spo_dim_check(file, field, t, 0, SPO_MAX_TIMESTEP);
+}
+
+int spo_lora_attach(spo_lora *l, const char *path, spo_unet *u, const char *model_file, const char *model_id)
+{
+    int rc = spo_lora_load(l, path, u);
+    if (rc) return rc;
+    if (model_file && l->model_id[0]) rc = spo_same_model(path, l->model_id, model_file, model_id);
+    if (!rc && (rc = spo_lora_merge(l, u, 1.0f))) rc = spo_err_prefix(rc, "%s", path);
+    if (rc) spo_lora_free(l);
+    return rc;
+}
