@@ -44,51 +44,25 @@ static int on_opt(void *p, int idx, const char *arg)
     return 0;
 }
 
-typedef struct {
-    const spo_args *a;
-    spo_progress *pg;
-    double t;
-} cb_t;
-
-static void progress(void *p, long done, long total)
-{
-    cb_t *cb = p;
-    if (!cb->pg) cb->pg = spo_progress_start("UNet", total, cb->a->quiet);
-    spo_progress_update(cb->pg, done);
-}
-
-static void note(void *p, const char *msg)
-{
-    const cb_t *cb = p;
-    if (cb->a->verbose) fprintf(stderr, "spo-pool: %s\n", msg);
-}
-
-static void phase(void *p, const char *name)
-{
-    cb_t *cb = p;
-    double now = spo_now();
-    spo_progress_end(cb->pg);
-    cb->pg = NULL;
-    spo_vtime(cb->a, name, now - cb->t);
-    cb->t = now;
-}
-
 int main(int argc, char **argv)
 {
+    double t0 = spo_now();
     ctx_t c = {.K = 4, .batch = 4, .guidance = 5, .eta = 1};
     spo_args a;
-    cb_t cb = {.a = &a, .t = spo_now()};
+    spo_jobcb cb;
     spo_parse(&tool, argc, argv, &a, on_opt, &c);
     if (!a.model) spo_die(2, "-m MODEL is required");
     if (!a.embeds) spo_die(2, "-e EMBEDS is required");
     if (!a.out) spo_die(2, "-o POOL is required");
     if (!strcmp(a.embeds, "-") && !strcmp(a.argv[0], "-")) spo_die(2, "only one of STATE and EMBEDS can be '-'");
     if (strcmp(a.device, "cpu")) spo_die(2, "--device %s: spo-pool runs on the cpu in this build", a.device);
+    spo_jobcb_init(&cb, &a, "UNet", t0);
     spo_pool_job j = {.model = a.model, .embeds = a.embeds, .state = a.argv[0], .lora = a.lora, .out = a.out,
                       .force = a.force, .K = c.K, .batch = c.batch, .guidance = c.guidance, .eta = c.eta,
-                      .ctx = &cb, .progress = progress, .note = note, .phase = phase};
+                      .ctx = &cb, .progress = spo_jobcb_progress, .note = spo_jobcb_note,
+                      .phase = spo_jobcb_phase};
     int rc = spo_pool_run(&j);
-    spo_progress_end(cb.pg);
+    spo_jobcb_end(&cb);
     if (rc) spo_die_lib(rc);
     return spo_finish();
 }
