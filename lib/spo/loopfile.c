@@ -8,6 +8,7 @@
 
 #include "core/err.h"
 #include "io/modelid.h"
+#include "io/schema.h"
 #include "nn/lora_load.h"
 
 int spo_same_model(const char *fa, const char *ma, const char *fb, const char *mb)
@@ -68,6 +69,32 @@ int spo_size_check(const char *file, const char *field, const int64_t *dims, int
     return SPO_OK;
 }
 
+int spo_storage_check(const spo_h5 *f, const char *name)
+{
+    const char *fn = spo_h5_path(f);
+    hid_t ds = H5Dopen2(spo_h5_id(f), name, H5P_DEFAULT);
+    if (ds < 0) return spo_err(SPO_EINVAL, "%s: cannot open %s", fn, name);
+    hid_t sp = H5Dget_space(ds), ty = H5Dget_type(ds), pl = H5Dget_create_plist(ds);
+    int nd = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
+    hsize_t dims[32];
+    uint64_t declared = ty < 0 ? 0 : (uint64_t)H5Tget_size(ty), stored = H5Dget_storage_size(ds);
+    int filtered = pl >= 0 && H5Pget_nfilters(pl) > 0, rc = SPO_OK;
+    if (nd < 0 || nd > 32 || H5Sget_simple_extent_dims(sp, dims, NULL) < 0)
+        rc = spo_err(SPO_EINVAL, "%s: cannot read the shape of %s", fn, name);
+    for (int i = 0; i < nd && !rc && declared; i++) {
+        if (dims[i] && declared > UINT64_MAX / dims[i]) declared = UINT64_MAX;
+        else declared *= dims[i];
+    }
+    if (!rc && !filtered && stored < declared)
+        rc = spo_err(SPO_EINVAL, "%s: %s declares %" PRIu64 " bytes but stores %" PRIu64
+                     " (a sparse or truncated dataset)", fn, name, declared, stored);
+    if (pl >= 0) H5Pclose(pl);
+    if (ty >= 0) H5Tclose(ty);
+    if (sp >= 0) H5Sclose(sp);
+    H5Dclose(ds);
+    return rc;
+}
+
 int spo_dim_check(const char *file, const char *field, int64_t v, int64_t lo, int64_t hi)
 {
     if (v >= lo && v <= hi) return SPO_OK;
@@ -77,6 +104,22 @@ int spo_dim_check(const char *file, const char *field, int64_t v, int64_t lo, in
 int spo_timestep_check(const char *file, const char *field, int64_t t)
 {
     return spo_dim_check(file, field, t, 0, SPO_MAX_TIMESTEP);
+}
+
+int spo_own_schema_check(const spo_h5 *f, const char *name, const spo_dimbind *pre, int *version)
+{
+    const spo_schema *newest = spo_schema_builtin(name), *sc = NULL;
+    if (!newest) return spo_err(SPO_EINVAL, "unknown schema '%s'", name);
+    spo_fileinfo fi;
+    int rc = spo_h5_listing(f, &fi, 1);
+    if (rc) return rc;
+    size_t nl = strlen(name);
+    if (!strncmp(fi.schema, name, nl) && fi.schema[nl] == '/') sc = spo_schema_builtin(fi.schema);
+    /* no attribute, another schema or an unknown version: the message of the newest */
+    rc = spo_schema_check(sc ? sc : newest, &fi, spo_h5_path(f), pre);
+    if (!rc) *version = spo_schema_version(sc);
+    spo_fileinfo_free(&fi);
+    return rc;
 }
 
 int spo_lora_attach(spo_lora *l, const char *path, spo_unet *u, const char *model_file, const char *model_id)

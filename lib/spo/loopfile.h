@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "io/h5io.h"
 #include "nn/lora.h"
 #include "nn/unet.h"
 
@@ -31,10 +32,19 @@ int spo_ids_distinct(const int64_t *ids, int64_t n, const char *file);
  * this machine's physical memory). *bytes (may be NULL) gets the size. */
 int spo_size_check(const char *file, const char *field, const int64_t *dims, int nd, int64_t lo, size_t elem,
                    size_t *bytes);
+/* Dataset name of f stores the data its shape declares (unless it is
+ * compressed): a small file cannot declare gigabytes of unwritten or
+ * missing data and make a reader allocate them. */
+int spo_storage_check(const spo_h5 *f, const char *name);
 /* One dimension in lo..hi. */
 int spo_dim_check(const char *file, const char *field, int64_t v, int64_t lo, int64_t hi);
 /* A timestep in 0..SPO_MAX_TIMESTEP. */
 int spo_timestep_check(const char *file, const char *field, int64_t t);
+
+/* Check f (opened without a schema) against the version of schema name
+ * its own spo_schema attribute names ("pairs/1" or "pairs/2" for "pairs"),
+ * with dimension bindings pre (may be NULL); *version gets the version. */
+int spo_own_schema_check(const spo_h5 *f, const char *name, const spo_dimbind *pre, int *version);
 
 /* The one way a LoRA joins a UNet (every --lora): read path in either
  * format (nn/lora_load.h: lora/1 or diffusers safetensors), checked against

@@ -25,6 +25,9 @@ static int check(const spo_h5 *f, const spo_poolmeta *m)
     if (!rc) rc = spo_dim_check(p, "/children h", m->h, 1, SPO_MAX_LATENT_SIDE);
     if (!rc) rc = spo_dim_check(p, "/children w", m->w, 1, SPO_MAX_LATENT_SIDE);
     if (!rc) rc = spo_size_check(p, "/children", d5, 5, 0, sizeof(float), NULL);
+    static const char *const ds[] = {"/prompt_id", "/parent", "/parent_eps", "/children", "/x0_hat", "/eps"};
+    for (int i = 0; i < 6 && !rc; i++)
+        if (i < 5 || m->has_eps) rc = spo_storage_check(f, ds[i]);
     return rc;
 }
 

@@ -34,6 +34,9 @@ int spo_state_meta(const spo_h5 *f, spo_statemeta *m)
     if (!rc) rc = spo_dim_check(p, "/latents h", m->h, 1, SPO_MAX_LATENT_SIDE);
     if (!rc) rc = spo_dim_check(p, "/latents w", m->w, 1, SPO_MAX_LATENT_SIDE);
     if (!rc) rc = spo_size_check(p, "/latents", di.shape, 4, 0, sizeof(float), NULL);
+    if (!rc) rc = spo_storage_check(f, "/latents");
+    if (!rc) rc = spo_storage_check(f, "/prompt_id");
+    if (!rc && m->has_eps) rc = spo_storage_check(f, "/eps");
     return rc;
 }
 
@@ -68,6 +71,7 @@ static int read_ids(const spo_h5 *f, int64_t **ids, int64_t *n)
     int rc = spo_h5_info(f, "/prompt_id", &di);
     if (rc) return rc;
     *n = di.ndim == 1 ? di.shape[0] : 0;
+    if ((rc = spo_storage_check(f, "/prompt_id"))) return rc;
     if ((rc = spo_size_check(spo_h5_path(f), "/prompt_id", n, 1, 0, sizeof(int64_t), NULL))) return rc;
     int64_t *v = malloc(((size_t)*n + 1) * sizeof *v);
     if (!v) return spo_err(SPO_EIO, "out of memory");
