@@ -280,3 +280,36 @@ void spo_vtime(const spo_args *a, const char *what, double seconds)
 {
     if (a->verbose) fprintf(stderr, "%s: %s %.1f ms\n", prog, what, seconds * 1e3);
 }
+
+void spo_jobcb_init(spo_jobcb *cb, const spo_args *a, const char *label, double t0)
+{
+    *cb = (spo_jobcb){.a = a, .label = label, .t = t0};
+}
+
+void spo_jobcb_progress(void *p, long done, long total)
+{
+    spo_jobcb *cb = p;
+    if (!cb->pg) cb->pg = spo_progress_start(cb->label, total, cb->a->quiet);
+    spo_progress_update(cb->pg, done);
+}
+
+void spo_jobcb_note(void *p, const char *msg)
+{
+    const spo_jobcb *cb = p;
+    if (cb->a->verbose) fprintf(stderr, "%s: %s\n", prog, msg);
+}
+
+void spo_jobcb_phase(void *p, const char *name)
+{
+    spo_jobcb *cb = p;
+    double now = spo_now();
+    spo_jobcb_end(cb);
+    spo_vtime(cb->a, name, now - cb->t);
+    cb->t = now;
+}
+
+void spo_jobcb_end(spo_jobcb *cb)
+{
+    spo_progress_end(cb->pg);
+    cb->pg = NULL;
+}

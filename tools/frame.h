@@ -81,4 +81,20 @@ void spo_progress_end(spo_progress *p);
 void spo_vtime(const spo_args *a, const char *what, double seconds);
 double spo_now(void);
 
+/* Callbacks for a library job (lib/spo/pool_run.h, score_run.h): a progress bar labelled
+ * label (started at the first report), -v notes, and a -v timing line per
+ * phase (seconds since t0 or the previous phase). */
+typedef struct {
+    const spo_args *a;
+    const char *label;
+    spo_progress *pg;
+    double t;
+} spo_jobcb;
+void spo_jobcb_init(spo_jobcb *cb, const spo_args *a, const char *label, double t0);
+void spo_jobcb_progress(void *cb, long done, long total);
+void spo_jobcb_note(void *cb, const char *msg);
+void spo_jobcb_phase(void *cb, const char *name);
+/* End the progress bar (if any). */
+void spo_jobcb_end(spo_jobcb *cb);
+
 #endif

@@ -26,7 +26,7 @@
 #include "ckpt/safetensors.h"
 
 static const spo_opt opts[] = {
-    {"dtype", 't', "TYPE", "store float tensors as f32, f16 or bf16 (default: as in the input)"},
+    {"dtype", 'd', "TYPE", "store float tensors as f32, f16 or bf16 (default: as in the input)"},
     {"list", 'l', NULL, "print each tensor (name, dtype, shape) instead of converting"},
     {"to", 0, "FORMAT", "write safetensors or bin (a torch.save checkpoint); default: from the -o extension"},
     {0},

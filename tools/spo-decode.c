@@ -19,7 +19,7 @@
 
 static const spo_opt opts[] = {
     {"what", 0, "NAME", "latents to decode: pool x0 (default), children or parent; pairs win (default), lose or parent"},
-    {"sheet", 's', "FILE", "also (or only) write one contact sheet PNG: rows = prompts, columns = children"},
+    {"sheet", 0, "FILE", "also (or only) write one contact sheet PNG: rows = prompts, columns = children"},
     {"gap", 0, "N", "pixels between the cells of the contact sheet (default 2)"},
     {"batch", 'b', "N", "images decoded at once (default 4)"},
     {0},

@@ -19,7 +19,7 @@ static const spo_opt opts[] = {
     {"steps", 0, "N", "DDIM inference steps (default 50)"},
     {"eta", 0, "ETA", "DDIM eta (default 0: deterministic)"},
     {"size", 0, "HxW", "image height x width in pixels (default: the model's, sample_size x VAE factor)"},
-    {"images-per-prompt", 'n', "N", "images per prompt (default 1)"},
+    {"images-per-prompt", 0, "N", "images per prompt (default 1)"},
     {"negative", 0, "TEXT", "negative prompt (default: the empty prompt)"},
     {"batch", 'b', "N", "images denoised at once (default 4)"},
     {"prompts", 0, "FILE", "read the prompts from FILE (.txt, .json, .jsonl, or an archive; as spo-encode)"},

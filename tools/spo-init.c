@@ -5,7 +5,7 @@
 
 #include "frame.h"
 #include "io/h5io.h"
-#include "spo/loop_state.h"
+#include "spo/state.h"
 #include "nn/lora.h"
 #include "nn/unet.h"
 
@@ -60,12 +60,15 @@ static int on_opt(void *p, int idx, const char *arg)
     return 0;
 }
 
-static int make_lora(const spo_args *a, const ctx_t *c)
+/* The fresh LoRA, written into *f (created, not committed: the caller
+ * commits it together with the state file). */
+static int make_lora(const spo_args *a, const ctx_t *c, spo_h5 **f)
 {
     spo_dev *dev;
     spo_unet *u;
     spo_unet_config cfg;
     char path[4096], mid[SPO_ID_MAX] = "";
+    *f = NULL;
     snprintf(path, sizeof path, "%s/unet/config.json", a->model);
     int rc = spo_unet_config_load(&cfg, path);
     if (rc) return rc;
@@ -81,16 +84,34 @@ static int make_lora(const spo_args *a, const ctx_t *c)
             spo_h5_close(e);
         }
     }
-    spo_lora l;
+    spo_lora l = {0};
     if (!rc) rc = spo_lora_new(&l, u, c->rank, (float)c->alpha, a->seed, mid);
-    spo_h5 *f;
-    if (!rc && !(rc = spo_h5_create(&f, c->lora_out, "lora", a->force))) {
-        rc = spo_lora_write(f, &l);
-        rc = rc ? (spo_h5_abort(f), rc) : spo_h5_commit(f);
+    if (!rc && !(rc = spo_h5_create(f, c->lora_out, "lora", a->force)) && (rc = spo_lora_write(*f, &l))) {
+        spo_h5_abort(*f);
+        *f = NULL;
     }
-    if (!rc || l.m) spo_lora_free(&l);
+    spo_lora_free(&l);
     spo_unet_free(u);
     spo_dev_close(dev);
+    return rc;
+}
+
+/* The state file, written into *out (created, not committed). */
+static int make_state(const spo_args *a, const ctx_t *c, spo_h5 **out)
+{
+    spo_init_opts o;
+    *out = NULL;
+    int rc = a->model ? spo_init_from_model(&o, a->model, c->steps) : spo_init_defaults(&o, c->steps);
+    if (rc) return rc;
+    if (c->h) o.h = c->h, o.w = c->w;
+    o.seed = a->seed;
+    spo_h5 *e;
+    if ((rc = spo_h5_open(&e, a->embeds, "embeds", NULL))) return rc;
+    if (!(rc = spo_h5_create(out, a->out, "state/1", a->force)) && (rc = spo_state_init(*out, e, &o))) {
+        spo_h5_abort(*out);
+        *out = NULL;
+    }
+    spo_h5_close(e);
     return rc;
 }
 
@@ -99,34 +120,19 @@ int main(int argc, char **argv)
     ctx_t c = {.steps = 20, .rank = 4, .alpha = 4};
     spo_args a;
     spo_parse(&tool, argc, argv, &a, on_opt, &c);
-    if (c.lora_out) {
-        if (!a.model) spo_die(2, "--lora-out needs -m MODEL (the LoRA's shapes come from its UNet)");
-        int rc = make_lora(&a, &c);
-        if (rc) spo_die_lib(rc);
-        if (!a.out) return spo_finish(); /* -e only named the model id */
-    }
-    if (!a.embeds) spo_die(2, "missing -e/--embeds FILE (try 'spo-init --help')");
-    if (!a.out) spo_die(2, "missing -o/--output FILE (try 'spo-init --help')");
+    if (c.lora_out && !a.model) spo_die(2, "--lora-out needs -m MODEL (the LoRA's shapes come from its UNet)");
+    if (!c.lora_out && !a.embeds) spo_die(2, "missing -e/--embeds FILE (try 'spo-init --help')");
+    if (!c.lora_out && !a.out) spo_die(2, "missing -o/--output FILE (try 'spo-init --help')");
+    if (a.out && !a.embeds) spo_die(2, "missing -e/--embeds FILE (try 'spo-init --help')");
     double t0 = spo_now();
-    spo_init_opts o;
-    int rc = a.model ? spo_init_from_model(&o, a.model, c.steps) : spo_init_defaults(&o, c.steps);
-    if (rc) spo_die_lib(rc);
-    if (c.h) o.h = c.h, o.w = c.w;
-    o.seed = a.seed;
-    spo_h5 *e, *out;
-    if ((rc = spo_h5_open(&e, a.embeds, "embeds", NULL))) spo_die_lib(rc);
-    if ((rc = spo_h5_create(&out, a.out, "state/1", a.force))) {
-        spo_h5_close(e);
-        spo_die_lib(rc);
-    }
-    spo_vtime(&a, "load", spo_now() - t0);
-    if ((rc = spo_state_init(out, e, &o))) {
-        spo_h5_abort(out);
-        spo_h5_close(e);
-        spo_die_lib(rc);
-    }
-    spo_h5_close(e);
-    if ((rc = spo_h5_commit(out))) spo_die_lib(rc);
+    /* both outputs are built first and committed together, or neither */
+    spo_h5 *lf = NULL, *sf = NULL;
+    int rc = c.lora_out ? make_lora(&a, &c, &lf) : SPO_OK;
+    if (!rc && a.out) rc = make_state(&a, &c, &sf);
     spo_vtime(&a, "work", spo_now() - t0);
+    if (rc) spo_h5_abort(lf);
+    if (!rc && lf && (rc = spo_h5_commit(lf))) spo_h5_abort(sf);
+    else if (!rc && sf && (rc = spo_h5_commit(sf)) && lf && strcmp(c.lora_out, "-")) remove(c.lora_out);
+    if (rc) spo_die_lib(rc);
     return spo_finish();
 }

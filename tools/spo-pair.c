@@ -45,8 +45,9 @@ static int on_opt(void *p, int idx, const char *arg)
 
 #define MAXIN 1024
 static spo_h5 *files[MAXIN + 4];
+static spo_pairs *pfiles[MAXIN + 2];
 static spo_pairsrc *srcs[MAXIN + 2];
-static int nfiles, nsrcs;
+static int nfiles, npfiles, nsrcs;
 static spo_h5 *out;
 
 static _Noreturn void fail(int rc)
@@ -54,6 +55,7 @@ static _Noreturn void fail(int rc)
     spo_h5_abort(out);
     for (int i = 0; i < nsrcs; i++) spo_pairsrc_free(srcs[i]);
     for (int i = 0; i < nfiles; i++) spo_h5_close(files[i]);
+    for (int i = 0; i < npfiles; i++) spo_pairs_close(pfiles[i]);
     spo_die_lib(rc);
 }
 
@@ -68,8 +70,9 @@ static spo_h5 *open_in(const char *path, const char *schema)
 static void add_pairs_file(const char *path)
 {
     spo_pairsrc *s;
-    int rc = spo_pairsrc_open(&s, open_in(path, "pairs"));
+    int rc = spo_pairs_open(&pfiles[npfiles], path, NULL);
     if (rc) fail(rc);
+    if ((rc = spo_pairsrc_open(&s, pfiles[npfiles++]))) fail(rc);
     srcs[nsrcs++] = s;
 }
 
@@ -107,10 +110,10 @@ int main(int argc, char **argv)
     }
     spo_vtime(&a, "load", spo_now() - t0);
 
-    int rc = spo_h5_create(&out, target, "pairs/1", a.force || have_old);
+    int rc = spo_h5_create(&out, target, "pairs", a.force || have_old);
     if (rc) fail(rc);
     /* history continues that of the appended file, else of the first input */
-    const spo_h5 *hsrc = have_old || c.merge ? files[0] : NULL;
+    const spo_h5 *hsrc = have_old || c.merge ? spo_pairs_h5(pfiles[0]) : NULL;
     static char hist[65536];
     if (hsrc && !spo_h5_get_attr_str(hsrc, NULL, "history", hist, sizeof hist) && (rc = spo_h5_set_history(out, hist)))
         fail(rc);
@@ -125,5 +128,6 @@ int main(int argc, char **argv)
     spo_vtime(&a, "work", spo_now() - t0);
     for (int i = 0; i < nsrcs; i++) spo_pairsrc_free(srcs[i]);
     for (int i = 0; i < nfiles; i++) spo_h5_close(files[i]);
+    for (int i = 0; i < npfiles; i++) spo_pairs_close(pfiles[i]);
     return spo_finish();
 }

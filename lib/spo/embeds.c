@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "core/err.h"
+#include "spo/loopfile.h"
 
 typedef struct {
     int64_t id, row;
@@ -22,6 +23,9 @@ int spo_embeds_rows(const spo_h5 *emb, const int64_t *ids, int64_t n, const char
     int rc = spo_h5_info(emb, "/prompt_id", &di);
     if (rc) return rc;
     int64_t P = di.shape[0];
+    if ((rc = spo_storage_check(emb, "/prompt_id")) ||
+        (rc = spo_size_check(spo_h5_path(emb), "/prompt_id", &P, 1, 0, sizeof(int64_t) + sizeof(idrow), NULL)))
+        return rc;
     int64_t *eid = malloc(((size_t)P + 1) * sizeof *eid);
     idrow *t = malloc(((size_t)P + 1) * sizeof *t);
     if (!eid || !t) rc = spo_err(SPO_EIO, "out of memory");

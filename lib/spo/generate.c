@@ -13,6 +13,7 @@
 #include "nn/lora_load.h"
 #include "io/modelid.h"
 #include "core/philox.h"
+#include "spo/loopfile.h"
 #include "spo/sampler.h"
 #include "nn/unet.h"
 #include "nn/vae.h"
@@ -24,6 +25,7 @@ struct spo_gen {
     spo_vae *vae;
     spo_ddim sched;            /* as loaded; spo_gen_run sets the steps on a copy */
     char model_id[SPO_MODEL_ID_LEN];
+    char dir[4096];            /* the model directory, for messages */
     int C, sh, sw;             /* latent channels, default latent size */
     spo_lora lora;
     int has_lora;
@@ -48,6 +50,7 @@ int spo_gen_load(spo_gen **out, const char *model_dir, spo_dev *dev)
     spo_gen *g = calloc(1, sizeof *g);
     if (!g) return spo_err(SPO_EIO, "out of memory");
     g->dev = dev;
+    snprintf(g->dir, sizeof g->dir, "%s", model_dir);
     char path[4096];
     spo_init_opts io;
     int rc = spo_init_from_model(&io, model_dir, 1); /* checks model_index.json; channels and sample size */
@@ -121,16 +124,8 @@ int spo_gen_check_latent(const spo_gen *g, int h, int w)
 int spo_gen_lora(spo_gen *g, const char *path)
 {
     if (g->has_lora) return spo_err(SPO_EINVAL, "%s: a LoRA is merged already (one per model)", path);
-    int rc = spo_lora_load(&g->lora, path, g->unet);
+    int rc = spo_lora_attach(&g->lora, path, g->unet, g->dir, g->model_id);
     if (rc) return rc;
-    if (g->lora.model_id[0] && strcmp(g->lora.model_id, g->model_id))
-        rc = spo_err(SPO_EINVAL, "%s: the LoRA is for model '%s', this model is '%s'", path, g->lora.model_id,
-                     g->model_id);
-    if (!rc && (rc = spo_lora_merge(&g->lora, g->unet, 1.0f))) rc = spo_err_prefix(rc, "%s", path);
-    if (rc) {
-        spo_lora_free(&g->lora);
-        return rc;
-    }
     g->has_lora = 1;
     return SPO_OK;
 }

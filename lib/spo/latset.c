@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "spo/latset.h"
+#include "spo/loopfile.h"
 
 typedef struct {
     const char *schema, *what, *dataset;
@@ -104,6 +105,11 @@ int spo_latset_read(spo_latset *s, const spo_h5 *f, const char *what, int latent
     snprintf(s->dataset, sizeof s->dataset, "%s", ch->dataset);
     spo_dsinfo d;
     if ((rc = spo_h5_info(f, ch->dataset, &d))) return rc;
+    /* sizes from the file, checked before they are cast or allocated */
+    if ((rc = spo_size_check(spo_h5_path(f), ch->dataset, d.shape, d.ndim, 0, sizeof(float), NULL)) ||
+        (rc = spo_storage_check(f, ch->dataset)) ||
+        (rc = spo_dim_check(spo_h5_path(f), ch->dataset, d.shape[0], 0, INT32_MAX)))
+        return rc;
     int k = ch->per_child;
     s->rows = (int)d.shape[0], s->cols = k ? (int)d.shape[1] : 1;
     s->C = (int)d.shape[1 + k], s->h = (int)d.shape[2 + k], s->w = (int)d.shape[3 + k];

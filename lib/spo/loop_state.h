@@ -1,5 +1,6 @@
-/* loop_state.h — the sampling loop's state files (state/1) and what the
- * network-free loop tools share: initial noise, pool metadata, LoRA tags.
+/* loop_state.h — what the loop's tools share: the initial noise, the
+ * noise streams, prompt ids and LoRA tags (the files themselves: state.h,
+ * pool.h, scores.h, pairs.h).
  *
  * NOISE STREAMS (lib/core/philox.h, keyed by seed, prompt id, step, child):
  *   x_T of a prompt          step SPO_STEP_INIT_NOISE, child 0
@@ -17,7 +18,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "io/h5io.h"
 
 /* Philox step reserved for the initial noise x_T (never a real step). */
 #define SPO_STEP_INIT_NOISE 0xFFFFFFFEu
@@ -43,23 +43,6 @@ int spo_init_from_model(spo_init_opts *o, const char *model_dir, int num_steps);
 /* x_T of one prompt: n normals of stream (seed, prompt_id,
  * SPO_STEP_INIT_NOISE, 0). */
 void spo_init_noise(float *x, size_t n, uint64_t seed, uint32_t prompt_id);
-
-/* Write a state/1 file into out (created by the caller, who commits it):
- * x_T [P,C,h,w] and /prompt_id for every prompt of embeds, step 0,
- * lora_id "none", model_id copied from embeds. Prompt ids must be distinct
- * and in 0..2^32-1. */
-int spo_state_init(spo_h5 *out, const spo_h5 *embeds, const spo_init_opts *o);
-
-/* Attributes and sizes of a pool/1 file (already validated on open). */
-typedef struct {
-    char model_id[SPO_ID_MAX], lora_id[SPO_ID_MAX];
-    int64_t seed, step, num_steps, timestep, child_timestep;
-    double guidance, eta;
-    int64_t B, K, C, h, w; /* /children is [B,K,C,h,w] */
-    int has_eps;           /* /eps present */
-} spo_poolmeta;
-
-int spo_pool_meta(const spo_h5 *pool, spo_poolmeta *m);
 
 /* A prompt id (int64 in files) as the uint32 the noise streams take. */
 int spo_prompt_u32(int64_t id, const char *file, uint32_t *out);

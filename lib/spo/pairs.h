@@ -11,7 +11,7 @@
  * the worst the lowest index among the smallest; when all K scores are
  * equal (or K = 1) best = worst and the gap is 0, so nothing is kept.
  *
- * A PAIR is keyed by (seed, prompt id, step, lora step) (pairs/1 /key).
+ * A PAIR is keyed by (seed, prompt id, step, lora step) (/key).
  * Writing pairs files merges any number of sources — the pairs just chosen
  * from a pool, and existing pairs files — into one: sorted by key
  * (lexicographic, as signed int64), each key once (the first source that
@@ -19,13 +19,20 @@
  * file). Sources must agree on model_id, num_steps, guidance, eta, the
  * latent shape [C,h,w], the text shape [L,D] and /uncond (to 1e-2
  * relative), else SPO_EINVAL naming both files. Rows are copied one pair at
- * a time, so merging shards needs memory for one pair, not for all. */
+ * a time, so merging shards needs memory for one pair, not for all.
+ *
+ * FILES: spo-pair writes pairs/2 (schemas/pairs.json): every prompt's
+ * conditional embedding once, in a table (/prompt_id [P] strictly
+ * increasing, /cond [P,L,D]); pair i's embedding is the row whose prompt id
+ * is /key[i,1]. pairs/1 (schemas/pairs1.json: one /cond row per pair) is
+ * still read. The row reader below hides the difference. */
 #ifndef SPO_PAIRS_H
 #define SPO_PAIRS_H
 
 #include <stdint.h>
 
 #include "io/h5io.h"
+#include "io/schema.h"
 
 /* ---- the rule (pure functions) ---- */
 /* Indices of the best and worst of s[0..k), ties to the lowest index. */
@@ -48,6 +55,62 @@ int spo_key_cmp(const int64_t *a, const int64_t *b);
  * lowest row, wins. *nout its length. */
 int spo_pairs_plan(const int64_t *const *keys, const int64_t *n, int nsrc, spo_pairref **out, int64_t *nout);
 
+/* ---- reading a pairs file by rows (pairs/1 or pairs/2) ----
+ *
+ * For training: open once, then read any range of pairs; memory is the
+ * prompt table's ids (8 bytes a prompt) and /uncond, never the pairs.
+ *
+ *     spo_pairs *p;
+ *     if ((rc = spo_pairs_open(&p, "pairs.h5", NULL))) return rc;
+ *     const spo_pairsinfo *in = spo_pairs_info(p);
+ *     size_t chw = in->C * in->h * in->w, ld = in->L * in->D;
+ *     // caller's arrays for n rows: parent/win/lose n*chw, cond n*ld, ...
+ *     spo_pairbatch b = {.parent = ..., .win = ..., .lose = ..., .cond = ..., .timestep = ...};
+ *     rc = spo_pairs_read(p, i0, n, &b);     // pairs i0 .. i0+n-1
+ *     const float *uncond = spo_pairs_uncond(p);  // [L*D], shared by all pairs
+ *     spo_pairs_close(p);
+ *
+ * Opening checks the schema of the file's own version, the attributes, and
+ * every size against the others and the machine (spo/loopfile.h) before
+ * allocating. Reading checks each row's timestep (0..SPO_MAX_TIMESTEP) and,
+ * for pairs/2, that its prompt id is in the table: SPO_EINVAL naming the
+ * file and the pair. */
+typedef struct spo_pairs spo_pairs;
+
+typedef struct {
+    int version;            /* 1 or 2 */
+    char model_id[256];
+    int64_t num_steps;
+    double guidance, eta;
+    int64_t n;              /* pairs */
+    int64_t P;              /* prompts in the table (pairs/2; pairs/1: n) */
+    int64_t C, h, w, L, D;  /* latent [C,h,w], text [L,D] */
+    spo_dtype_t cond_type;  /* stored type of /cond: SPO_T_F32 or SPO_T_F16 */
+} spo_pairsinfo;
+
+/* Rows i0 .. i0+n-1 of each field, into the caller's arrays; any pointer may
+ * be NULL to skip that field. Sizes per pair: key 4, timestep 1, prompt_id
+ * 1 (= key[1]), score_win/score_lose 1, parent/win/lose C*h*w, cond L*D
+ * (the prompt's row of the table, converted to float). */
+typedef struct {
+    int64_t *key, *prompt_id;
+    int32_t *timestep;
+    float *score_win, *score_lose;
+    float *parent, *win, *lose, *cond;
+} spo_pairbatch;
+
+/* Open path ("-": stdin) for reading. pre: extra dimension bindings for the
+ * schema check (e.g. {"C", 4}), or NULL. */
+int spo_pairs_open(spo_pairs **p, const char *path, const spo_dimbind *pre);
+const spo_pairsinfo *spo_pairs_info(const spo_pairs *p);
+/* The empty-prompt embedding [L*D]. */
+const float *spo_pairs_uncond(const spo_pairs *p);
+/* The open HDF5 file (for attributes such as history). */
+const spo_h5 *spo_pairs_h5(const spo_pairs *p);
+int spo_pairs_read(const spo_pairs *p, int64_t i0, int64_t n, spo_pairbatch *b);
+/* Safe on NULL. */
+void spo_pairs_close(spo_pairs *p);
+
 /* ---- sources and pairs files ---- */
 typedef struct spo_pairsrc spo_pairsrc;
 
@@ -57,13 +120,16 @@ typedef struct spo_pairsrc spo_pairsrc;
  * is used. threshold in [0, 1]. */
 int spo_pairsrc_from_pool(spo_pairsrc **s, const spo_h5 *pool, const spo_h5 *scores, const spo_h5 *embeds,
                           double threshold);
-/* An existing pairs/1 file (open, validated). */
-int spo_pairsrc_open(spo_pairsrc **s, const spo_h5 *pairs);
+/* An existing pairs file (pairs/1 or pairs/2), open while s is used. */
+int spo_pairsrc_open(spo_pairsrc **s, const spo_pairs *pairs);
 int64_t spo_pairsrc_count(const spo_pairsrc *s);
 void spo_pairsrc_free(spo_pairsrc *s);
 
-/* Write the merged sources as a pairs/1 file into out (created by the
- * caller, who commits it). *written (may be NULL) gets the number of pairs. */
+/* Write the merged sources as a pairs/2 file into out (created with
+ * schema "pairs" by the caller, who commits it): pairs in key order, then
+ * the table of their prompts in prompt-id order, each prompt's embedding
+ * taken from the first pair (in key order) that has it. *written (may be
+ * NULL) gets the number of pairs. */
 int spo_pairs_write(spo_h5 *out, spo_pairsrc *const *src, int nsrc, int64_t *written);
 
 #endif

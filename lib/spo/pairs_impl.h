@@ -5,9 +5,11 @@
 
 #include "spo/loop_state.h"
 #include "spo/pairs.h"
+#include "spo/pool.h"
 
 struct spo_pairsrc {
     const spo_h5 *f;       /* the pairs file, or the pool */
+    const spo_pairs *file; /* a pairs file source only */
     char model_id[SPO_ID_MAX];
     int64_t num_steps;
     double guidance, eta;
@@ -27,7 +29,8 @@ struct spo_pairsrc {
     int32_t *win, *lose;   /* per pair: child indices */
 };
 
-/* One pair; the arrays are the caller's ([C*h*w] each, cond [L*D]). */
+/* One pair; the arrays are the caller's ([C*h*w] each, cond [L*D] or NULL
+ * to skip it). */
 typedef struct {
     int64_t key[4];
     int32_t timestep;
@@ -37,5 +40,7 @@ typedef struct {
 
 /* Fetch pair i of s into r. */
 int spo_pairsrc_row(const spo_pairsrc *s, int64_t i, spo_pairrow *r);
+/* The conditional embedding [L*D] of pair i's prompt. */
+int spo_pairsrc_cond(const spo_pairsrc *s, int64_t i, float *cond);
 
 #endif

@@ -7,6 +7,8 @@
 #include "core/err.h"
 #include "nn/lora.h"
 #include "spo/embeds.h"
+#include "spo/loopfile.h"
+#include "spo/scores.h"
 #include "io/h5rows.h"
 #include "spo/pairs_impl.h"
 
@@ -29,41 +31,40 @@ int64_t spo_pairsrc_count(const spo_pairsrc *s) { return s->n; }
 
 static void *alloc(size_t n, size_t size) { return malloc(n ? n * size : 1); }
 
-/* /cond [P,L,D] and /uncond [1,L,D] of an embeds or pairs file. */
-static int text_shape(spo_pairsrc *s, const spo_h5 *f, int64_t *rows)
+/* /cond [P,L,D] and /uncond [1,L,D] of an embeds file. */
+static int text_shape(spo_pairsrc *s, const spo_h5 *f)
 {
     spo_dsinfo di;
     int rc = spo_h5_info(f, "/cond", &di);
     if (rc) return rc;
     if (di.ndim != 3) return spo_err(SPO_EINVAL, "%s: /cond has rank %d, expected 3", spo_h5_path(f), di.ndim);
-    *rows = di.shape[0], s->L = di.shape[1], s->D = di.shape[2];
+    s->L = di.shape[1], s->D = di.shape[2];
     s->cond_type = di.type == SPO_T_F16 ? SPO_T_F16 : SPO_T_F32;
+    int64_t ld[2] = {s->L, s->D};
+    if ((rc = spo_size_check(spo_h5_path(f), "/cond", ld, 2, 1, sizeof(float), NULL))) return rc;
     if (!(s->uncond = alloc((size_t)(s->L * s->D), sizeof *s->uncond))) return spo_err(SPO_EIO, "out of memory");
     return spo_h5_read_f32(f, "/uncond", s->uncond, (size_t)(s->L * s->D));
 }
 
-int spo_pairsrc_open(spo_pairsrc **out, const spo_h5 *f)
+int spo_pairsrc_open(spo_pairsrc **out, const spo_pairs *p)
 {
     *out = NULL;
+    const spo_pairsinfo *in = spo_pairs_info(p);
     spo_pairsrc *s = calloc(1, sizeof *s);
     if (!s) return spo_err(SPO_EIO, "out of memory");
-    s->f = f;
-    spo_dsinfo di;
-    int64_t nc = 0;
-    int rc = spo_h5_get_attr_str(f, NULL, "model_id", s->model_id, sizeof s->model_id);
-    if (!rc) rc = spo_h5_get_attr_int(f, NULL, "num_steps", &s->num_steps);
-    if (!rc) rc = spo_h5_get_attr_float(f, NULL, "guidance", &s->guidance);
-    if (!rc) rc = spo_h5_get_attr_float(f, NULL, "eta", &s->eta);
-    if (!rc) rc = spo_h5_info(f, "/parent", &di);
-    if (!rc && di.ndim != 4) rc = spo_err(SPO_EINVAL, "%s: /parent has rank %d, expected 4", spo_h5_path(f), di.ndim);
-    if (!rc) {
-        s->n = di.shape[0], s->C = di.shape[1], s->h = di.shape[2], s->w = di.shape[3];
-        rc = text_shape(s, f, &nc);
-    }
-    if (!rc && nc != s->n)
-        rc = spo_err(SPO_EINVAL, "%s: /cond has %" PRId64 " rows, /parent %" PRId64, spo_h5_path(f), nc, s->n);
-    if (!rc && !(s->key = alloc((size_t)s->n * 4, sizeof *s->key))) rc = spo_err(SPO_EIO, "out of memory");
-    if (!rc) rc = spo_h5_read_i64(f, "/key", s->key, (size_t)s->n * 4);
+    s->f = spo_pairs_h5(p);
+    s->file = p;
+    memcpy(s->model_id, in->model_id, sizeof s->model_id);
+    s->num_steps = in->num_steps, s->guidance = in->guidance, s->eta = in->eta;
+    s->n = in->n, s->C = in->C, s->h = in->h, s->w = in->w, s->L = in->L, s->D = in->D;
+    s->cond_type = in->cond_type;
+    size_t ld = (size_t)(s->L * s->D);
+    s->key = alloc((size_t)s->n * 4, sizeof *s->key);
+    s->uncond = alloc(ld, sizeof *s->uncond);
+    spo_pairbatch b = {.key = s->key};
+    int rc = !s->key || !s->uncond ? spo_err(SPO_EIO, "out of memory") : SPO_OK;
+    if (!rc) memcpy(s->uncond, spo_pairs_uncond(p), ld * sizeof *s->uncond);
+    if (!rc) rc = spo_pairs_read(p, 0, s->n, &b); /* every key, and every timestep checked */
     if (rc) {
         spo_pairsrc_free(s);
         return rc;
@@ -72,50 +73,10 @@ int spo_pairsrc_open(spo_pairsrc **out, const spo_h5 *f)
     return SPO_OK;
 }
 
-static int cmp_i64(const void *pa, const void *pb)
-{
-    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
-    return a < b ? -1 : a > b;
-}
-
-static int match_scores(const spo_poolmeta *m, const spo_h5 *pool, const spo_h5 *sc, const int64_t *ids)
-{
-    const char *pn = spo_h5_path(pool), *sn = spo_h5_path(sc);
-    spo_dsinfo di;
-    int64_t step;
-    int rc = spo_h5_info(sc, "/scores", &di);
-    if (!rc) rc = spo_h5_get_attr_int(sc, NULL, "step", &step);
-    if (rc) return rc;
-    if (di.ndim != 2 || di.shape[0] != m->B || di.shape[1] != m->K)
-        return spo_err(SPO_EINVAL, "%s does not match %s: /scores is [%" PRId64 ",%" PRId64 "], the pool has %" PRId64
-                       " prompts of %" PRId64 " children", sn, pn, di.ndim > 0 ? di.shape[0] : 0,
-                       di.ndim > 1 ? di.shape[1] : 0, m->B, m->K);
-    if (step != m->step)
-        return spo_err(SPO_EINVAL, "%s does not match %s: scores of step %" PRId64 ", pool of step %" PRId64, sn, pn,
-                       step, m->step);
-    int64_t *sid = alloc((size_t)m->B, sizeof *sid);
-    if (!sid) return spo_err(SPO_EIO, "out of memory");
-    rc = spo_h5_read_i64(sc, "/prompt_id", sid, (size_t)m->B);
-    for (int64_t b = 0; b < m->B && !rc; b++)
-        if (sid[b] != ids[b])
-            rc = spo_err(SPO_EINVAL, "%s does not match %s: prompt %" PRId64 " is id %" PRId64 " in the scores, %" PRId64
-                         " in the pool", sn, pn, b, sid[b], ids[b]);
-    free(sid);
-    return rc;
-}
-
 /* erow[b] = the row of embeds holding prompt ids[b]; ids distinct. */
 static int map_prompts(const spo_h5 *pool, const spo_h5 *emb, const int64_t *ids, int64_t B, int64_t *erow)
 {
-    int64_t *t = alloc((size_t)B, sizeof *t);
-    if (!t) return spo_err(SPO_EIO, "out of memory");
-    memcpy(t, ids, (size_t)B * sizeof *t);
-    qsort(t, (size_t)B, sizeof *t, cmp_i64);
-    int rc = SPO_OK;
-    for (int64_t b = 1; b < B && !rc; b++)
-        if (t[b] == t[b - 1])
-            rc = spo_err(SPO_EINVAL, "%s: prompt id %" PRId64 " appears more than once", spo_h5_path(pool), t[b]);
-    free(t);
+    int rc = spo_ids_distinct(ids, B, spo_h5_path(pool));
     return rc ? rc : spo_embeds_rows(emb, ids, B, spo_h5_path(pool), erow);
 }
 
@@ -125,15 +86,13 @@ int spo_pairsrc_from_pool(spo_pairsrc **out, const spo_h5 *pool, const spo_h5 *s
     *out = NULL;
     if (!(threshold >= 0 && threshold <= 1)) return spo_err(SPO_EINVAL, "threshold %g out of range 0..1", threshold);
     spo_poolmeta m;
-    int64_t lstep, nc;
+    int64_t lstep;
     char emid[SPO_ID_MAX];
     int rc = spo_pool_meta(pool, &m);
     if (rc) return rc;
     if (spo_lora_step(m.lora_id, &lstep)) return spo_err_prefix(SPO_EINVAL, "%s", spo_h5_path(pool));
     if ((rc = spo_h5_get_attr_str(emb, NULL, "model_id", emid, sizeof emid))) return rc;
-    if (strcmp(emid, m.model_id))
-        return spo_err(SPO_EINVAL, "%s: model_id '%s' differs from '%s' of %s", spo_h5_path(emb), emid, m.model_id,
-                       spo_h5_path(pool));
+    if ((rc = spo_same_model(spo_h5_path(pool), m.model_id, spo_h5_path(emb), emid))) return rc;
     spo_pairsrc *s = calloc(1, sizeof *s);
     if (!s) return spo_err(SPO_EIO, "out of memory");
     s->f = pool;
@@ -159,9 +118,9 @@ int spo_pairsrc_from_pool(spo_pairsrc **out, const spo_h5 *pool, const spo_h5 *s
         goto out;
     }
     if ((rc = spo_h5_read_i64(pool, "/prompt_id", ids, B))) goto out;
-    if ((rc = match_scores(&m, pool, sc, ids))) goto out;
+    if ((rc = spo_scores_match(sc, pool, &m, ids))) goto out;
     if ((rc = map_prompts(pool, emb, ids, m.B, erow))) goto out;
-    if ((rc = text_shape(s, emb, &nc))) goto out;
+    if ((rc = text_shape(s, emb))) goto out;
     if ((rc = spo_h5_read_f32(pool, "/parent", s->parent, B * chw))) goto out;
     if ((rc = spo_h5_read_f32(pool, "/children", s->children, B * K * chw))) goto out;
     if ((rc = spo_h5_read_f32(sc, "/scores", s->scores, B * K))) goto out;
@@ -187,25 +146,26 @@ out:
 int spo_pairsrc_row(const spo_pairsrc *s, int64_t i, spo_pairrow *r)
 {
     size_t chw = (size_t)(s->C * s->h * s->w);
-    if (s->embeds) { /* from a pool */
-        size_t b = (size_t)s->pb[i], K = (size_t)s->K;
-        memcpy(r->key, s->key + 4 * i, sizeof r->key);
-        r->timestep = s->timestep;
-        r->score_win = s->scores[b * K + (size_t)s->win[i]];
-        r->score_lose = s->scores[b * K + (size_t)s->lose[i]];
-        memcpy(r->parent, s->parent + b * chw, chw * sizeof *r->parent);
-        memcpy(r->win, s->children + (b * K + (size_t)s->win[i]) * chw, chw * sizeof *r->win);
-        memcpy(r->lose, s->children + (b * K + (size_t)s->lose[i]) * chw, chw * sizeof *r->lose);
-        return spo_h5_read_rows(s->embeds, "/cond", SPO_T_F32, s->erow[i], 1, r->cond);
+    if (s->file) {
+        spo_pairbatch b = {.key = r->key, .timestep = &r->timestep, .score_win = &r->score_win,
+                           .score_lose = &r->score_lose, .parent = r->parent, .win = r->win, .lose = r->lose,
+                           .cond = r->cond};
+        return spo_pairs_read(s->file, i, 1, &b);
     }
-    const spo_h5 *f = s->f;
-    int rc = spo_h5_read_rows(f, "/key", SPO_T_I64, i, 1, r->key);
-    if (!rc) rc = spo_h5_read_rows(f, "/timestep", SPO_T_I32, i, 1, &r->timestep);
-    if (!rc) rc = spo_h5_read_rows(f, "/score_win", SPO_T_F32, i, 1, &r->score_win);
-    if (!rc) rc = spo_h5_read_rows(f, "/score_lose", SPO_T_F32, i, 1, &r->score_lose);
-    if (!rc) rc = spo_h5_read_rows(f, "/parent", SPO_T_F32, i, 1, r->parent);
-    if (!rc) rc = spo_h5_read_rows(f, "/win", SPO_T_F32, i, 1, r->win);
-    if (!rc) rc = spo_h5_read_rows(f, "/lose", SPO_T_F32, i, 1, r->lose);
-    if (!rc) rc = spo_h5_read_rows(f, "/cond", SPO_T_F32, i, 1, r->cond);
-    return rc;
+    size_t b = (size_t)s->pb[i], K = (size_t)s->K;
+    memcpy(r->key, s->key + 4 * i, sizeof r->key);
+    r->timestep = s->timestep;
+    r->score_win = s->scores[b * K + (size_t)s->win[i]];
+    r->score_lose = s->scores[b * K + (size_t)s->lose[i]];
+    memcpy(r->parent, s->parent + b * chw, chw * sizeof *r->parent);
+    memcpy(r->win, s->children + (b * K + (size_t)s->win[i]) * chw, chw * sizeof *r->win);
+    memcpy(r->lose, s->children + (b * K + (size_t)s->lose[i]) * chw, chw * sizeof *r->lose);
+    return r->cond ? spo_pairsrc_cond(s, i, r->cond) : SPO_OK;
+}
+
+int spo_pairsrc_cond(const spo_pairsrc *s, int64_t i, float *cond)
+{
+    if (!s->file) return spo_h5_read_rows(s->embeds, "/cond", SPO_T_F32, s->erow[i], 1, cond);
+    spo_pairbatch b = {.cond = cond};
+    return spo_pairs_read(s->file, i, 1, &b);
 }

@@ -1,5 +1,6 @@
-/* pairs_write.c — merge pair sources into one pairs/1 file, sorted by key,
- * each key once, one pair in memory at a time (see pairs.h). */
+/* pairs_write.c — merge pair sources into one pairs/2 file, sorted by key,
+ * each key once, one pair in memory at a time, then the table of the
+ * pairs' prompts (see pairs.h). */
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -38,14 +39,16 @@ static int compatible(const spo_pairsrc *a, const spo_pairsrc *b)
 
 static const char *const latent_ds[] = {"/parent", "/win", "/lose"};
 
-static int create_all(spo_h5 *out, const spo_pairsrc *s, int64_t N, spo_dtype_t ct)
+/* The datasets of N pairs of P prompts, and the attributes. */
+static int create_all(spo_h5 *out, const spo_pairsrc *s, int64_t N, int64_t P, spo_dtype_t ct)
 {
-    int64_t key[2] = {N, 4}, lat[4] = {N, s->C, s->h, s->w}, txt[3] = {N, s->L, s->D};
+    int64_t key[2] = {N, 4}, lat[4] = {N, s->C, s->h, s->w}, txt[3] = {P, s->L, s->D};
     int rc = spo_h5_create_rows(out, "/key", SPO_T_I64, 2, key);
     for (int i = 0; i < 3 && !rc; i++) rc = spo_h5_create_rows(out, latent_ds[i], SPO_T_F32, 4, lat);
     if (!rc) rc = spo_h5_create_rows(out, "/timestep", SPO_T_I32, 1, &N);
     if (!rc) rc = spo_h5_create_rows(out, "/score_win", SPO_T_F32, 1, &N);
     if (!rc) rc = spo_h5_create_rows(out, "/score_lose", SPO_T_F32, 1, &N);
+    if (!rc) rc = spo_h5_create_rows(out, "/prompt_id", SPO_T_I64, 1, &P);
     if (!rc) rc = spo_h5_create_rows(out, "/cond", ct, 3, txt);
     txt[0] = 1;
     if (!rc) rc = spo_h5_write(out, "/uncond", ct, 3, txt, s->uncond);
@@ -65,8 +68,35 @@ static int put_row(spo_h5 *out, int64_t i, const spo_pairrow *r)
     if (!rc) rc = spo_h5_write_rows(out, "/parent", SPO_T_F32, i, 1, r->parent);
     if (!rc) rc = spo_h5_write_rows(out, "/win", SPO_T_F32, i, 1, r->win);
     if (!rc) rc = spo_h5_write_rows(out, "/lose", SPO_T_F32, i, 1, r->lose);
-    if (!rc) rc = spo_h5_write_rows(out, "/cond", SPO_T_F32, i, 1, r->cond);
     return rc;
+}
+
+/* A prompt of the table: its id and the first pair (in key order) of it. */
+typedef struct {
+    int64_t id, first;
+} tentry;
+
+static int cmp_tentry(const void *pa, const void *pb)
+{
+    const tentry *a = pa, *b = pb;
+    if (a->id != b->id) return a->id < b->id ? -1 : 1;
+    return (a->first > b->first) - (a->first < b->first);
+}
+
+/* The distinct prompt ids of the planned pairs, increasing, each with the
+ * first pair that has it. *P gets their number. */
+static int plan_table(spo_pairsrc *const *src, const spo_pairref *plan, int64_t N, tentry **out, int64_t *P)
+{
+    tentry *t = malloc(((size_t)N + 1) * sizeof *t);
+    if (!t) return spo_err(SPO_EIO, "out of memory");
+    for (int64_t i = 0; i < N; i++) t[i] = (tentry){src[plan[i].src]->key[4 * plan[i].row + 1], i};
+    qsort(t, (size_t)N, sizeof *t, cmp_tentry);
+    int64_t k = 0;
+    for (int64_t i = 0; i < N; i++)
+        if (!k || t[i].id != t[k - 1].id) t[k++] = t[i];
+    *out = t;
+    *P = k;
+    return SPO_OK;
 }
 
 int spo_pairs_write(spo_h5 *out, spo_pairsrc *const *src, int nsrc, int64_t *written)
@@ -80,25 +110,34 @@ int spo_pairs_write(spo_h5 *out, spo_pairsrc *const *src, int nsrc, int64_t *wri
     }
     if (rc) return rc;
     const int64_t **keys = malloc((size_t)nsrc * sizeof *keys);
-    int64_t *n = malloc((size_t)nsrc * sizeof *n), N = 0;
+    int64_t *n = malloc((size_t)nsrc * sizeof *n), N = 0, P = 0;
     spo_pairref *plan = NULL;
+    tentry *table = NULL;
     if (!keys || !n) rc = spo_err(SPO_EIO, "out of memory");
     for (int i = 0; i < nsrc && !rc; i++) keys[i] = src[i]->key, n[i] = src[i]->n;
     if (!rc) rc = spo_pairs_plan(keys, n, nsrc, &plan, &N);
     free(keys);
     free(n);
+    if (!rc) rc = plan_table(src, plan, N, &table, &P);
     const spo_pairsrc *s0 = src[0];
     size_t chw = (size_t)(s0->C * s0->h * s0->w), ld = (size_t)(s0->L * s0->D);
     float *buf = rc ? NULL : malloc((3 * chw + ld + 1) * sizeof *buf);
     if (!rc && !buf) rc = spo_err(SPO_EIO, "out of memory");
-    spo_pairrow r = {.parent = buf, .win = buf + chw, .lose = buf + 2 * chw, .cond = buf + 3 * chw};
-    if (!rc) rc = create_all(out, s0, N, ct);
+    spo_pairrow r = {.parent = buf, .win = buf + chw, .lose = buf + 2 * chw};
+    if (!rc) rc = create_all(out, s0, N, P, ct);
     for (int64_t i = 0; i < N && !rc; i++) {
         rc = spo_pairsrc_row(src[plan[i].src], plan[i].row, &r);
         if (!rc) rc = put_row(out, i, &r);
     }
+    for (int64_t p = 0; p < P && !rc; p++) {
+        const spo_pairref *f = &plan[table[p].first];
+        rc = spo_pairsrc_cond(src[f->src], f->row, buf + 3 * chw);
+        if (!rc) rc = spo_h5_write_rows(out, "/prompt_id", SPO_T_I64, p, 1, &table[p].id);
+        if (!rc) rc = spo_h5_write_rows(out, "/cond", SPO_T_F32, p, 1, buf + 3 * chw);
+    }
     free(buf);
     free(plan);
+    free(table);
     if (!rc && written) *written = N;
     return rc;
 }

@@ -2,10 +2,13 @@
 #include "spo/resample.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/err.h"
 #include "io/h5rows.h"
 #include "spo/loop_state.h"
+#include "spo/pool.h"
+#include "spo/state.h"
 #include "core/philox.h"
 
 uint32_t spo_choose_child(uint64_t seed, uint32_t prompt_id, uint32_t step, uint32_t k)
@@ -59,13 +62,11 @@ int spo_resample(spo_h5 *out, const spo_h5 *pool, uint64_t seed)
     }
     if (!rc) rc = spo_h5_write(out, "/prompt_id", SPO_T_I64, 1, &m.B, ids);
     if (!rc) rc = spo_h5_write(out, "/chosen", SPO_T_I32, 1, &m.B, chosen);
-    if (!rc) rc = spo_h5_attr_str(out, NULL, "model_id", m.model_id);
-    if (!rc) rc = spo_h5_attr_str(out, NULL, "lora_id", m.lora_id);
-    if (!rc) rc = spo_h5_attr_int(out, NULL, "seed", m.seed);
+    spo_statemeta sm = {.seed = m.seed, .step = m.step + 1, .num_steps = m.num_steps, .timestep = m.child_timestep};
+    memcpy(sm.model_id, m.model_id, sizeof sm.model_id);
+    memcpy(sm.lora_id, m.lora_id, sizeof sm.lora_id);
+    if (!rc) rc = spo_state_write_attrs(out, &sm);
     if (!rc) rc = spo_h5_attr_int(out, NULL, "choice_seed", (int64_t)seed);
-    if (!rc) rc = spo_h5_attr_int(out, NULL, "step", m.step + 1);
-    if (!rc) rc = spo_h5_attr_int(out, NULL, "num_steps", m.num_steps);
-    if (!rc) rc = spo_h5_attr_int(out, NULL, "timestep", m.child_timestep);
     /* what the cached /eps was computed with: spo-pool reuses it only when
      * it samples with the same guidance, eta and LoRA */
     if (!rc) rc = spo_h5_attr_float(out, NULL, "guidance", m.guidance);

@@ -55,7 +55,7 @@ setup_file() {
     [[ "$output" == *$'f64\tBF16\t[2]'* ]]
     [[ "$output" == *$'i32\tI32\t[3]'* ]]
     [[ "$output" == *$'bool\tBOOL\t[3]'* ]]
-    run "$BIN/spo-convert" -t f16 "$PK/good.bin" -o c.safetensors
+    run "$BIN/spo-convert" -d f16 "$PK/good.bin" -o c.safetensors
     [ "$status" -eq 0 ]
     [[ "$("$BIN/spo-convert" -l c.safetensors)" == *$'bf16\tF16\t[3,2]'* ]]
 }
@@ -90,7 +90,7 @@ setup_file() {
     "$BIN/spo-convert" "$PK/good.bin" -o m.pt
     "$BIN/spo-convert" "$PK/good.bin" -o m.pth
     [ "$(head -c 2 m.pt)" = PK ] && [ "$(head -c 2 m.pth)" = PK ]
-    run "$BIN/spo-convert" -t f16 "$PK/good.bin" -o h.bin
+    run "$BIN/spo-convert" -d f16 "$PK/good.bin" -o h.bin
     [ "$status" -eq 0 ]
     [[ "$("$BIN/spo-convert" -l h.bin)" == *$'f32\tF16\t[2,3]'* ]]
     [[ "$("$BIN/spo-convert" -l h.bin)" == *$'i64\tI64\t[5]'* ]]

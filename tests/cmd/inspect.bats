@@ -65,7 +65,7 @@ setup_file() {
 @test "bad: Inf where forbidden" { expect_fail 2 "$BIN/spo-inspect" --check "$FILES/bad/inf.h5"; [[ "$stderr" == *"/x0_hat"* ]]; }
 @test "bad: missing attribute" { expect_fail 2 "$BIN/spo-inspect" --check "$FILES/bad/missing_attr.h5"; [[ "$stderr" == *"missing attribute 'model_id'"* ]]; }
 @test "bad: attribute of the wrong type" { expect_fail 2 "$BIN/spo-inspect" --check "$FILES/bad/attr_type.h5"; [[ "$stderr" == *"'step' is string"* ]]; }
-@test "bad: check against another schema" { expect_fail 2 "$BIN/spo-inspect" --schema pairs "$FILES/good/pool.h5"; [[ "$stderr" == *"is a 'pool/1' file, expected pairs/1"* ]]; }
+@test "bad: check against another schema" { expect_fail 2 "$BIN/spo-inspect" --schema pairs "$FILES/good/pool.h5"; [[ "$stderr" == *"is a 'pool/1' file, expected pairs/2"* ]]; }
 
 @test "bad: truncated file" {
     head -c 1500 "$FILES/good/pool.h5" > trunc.h5

@@ -204,7 +204,7 @@ hand_case() {
     hand_case
     run bash -c "cat p.h5 | '$BIN/spo-pair' -e e.h5 - s.h5 -o - | '$BIN/spo-inspect' --check -"
     [ "$status" -eq 0 ]
-    [ "$output" = "<stdin>: ok (pairs/1)" ]
+    [ "$output" = "<stdin>: ok (pairs/2)" ]
 }
 
 # ---- spo-resample ---------------------------------------------------------
@@ -308,7 +308,7 @@ chisq() {
     [[ "$stderr" == *"e2.h5: no prompt id 2"* ]]
     "$FP" embeds e3.h5 ids=0,1,2,3 model=other
     expect_fail 2 "$BIN/spo-pair" -e e3.h5 p.h5 s.h5 -o out.h5
-    [[ "$stderr" == *"model_id 'other'"* ]]
+    [[ "$stderr" == *"e3.h5 for model 'other'"* ]]
     [ ! -e out.h5 ]
 }
 
@@ -344,7 +344,7 @@ chisq() {
     expect_fail 2 "$BIN/spo-pair" -e e.h5 e.h5 s.h5 -o out.h5
     [[ "$stderr" == *"expected pool/1"* ]]
     expect_fail 2 "$BIN/spo-pair" -e e.h5 p.h5 s.h5 -a p.h5
-    [[ "$stderr" == *"expected pairs/1"* ]]
+    [[ "$stderr" == *"expected pairs/2"* ]]
     expect_fail 2 "$BIN/spo-pair" --merge p.h5 -o out.h5
     expect_fail 2 "$BIN/spo-resample" s.h5 -o out.h5
     expect_fail 2 "$BIN/spo-resample" "$FILES/bad/nan.h5" -o out.h5
@@ -418,4 +418,69 @@ chisq() {
     expect_fail 2 "$BIN/spo-init" -e n.h5 -o out.h5
     [[ "$stderr" == *"out of range"* ]]
     [ ! -e out.h5 ]
+}
+
+# ---- pairs/2, pairs/1, timesteps -------------------------------------------
+
+PFIX="$BATS_TEST_DIRNAME/../fixtures/pairs"
+
+@test "spo-pair writes pairs/2: each prompt's embedding once, found by prompt id" {
+    "$FP" embeds e.h5 ids=5,3,1,0,2,4
+    "$FP" pool p6.h5 ids=0,1,2,3,4,5 step=6
+    "$FP" scores s6.h5 ids=0,1,2,3,4,5 step=6
+    "$FP" pool p7.h5 ids=0,1,2,3,4,5 step=7
+    "$FP" scores s7.h5 ids=0,1,2,3,4,5 step=7
+    "$BIN/spo-pair" -t 0 -e e.h5 p6.h5 s6.h5 -a acc.h5
+    "$BIN/spo-pair" -t 0 -e e.h5 p7.h5 s7.h5 -a acc.h5
+    [ "$(attr acc.h5 spo_schema)" = "pairs/2" ]
+    [ "$(data acc.h5 /score_win | wc -l)" -eq 12 ]
+    # six prompts, twelve pairs: six /cond rows, prompt ids increasing
+    [ "$(data acc.h5 /prompt_id | tr '\n' ' ')" = "0 1 2 3 4 5 " ]
+    h5dump -H -d /cond acc.h5 | grep -q '( 6, 7, 8 )'
+    # row r of the table is the embeds row of prompt id r (embeds ids 5,3,1,0,2,4)
+    erow=(3 2 4 1 5 0)
+    for r in 0 1 2 3 4 5; do
+        [ "$(data acc.h5 /cond -s $r,0,0 -c 1,7,8)" = "$(data e.h5 /cond -s ${erow[$r]},0,0 -c 1,7,8)" ]
+    done
+}
+
+@test "pairs/1 files are still read: --merge and -a turn them into the same pairs/2" {
+    hand_case
+    "$BIN/spo-pair" -t 0.1 -e e.h5 p.h5 s.h5 -o new.h5
+    "$BIN/spo-pair" --merge "$PFIX/pairs1.h5" -o m.h5
+    cp "$PFIX/pairs1.h5" acc.h5 && chmod u+w acc.h5
+    "$BIN/spo-pair" -t 0.1 -e e.h5 p.h5 s.h5 -a acc.h5
+    for f in m acc; do
+        "$BIN/spo-inspect" --check $f.h5
+        [ "$(attr $f.h5 spo_schema)" = "pairs/2" ]
+        for d in /key /parent /win /lose /score_win /score_lose /timestep /prompt_id /cond /uncond; do
+            [ "$(data $f.h5 $d)" = "$(data new.h5 $d)" ] || { echo "$f $d differs"; false; }
+        done
+    done
+    # the pairs/1 file holds one /cond row per pair, the pairs/2 one per prompt: here the same
+    [ "$(data new.h5 /prompt_id | tr '\n' ' ')" = "0 2 3 " ]
+    [ "$(data "$PFIX/pairs1.h5" /cond)" = "$(data new.h5 /cond)" ]
+}
+
+@test "bad: a pool timestep of 2^40 or below 0 is refused, naming the pool" {
+    "$FP" embeds e.h5 ids=0,1
+    "$FP" scores s.h5 ids=0,1
+    "$FP" pool big.h5 ids=0,1 t=1099511627776
+    expect_fail 2 "$BIN/spo-pair" -t 0 -e e.h5 big.h5 s.h5 -o out.h5
+    [[ "$stderr" == *"big.h5: timestep 1099511627776 out of range"* ]]
+    "$FP" pool neg.h5 ids=0,1 t=-7
+    expect_fail 2 "$BIN/spo-pair" -t 0 -e e.h5 neg.h5 s.h5 -o out.h5
+    [[ "$stderr" == *"neg.h5: timestep -7 out of range"* ]]
+    expect_fail 2 "$BIN/spo-resample" neg.h5 -o out.h5
+    [ ! -e out.h5 ]
+}
+
+@test "bad: --merge and -a refuse a pairs file with a timestep out of range, naming it" {
+    expect_fail 2 "$BIN/spo-pair" --merge "$PFIX/pairs1.h5" "$PFIX/bad_timestep.h5" -o out.h5
+    [[ "$stderr" == *"bad_timestep.h5: pair 0 has timestep -549, out of range"* ]]
+    [ ! -e out.h5 ]
+    cp "$PFIX/bad_timestep.h5" acc.h5 && chmod u+w acc.h5
+    hand_case
+    expect_fail 2 "$BIN/spo-pair" -t 0.1 -e e.h5 p.h5 s.h5 -a acc.h5
+    cmp acc.h5 "$PFIX/bad_timestep.h5"
 }

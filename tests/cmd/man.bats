@@ -59,3 +59,19 @@ tools() { ls "$BIN"/spo-* "$ROOT"/pipelines/spo-*; }
         [ -z "$output" ] || { echo "$p: $output"; false; }
     done
 }
+
+@test "a short option letter means the same long option in every tool" {
+    declare -A long_of where
+    for t in $(tools); do
+        name=$(basename "$t")
+        while read -r s l; do
+            if [ -n "${long_of[$s]:-}" ] && [ "${long_of[$s]}" != "$l" ]; then
+                echo "$s is ${long_of[$s]} in ${where[$s]} but $l in $name"
+                false
+            fi
+            long_of[$s]=$l
+            where[$s]=$name
+        done < <("$t" --help | sed -nE 's/^ +(-[A-Za-z]), (--[a-z][a-z0-9-]*).*/\1 \2/p')
+    done
+    [ "${#long_of[@]}" -ge 5 ]
+}

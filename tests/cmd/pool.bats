@@ -53,7 +53,7 @@ setup() { cd "$BATS_FILE_TMPDIR"; }
 @test "bad: a model other than the one the state was made for" {
     "$BIN/spo-mkmodel" --seed 7 -o other --no-spm
     expect_fail 2 "$BIN/spo-pool" -m other -e "$E" s0.h5 -o out.h5
-    [[ "$stderr" == *"was made for model"* ]]
+    [[ "$stderr" == *"s0.h5 is for model"*"other for model"* ]]
 }
 @test "bad: a LoRA of the wrong shape" { expect_fail 2 "$BIN/spo-pool" -m "$M" -e "$E" --lora "$F/generate/lora_shape.h5" s0.h5 -o out.h5; }
 @test "bad: children out of range" { expect_fail 2 "$BIN/spo-pool" -K 0 -m "$M" -e "$E" s0.h5 -o out.h5; }
@@ -62,3 +62,26 @@ setup() { cd "$BATS_FILE_TMPDIR"; }
 @test "bad: both inputs on stdin" { expect_fail 2 "$BIN/spo-pool" -m "$M" -e - - -o out.h5; }
 @test "bad: missing model" { expect_fail 2 "$BIN/spo-pool" -m nomodel -e "$E" s0.h5 -o out.h5; }
 @test "bad: unknown option" { expect_fail 2 "$BIN/spo-pool" --bogus -m "$M" -e "$E" s0.h5 -o out.h5; }
+
+@test "spo-init --lora-out with a missing embeds file: exit 2, no crash, no LoRA left" {
+    rm -f lm.h5
+    run --separate-stderr "$BIN/spo-init" -m "$M" -e missing.h5 --lora-out lm.h5
+    echo "status=$status stderr=$stderr"
+    [ "$status" -eq 2 ]
+    [[ "$stderr" == spo-init:*missing.h5* ]]
+    [ ! -e lm.h5 ]
+    ! ls -a | grep -q '\.tmp\.'
+}
+
+@test "spo-init commits the LoRA and the state together: a failing state leaves no LoRA" {
+    rm -f lb.h5 sb.h5
+    run --separate-stderr "$BIN/spo-init" -m "$M" -e "$E" --latent-size 8x8 --lora-out lb.h5 -o nodir/sb.h5
+    echo "status=$status stderr=$stderr"
+    [ "$status" -ne 0 ]
+    [ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
+    [ ! -e lb.h5 ]
+    ! ls -a | grep -q '\.tmp\.'
+    "$BIN/spo-init" -m "$M" -e "$E" --lora-out lb.h5 -o sb.h5
+    "$BIN/spo-inspect" --check lb.h5
+    "$BIN/spo-inspect" --check sb.h5
+}

@@ -85,7 +85,7 @@ static int pool(spo_h5 *f, int argc, char **argv, const double *ids, int64_t B)
 {
     int64_t K = iopt(argc, argv, "K", 4), C = iopt(argc, argv, "C", 4), h = iopt(argc, argv, "h", 8),
             w = iopt(argc, argv, "w", 8), step = iopt(argc, argv, "step", 5), ns = iopt(argc, argv, "num_steps", 20);
-    int64_t n = C * h * w, t = 951 - 50 * step, ct = step + 1 >= ns ? 0 : t - 50;
+    int64_t n = C * h * w, t = iopt(argc, argv, "t", 951 - 50 * step), ct = step + 1 >= ns ? 0 : t - 50;
     float *par = malloc((size_t)(B * n) * sizeof *par), *pe = malloc((size_t)(B * n) * sizeof *pe);
     float *ch = malloc((size_t)(B * K * n) * sizeof *ch), *x0 = malloc((size_t)(B * K * n) * sizeof *x0);
     float *eps = malloc((size_t)(B * K * n) * sizeof *eps);

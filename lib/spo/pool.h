@@ -1,0 +1,34 @@
+/* pool.h — pool/1 files (schemas/pool.json): one sampling step for every
+ * prompt, K children each. Reading validates the attributes and every size
+ * the file declares (spo/loopfile.h) before anything is allocated; writing
+ * takes the arrays spo_pool_step (spo/sampler.h) fills. */
+#ifndef SPO_POOL_H
+#define SPO_POOL_H
+
+#include <stdint.h>
+
+#include "io/h5io.h"
+#include "spo/loop_state.h"
+
+/* Attributes and sizes of a pool/1 file. */
+typedef struct {
+    char model_id[SPO_ID_MAX], lora_id[SPO_ID_MAX];
+    int64_t seed, step, num_steps, timestep, child_timestep;
+    double guidance, eta;
+    int64_t B, K, C, h, w; /* /children is [B,K,C,h,w] */
+    int has_eps;           /* /eps present */
+} spo_poolmeta;
+
+/* Read and check the metadata of a pool opened with schema "pool": step in
+ * 0..num_steps-1, timesteps in range, K in 1..SPO_MAX_CHILDREN, C, h, w in
+ * range and [B,K,C,h,w] floats within memory. */
+int spo_pool_meta(const spo_h5 *pool, spo_poolmeta *m);
+
+/* Write a pool into out (created with schema "pool", committed by the
+ * caller): m gives the attributes and sizes (has_eps is ignored: /eps is
+ * written when eps is not NULL). pid [B]; parent, parent_eps [B,C,h,w];
+ * children, x0 and eps [B,K,C,h,w]. */
+int spo_pool_write(spo_h5 *out, const spo_poolmeta *m, const int64_t *pid, const float *parent,
+                   const float *parent_eps, const float *children, const float *x0, const float *eps);
+
+#endif

@@ -1,0 +1,185 @@
+/* pool_run.c — spo-pool's job (see pool_run.h). */
+#include "spo/pool_run.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "io/h5io.h"
+#include "io/h5rows.h"
+#include "nn/lora.h"
+#include "spo/embeds.h"
+#include "spo/loopfile.h"
+#include "spo/pool.h"
+#include "spo/sampler.h"
+#include "spo/state.h"
+
+typedef struct {
+    const spo_pool_job *j;
+    spo_h5 *st, *em, *out;
+    spo_dev *dev;
+    spo_sampler s;
+    spo_lora lora;
+    int has_lora;
+    spo_statemeta sm;
+    spo_poolmeta pm;
+    int64_t *pid;
+    uint32_t *pid32;
+    float *x, *eps_in, *cond, *unc, *peps, *ch, *x0, *ceps;
+    long total;
+} run_t;
+
+static void phase(const run_t *r, const char *name)
+{
+    if (r->j->phase) r->j->phase(r->j->ctx, name);
+}
+
+static void progress(void *p, long done, long total)
+{
+    const run_t *r = p;
+    if (r->j->progress) r->j->progress(r->j->ctx, done, r->total);
+}
+
+static int alloc_f32(float **p, size_t n)
+{
+    if (!(*p = malloc((n ? n : 1) * sizeof **p))) return spo_err(SPO_EIO, "out of memory (%zu bytes)", n * sizeof **p);
+    return SPO_OK;
+}
+
+/* The model, its schedule and the LoRA, merged. */
+static int load_model(run_t *r)
+{
+    const spo_pool_job *j = r->j;
+    char path[4096];
+    int rc = spo_dev_open(&r->dev, SPO_DEV_CPU, 0);
+    if (rc) return rc;
+    r->s = (spo_sampler){.dev = r->dev, .guidance = (float)j->guidance, .eta = (float)j->eta, .batch = j->batch};
+    snprintf(path, sizeof path, "%s/unet", j->model);
+    if ((rc = spo_unet_load(&r->s.unet, path, r->dev))) return rc;
+    snprintf(path, sizeof path, "%s/scheduler", j->model);
+    if ((rc = spo_ddim_load(&r->s.sched, path))) return rc;
+    if (!j->lora) return SPO_OK;
+    r->has_lora = 1;
+    return spo_lora_attach(&r->lora, j->lora, r->s.unet, NULL, NULL);
+}
+
+/* The state's metadata against the embeds, the model and its schedule. */
+static int check_state(run_t *r)
+{
+    const spo_pool_job *j = r->j;
+    const char *sp = spo_h5_path(r->st);
+    spo_statemeta *m = &r->sm;
+    char emid[SPO_ID_MAX] = "";
+    int rc = spo_state_meta(r->st, m);
+    if (rc) return rc;
+    spo_h5_get_attr_str(r->em, NULL, "model_id", emid, sizeof emid);
+    if ((rc = spo_same_model(sp, m->model_id, spo_h5_path(r->em), emid))) return rc;
+    if ((rc = spo_model_matches(sp, m->model_id, j->model))) return rc;
+    if (r->has_lora && r->lora.model_id[0] && (rc = spo_same_model(j->lora, r->lora.model_id, sp, m->model_id)))
+        return rc;
+    strcpy(r->pm.lora_id, "none");
+    if (r->has_lora && (rc = spo_lora_tag_of(&r->lora, r->pm.lora_id, sizeof r->pm.lora_id))) return rc;
+    if ((rc = spo_ddim_set_steps(&r->s.sched, (int)m->num_steps))) return spo_err_prefix(rc, "%s", sp);
+    if (m->step >= m->num_steps)
+        return spo_err(SPO_EINVAL, "%s: step %lld is past the last step (%lld steps); the chain is done", sp,
+                       (long long)m->step, (long long)m->num_steps);
+    if (r->s.sched.timesteps[m->step] != m->timestep)
+        return spo_err(SPO_EINVAL, "%s: step %lld has timestep %lld, the model's schedule says %d", sp,
+                       (long long)m->step, (long long)m->timestep, r->s.sched.timesteps[m->step]);
+    const spo_unet_config *cf = spo_unet_cfg(r->s.unet);
+    if (m->C != cf->in_channels)
+        return spo_err(SPO_EINVAL, "%s: /latents has %d channels, the UNet takes %d", sp, (int)m->C,
+                       cf->in_channels);
+    return SPO_OK;
+}
+
+/* The latents (and the cached eps when it was computed with this guidance
+ * and LoRA) and the prompts' embeddings. */
+static int read_inputs(run_t *r)
+{
+    const spo_pool_job *j = r->j;
+    const spo_statemeta *m = &r->sm;
+    size_t B = (size_t)m->B, lat = (size_t)(m->C * m->h * m->w);
+    char slid[SPO_ID_MAX] = "";
+    int use_eps = 0, rc;
+    if (!m->has_eps) {
+    } else if (m->has_guidance && m->guidance != j->guidance) {
+        if (j->note) j->note(j->ctx, "the state's cached eps is for another guidance; recomputing it");
+    } else if (!spo_h5_get_attr_str(r->st, NULL, "lora_id", slid, sizeof slid) && strcmp(slid, r->pm.lora_id)) {
+        if (j->note) j->note(j->ctx, "the state's cached eps is for another LoRA; recomputing it");
+    } else use_eps = 1;
+    r->pid = malloc((B + 1) * sizeof *r->pid);
+    r->pid32 = malloc((B + 1) * sizeof *r->pid32);
+    if (!r->pid || !r->pid32) return spo_err(SPO_EIO, "out of memory");
+    if ((rc = alloc_f32(&r->x, B * lat)) || (use_eps && (rc = alloc_f32(&r->eps_in, B * lat)))) return rc;
+    if ((rc = spo_state_read(r->st, m, r->x, r->pid, r->eps_in))) return rc;
+    for (size_t b = 0; b < B; b++) r->pid32[b] = (uint32_t)r->pid[b];
+
+    spo_dsinfo ci;
+    if ((rc = spo_h5_info(r->em, "/cond", &ci))) return rc;
+    r->s.L = (int)ci.shape[1], r->s.D = (int)ci.shape[2];
+    size_t ld = (size_t)r->s.L * (size_t)r->s.D;
+    int64_t *row = malloc((B + 1) * sizeof *row);
+    if (!row) return spo_err(SPO_EIO, "out of memory");
+    if (!(rc = alloc_f32(&r->cond, B * ld)) && !(rc = alloc_f32(&r->unc, ld)) &&
+        !(rc = spo_h5_read_f32(r->em, "/uncond", r->unc, ld)))
+        rc = spo_embeds_rows(r->em, r->pid, (int64_t)B, spo_h5_path(r->st), row);
+    for (size_t b = 0; b < B && !rc; b++)
+        rc = spo_h5_read_rows(r->em, "/cond", SPO_T_F32, row[b], 1, r->cond + b * ld);
+    free(row);
+    r->s.uncond = r->unc;
+    return rc;
+}
+
+static int step_and_write(run_t *r)
+{
+    const spo_pool_job *j = r->j;
+    const spo_statemeta *m = &r->sm;
+    spo_poolmeta *pm = &r->pm;
+    size_t B = (size_t)m->B, K = (size_t)j->K, lat = (size_t)(m->C * m->h * m->w);
+    int rc, child_t, final;
+    if ((rc = alloc_f32(&r->peps, B * lat)) || (rc = alloc_f32(&r->ch, B * K * lat)) ||
+        (rc = alloc_f32(&r->x0, B * K * lat)) || (rc = alloc_f32(&r->ceps, B * K * lat)))
+        return rc;
+    spo_pool_shape shp = {.B = (int)B, .K = (int)K, .C = (int)m->C, .h = (int)m->h, .w = (int)m->w,
+                          .step = (int)m->step, .t = (int)m->timestep, .seed = (uint64_t)m->seed, .pid = r->pid32};
+    r->total = (r->eps_in ? 0 : (long)B) + (long)(B * K);
+    r->s.progress = progress;
+    r->s.ctx = r;
+    progress(r, 0, r->total);
+    if ((rc = spo_pool_step(&r->s, &shp, r->x, r->eps_in, r->cond, r->peps, r->ch, r->x0, r->ceps, &child_t, &final)))
+        return rc;
+    phase(r, "work");
+    memcpy(pm->model_id, m->model_id, sizeof pm->model_id);
+    pm->seed = m->seed, pm->step = m->step, pm->num_steps = m->num_steps, pm->timestep = m->timestep;
+    pm->child_timestep = child_t, pm->guidance = j->guidance, pm->eta = j->eta;
+    pm->B = m->B, pm->K = j->K, pm->C = m->C, pm->h = m->h, pm->w = m->w;
+    if ((rc = spo_h5_create(&r->out, j->out, "pool", j->force))) return rc;
+    if ((rc = spo_pool_write(r->out, pm, r->pid, r->x, r->peps, r->ch, r->x0, final ? NULL : r->ceps))) return rc;
+    rc = spo_h5_commit(r->out);
+    r->out = NULL;
+    return rc;
+}
+
+int spo_pool_run(const spo_pool_job *j)
+{
+    run_t r = {.j = j};
+    int rc = spo_h5_open(&r.st, j->state, "state", NULL);
+    if (!rc) rc = spo_h5_open(&r.em, j->embeds, "embeds", NULL);
+    if (!rc) rc = load_model(&r);
+    if (!rc) phase(&r, "load");
+    if (!rc) rc = check_state(&r);
+    if (!rc) rc = read_inputs(&r);
+    if (!rc) phase(&r, "init");
+    if (!rc) rc = step_and_write(&r);
+    spo_h5_abort(r.out);
+    spo_h5_close(r.st);
+    spo_h5_close(r.em);
+    if (r.s.unet) spo_unet_free(r.s.unet);
+    spo_lora_free(&r.lora);
+    if (r.dev) spo_dev_close(r.dev);
+    free(r.pid), free(r.pid32), free(r.x), free(r.eps_in), free(r.cond), free(r.unc);
+    free(r.peps), free(r.ch), free(r.x0), free(r.ceps);
+    return rc;
+}

@@ -1,0 +1,24 @@
+/* pool_run.h — spo-pool's whole job: read a state and the prompts'
+ * embeddings, load the model (and a LoRA, merged), run one SPO pool step
+ * (spo/sampler.h) and write the pool file. The library prints nothing: the
+ * tool gets progress, notes and phase marks through callbacks. */
+#ifndef SPO_POOL_RUN_H
+#define SPO_POOL_RUN_H
+
+typedef struct {
+    const char *model, *embeds, *state, *lora, *out; /* paths; "-" for stdin/stdout; lora may be NULL */
+    int force, K, batch;
+    double guidance, eta;
+    void *ctx; /* passed to the callbacks, each of which may be NULL */
+    void (*progress)(void *ctx, long done, long total); /* latents through the UNet */
+    void (*note)(void *ctx, const char *msg);           /* e.g. why a cached eps is recomputed */
+    void (*phase)(void *ctx, const char *name);         /* "load", "init", "work" just ended */
+} spo_pool_job;
+
+/* Checks: state, embeds, LoRA and model are for the same model
+ * (spo_same_model); the state's step and timestep are on the model's
+ * schedule; channels match the UNet. SPO_EINVAL naming the file for bad
+ * input, SPO_EIO for a failed job. Nothing is left at j->out on failure. */
+int spo_pool_run(const spo_pool_job *j);
+
+#endif
