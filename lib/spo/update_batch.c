@@ -1,25 +1,23 @@
 /* update_batch.c — the pairs spo-step-update trains on, read a row at a
- * time (pairs/1 layout), and the seeded batch permutation (see update.h).
- *
- * Files are checked against the pairs schema from their listing without
- * scanning the data (the NaN/Inf scan of spo_h5_open reads whole datasets,
- * so its memory grows with the file); rows are checked for finiteness as
- * they are read instead. */
+ * time through the pairs module (spo/pairs.h: pairs/1 and pairs/2), over
+ * several files as one sequence, and the seeded batch permutation (see
+ * update.h). Rows are checked for finiteness as they are read. */
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
 #include "core/philox.h"
-#include "io/h5rows.h"
+#include "spo/pairs.h"
 #include "spo/update.h"
 
 #define PERM_STREAM 0xFFFFFFFBu /* Philox prompt id of the batch permutation */
 
 struct spo_pairs_in {
     int nf;
-    spo_h5 **f;
+    spo_pairs **f;
     int64_t *first;    /* first global row of each file; first[nf] = n */
     spo_pairs_meta meta;
     float *uncond;
@@ -28,42 +26,21 @@ struct spo_pairs_in {
 void spo_pairs_in_close(spo_pairs_in *p)
 {
     if (!p) return;
-    for (int i = 0; i < p->nf; i++) spo_h5_close(p->f[i]);
+    for (int i = 0; i < p->nf; i++) spo_pairs_close(p->f[i]);
     free(p->f), free(p->first), free(p->uncond), free(p);
 }
 
 const spo_pairs_meta *spo_pairs_in_meta(const spo_pairs_in *p) { return &p->meta; }
 const float *spo_pairs_in_uncond(const spo_pairs_in *p) { return p->uncond; }
 
-static int open_checked(spo_h5 **f, const char *path)
+/* the metadata of one pairs file (pairs/1 or pairs/2) into m */
+static void read_meta(const spo_pairs *f, spo_pairs_meta *m)
 {
-    int rc = spo_h5_open(f, path, NULL, NULL);
-    if (rc) return rc;
-    spo_fileinfo fi = {0};
-    const spo_schema *s = spo_schema_builtin("pairs");
-    rc = s ? spo_h5_listing(*f, &fi, 0) : spo_err(SPO_EINVAL, "no built-in pairs schema");
-    if (!rc && strcmp(fi.schema, "pairs/1"))
-        rc = spo_err(SPO_EINVAL, "%s: a '%s' file, expected pairs/1", path, fi.schema[0] ? fi.schema : "non-spo");
-    if (!rc) rc = spo_schema_check(s, &fi, spo_h5_path(*f), NULL);
-    spo_fileinfo_free(&fi);
-    if (rc) spo_h5_close(*f), *f = NULL;
-    return rc;
-}
-
-/* the metadata of one file into m */
-static int read_meta(const spo_h5 *f, spo_pairs_meta *m)
-{
-    spo_dsinfo p, c;
-    int rc = spo_h5_get_attr_str(f, NULL, "model_id", m->model_id, sizeof m->model_id);
-    if (!rc) rc = spo_h5_get_attr_int(f, NULL, "num_steps", &m->num_steps);
-    if (!rc) rc = spo_h5_get_attr_float(f, NULL, "guidance", &m->guidance);
-    if (!rc) rc = spo_h5_get_attr_float(f, NULL, "eta", &m->eta);
-    if (!rc) rc = spo_h5_info(f, "/parent", &p);
-    if (!rc) rc = spo_h5_info(f, "/cond", &c);
-    if (rc) return rc;
-    m->n = p.shape[0], m->C = (int)p.shape[1], m->h = (int)p.shape[2], m->w = (int)p.shape[3];
-    m->L = (int)c.shape[1], m->D = (int)c.shape[2];
-    return SPO_OK;
+    const spo_pairsinfo *in = spo_pairs_info(f);
+    snprintf(m->model_id, sizeof m->model_id, "%s", in->model_id);
+    m->num_steps = in->num_steps, m->guidance = in->guidance, m->eta = in->eta;
+    m->n = in->n, m->C = (int)in->C, m->h = (int)in->h, m->w = (int)in->w;
+    m->L = (int)in->L, m->D = (int)in->D;
 }
 
 static int same_meta(const spo_pairs_meta *a, const spo_pairs_meta *b, const char *fa, const char *fb)
@@ -90,9 +67,9 @@ int spo_pairs_in_open(spo_pairs_in **out, const char *const *paths, int np)
     int rc = (!p->f || !p->first || np < 1) ? spo_err(SPO_EIO, "out of memory") : SPO_OK;
     for (int i = 0; i < np && !rc; i++) {
         spo_pairs_meta m = {0};
-        if ((rc = open_checked(&p->f[i], paths[i]))) break;
+        if ((rc = spo_pairs_open(&p->f[i], paths[i], NULL))) break;
         p->nf = i + 1;
-        if ((rc = read_meta(p->f[i], &m))) break;
+        read_meta(p->f[i], &m);
         if (i == 0) p->meta = m, p->meta.n = 0;
         else if ((rc = same_meta(&p->meta, &m, paths[0], paths[i]))) break;
         p->first[i] = p->meta.n;
@@ -102,8 +79,8 @@ int spo_pairs_in_open(spo_pairs_in **out, const char *const *paths, int np)
     if (!rc && p->meta.n == 0)
         rc = spo_err(SPO_EINVAL, "%s: no pairs to train on", np == 1 ? paths[0] : "the pairs files");
     size_t ld = rc ? 0 : (size_t)p->meta.L * p->meta.D;
-    if (!rc && !(p->uncond = malloc(ld * sizeof *p->uncond))) rc = spo_err(SPO_EIO, "out of memory");
-    if (!rc) rc = spo_h5_read_f32(p->f[0], "/uncond", p->uncond, ld);
+    if (!rc && !(p->uncond = malloc(ld * sizeof *p->uncond))) rc = spo_err(SPO_EIO, "%s: out of memory", paths[0]);
+    if (!rc) memcpy(p->uncond, spo_pairs_uncond(p->f[0]), ld * sizeof *p->uncond);
     for (size_t i = 0; i < ld && !rc; i++)
         if (!isfinite(p->uncond[i])) rc = spo_err(SPO_EINVAL, "%s: /uncond is not finite", paths[0]);
     if (rc) {
@@ -126,19 +103,15 @@ int spo_pairs_in_row(spo_pairs_in *p, int64_t i, float *parent, float *win, floa
     if (i < 0 || i >= p->meta.n) return spo_err(SPO_EINVAL, "pair %" PRId64 " out of range", i);
     int k = 0;
     while (i >= p->first[k + 1]) k++;
-    const spo_h5 *f = p->f[k];
     int64_t r = i - p->first[k];
     int32_t ts;
-    int rc = spo_h5_read_rows(f, "/parent", SPO_T_F32, r, 1, parent);
-    if (!rc) rc = spo_h5_read_rows(f, "/win", SPO_T_F32, r, 1, win);
-    if (!rc) rc = spo_h5_read_rows(f, "/lose", SPO_T_F32, r, 1, lose);
-    if (!rc) rc = spo_h5_read_rows(f, "/cond", SPO_T_F32, r, 1, cond);
-    if (!rc) rc = spo_h5_read_rows(f, "/timestep", SPO_T_I32, r, 1, &ts);
+    spo_pairbatch b = {.parent = parent, .win = win, .lose = lose, .cond = cond, .timestep = &ts};
+    int rc = spo_pairs_read(p->f[k], r, 1, &b);
     if (rc) return rc;
     size_t lat = (size_t)p->meta.C * p->meta.h * p->meta.w;
     if (!all_finite(parent, lat) || !all_finite(win, lat) || !all_finite(lose, lat) ||
         !all_finite(cond, (size_t)p->meta.L * p->meta.D))
-        return spo_err(SPO_EINVAL, "%s: pair %" PRId64 " holds NaN or Inf", spo_h5_path(f), r);
+        return spo_err(SPO_EINVAL, "%s: pair %" PRId64 " holds NaN or Inf", spo_h5_path(spo_pairs_h5(p->f[k])), r);
     *t = ts;
     return SPO_OK;
 }
