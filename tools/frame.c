@@ -196,6 +196,7 @@ void spo_parse(const spo_tool *t, int argc, char **argv, spo_args *a, spo_opt_fn
             char b[2048];
             spo_build_info(b, sizeof b);
             printf("%s: %s", t->name, b);
+            if (t->version_extra) printf("%s", t->version_extra);
             exit(spo_finish());
         }
         default: {

@@ -40,6 +40,7 @@ typedef struct {
     unsigned common;      /* SPO_O_* */
     const spo_opt *opts;  /* tool options, ended by {0} */
     int min_args, max_args; /* positional arguments (max -1: any) */
+    const char *version_extra; /* more --version lines, or NULL */
 } spo_tool;
 
 typedef struct {

@@ -23,7 +23,7 @@
 
 static const spo_opt opts[] = {
     {"format", 'F', "FMT", "diffusers (default), kohya, unet (merged into MODEL's UNet) or lora (lora/1)"},
-    {"dtype", 't', "TYPE", "--format unet: store the weights as f32 (default) or f16"},
+    {"dtype", 'd', "TYPE", "--format unet: store the weights as f32 (default) or f16"},
     {0},
 };
 

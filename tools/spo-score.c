@@ -10,7 +10,7 @@
 static const spo_opt opts[] = {
     {"spm", 0, "DIR", "step-aware preference model: a CLIP directory (config.json, tokenizer)"},
     {"spm-weights", 0, "FILE", "the SPM weights (.bin or .safetensors; default DIR/model.safetensors)"},
-    {"scorer", 0, "NAME", "a built-in scorer instead of the SPM: saturation or colorfulness"},
+    {"scorer", 0, "NAME", "a built-in scorer instead of the SPM: saturation, desaturation or colorfulness"},
     {"batch", 'b', "N", "images decoded and scored at once (default 4)"},
     {0},
 };

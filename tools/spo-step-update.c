@@ -12,6 +12,13 @@
 
 #ifdef SPO_HAVE_MPI
 #include <mpi.h>
+#define MPI_STR2(x) #x
+#define MPI_STR(x) MPI_STR2(x)
+#if defined(OMPI_MAJOR_VERSION)
+#define MPI_NAME "Open MPI " MPI_STR(OMPI_MAJOR_VERSION) "." MPI_STR(OMPI_MINOR_VERSION) "." MPI_STR(OMPI_RELEASE_VERSION)
+#else
+#define MPI_NAME "MPI " MPI_STR(MPI_VERSION)
+#endif
 #endif
 
 #include "frame.h"
@@ -24,7 +31,7 @@
 
 static const spo_opt opts[] = {
     {"batch", 'b', "N", "pairs per optimizer step, over all ranks (default 40)"},
-    {"steps", 'n', "N", "optimizer steps (default: one pass over the pairs)"},
+    {"steps", 0, "N", "optimizer steps (default: one pass over the pairs)"},
     {"lr", 0, "LR", "AdamW learning rate (default 6e-5)"},
     {"adam-beta1", 0, "B", "AdamW beta1 (default 0.9)"},
     {"adam-beta2", 0, "B", "AdamW beta2 (default 0.999)"},
@@ -34,7 +41,7 @@ static const spo_opt opts[] = {
     {"beta", 0, "B", "SPO loss beta (default 10)"},
     {"ratio-clip", 0, "E", "clamp the ratios to [1-E, 1+E] (default 0.1)"},
     {"micro-batch", 0, "N", "pairs per UNet call (default 1)"},
-    {"threads", 't', "N", "CPU threads (default: all cores, shared among the ranks of a host)"},
+    {"threads", '@', "N", "CPU threads (default: all cores, shared among the ranks of a host)"},
     {"metrics", 0, "FILE", "append one JSON line per optimizer step to FILE"},
     {0},
 };
@@ -48,6 +55,11 @@ static const spo_tool tool = {
     .opts = opts,
     .min_args = 1,
     .max_args = -1,
+#ifdef SPO_HAVE_MPI
+    .version_extra = "MPI: built with " MPI_NAME " (mpirun -np R splits each step)\n",
+#else
+    .version_extra = "MPI: not built (runs as one process)\n",
+#endif
 };
 
 typedef struct {

@@ -360,18 +360,63 @@ typedef struct {
     const spo_h5 *f;
 } visit_ctx;
 
+/* The NaN/Inf count of a float dataset, read in blocks of at most
+ * SCAN_BLOCK elements so memory does not grow with the dataset: -1 when it
+ * is not counted (over SCAN_MAX elements: the readers check such sizes
+ * against the model before reading), -2 when it cannot be read, -3 when an
+ * uncompressed dataset stores fewer bytes than its shape declares. */
+#define SCAN_BLOCK ((hsize_t)1 << 22)
+#define SCAN_MAX ((hsize_t)1 << 32)
 static int64_t count_bad(hid_t ds, const spo_dsinfo *d)
 {
-    size_t n = 1;
-    for (int i = 0; i < d->ndim; i++) n *= (size_t)d->shape[i];
+    hsize_t n = 1, dims[SPO_MAXDIM], start[SPO_MAXDIM] = {0}, cnt[SPO_MAXDIM];
+    int nd = d->ndim;
+    for (int i = 0; i < nd; i++) {
+        dims[i] = (hsize_t)d->shape[i];
+        if (dims[i] && n > SCAN_MAX / dims[i]) return -1;
+        n *= dims[i];
+    }
     if (!n) return 0;
-    if (n > ((size_t)1 << 31)) return -1; /* too large to scan in one piece */
-    float *b = malloc(n * sizeof *b);
+    if (n > SCAN_MAX) return -1;
+    hid_t dcpl = H5Dget_create_plist(ds);
+    int contiguous = dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CONTIGUOUS;
+    if (dcpl >= 0) H5Pclose(dcpl);
+    hid_t ft = H5Dget_type(ds);
+    size_t tsz = ft >= 0 ? H5Tget_size(ft) : 0;
+    if (ft >= 0) H5Tclose(ft);
+    if (contiguous && H5Dget_storage_size(ds) < n * tsz) return -3;
+    /* split at dimension k: dims before k one index at a time, dim k in runs
+     * of m, the dims after k whole (their product <= SCAN_BLOCK) */
+    int k = nd - 1;
+    hsize_t inner = 1;
+    while (k > 0 && inner * dims[k] <= SCAN_BLOCK) inner *= dims[k--];
+    if (nd == 0) k = 0, inner = 1;
+    hsize_t m = nd ? SCAN_BLOCK / inner : 1;
+    if (nd && m > dims[k]) m = dims[k];
+    if (m < 1) m = 1;
+    float *b = malloc((size_t)(m * inner) * sizeof *b);
     if (!b) return -1;
-    int64_t bad = 0;
-    if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, b) < 0) bad = -2;
-    else
-        for (size_t i = 0; i < n; i++) bad += !isfinite(b[i]);
+    hid_t fs = H5Dget_space(ds);
+    int64_t bad = fs < 0 ? -2 : 0;
+    for (int i = 0; i < nd; i++) cnt[i] = i < k ? 1 : dims[i];
+    for (hsize_t done = 0; bad >= 0 && done < n;) {
+        hsize_t run = nd ? (dims[k] - start[k] < m ? dims[k] - start[k] : m) : 1;
+        if (nd) cnt[k] = run;
+        hsize_t len = run * inner;
+        hid_t ms = H5Screate_simple(1, &len, NULL);
+        if (ms < 0 || (nd && H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL) < 0) ||
+            H5Dread(ds, H5T_NATIVE_FLOAT, ms, nd ? fs : H5S_ALL, H5P_DEFAULT, b) < 0)
+            bad = -2;
+        else
+            for (hsize_t i = 0; i < len; i++) bad += !isfinite(b[i]);
+        if (ms >= 0) H5Sclose(ms);
+        done += len;
+        if (!nd) break;
+        /* next block: advance dim k by run, carrying into the dims before it */
+        start[k] += run;
+        for (int i = k; i > 0 && start[i] >= dims[i]; i--) start[i] = 0, start[i - 1]++;
+    }
+    if (fs >= 0) H5Sclose(fs);
     free(b);
     return bad;
 }
@@ -396,9 +441,12 @@ static herr_t visit(hid_t obj, const char *name, const H5O_info_t *oi, void *p)
     ds_info(ds, d, full);
     if (c->count_nonfinite && (d->type == SPO_T_F32 || d->type == SPO_T_F16)) {
         d->nonfinite = count_bad(ds, d);
-        if (d->nonfinite == -2) {
+        if (d->nonfinite <= -2) {
             H5Dclose(ds);
-            c->rc = spo_err(SPO_EINVAL, "%s: cannot read %s (corrupt or truncated file)", c->f->shown, full);
+            c->rc = d->nonfinite == -2
+                        ? spo_err(SPO_EINVAL, "%s: cannot read %s (corrupt or truncated file)", c->f->shown, full)
+                        : spo_err(SPO_EINVAL, "%s: %s stores fewer bytes than its shape declares (truncated or hostile)",
+                                  c->f->shown, full);
             return -1;
         }
     }

@@ -23,6 +23,9 @@ static double saturation(const float *img, int h, int w)
     return sum / (double)hw;
 }
 
+/* the flipped preference: a run trained on it must lower the saturation */
+static double desaturation(const float *img, int h, int w) { return 1.0 - saturation(img, h, w); }
+
 static double colorfulness(const float *img, int h, int w)
 {
     size_t hw = (size_t)h * w;
@@ -39,6 +42,7 @@ static double colorfulness(const float *img, int h, int w)
 
 static const spo_scorer scorers[] = {
     {"saturation", "mean HSV saturation of the image, in [0, 1]", 1.0, saturation},
+    {"desaturation", "1 - mean HSV saturation, in [0, 1] (saturation's flipped preference)", 1.0, desaturation},
     {"colorfulness", "Hasler-Suesstrunk colourfulness on [0, 1] RGB, in [0, 1.16726]", 1.1672617529928753,
      colorfulness},
 };
@@ -51,7 +55,7 @@ const spo_scorer *spo_scorer_find(const char *name)
 {
     for (int i = 0; name && i < spo_scorer_count(); i++)
         if (!strcmp(scorers[i].name, name)) return &scorers[i];
-    spo_err(SPO_EINVAL, "unknown scorer '%s' (saturation or colorfulness)", name ? name : "");
+    spo_err(SPO_EINVAL, "unknown scorer '%s' (saturation, desaturation or colorfulness)", name ? name : "");
     return NULL;
 }
 

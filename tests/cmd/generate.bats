@@ -67,7 +67,7 @@ same_pixels() { "$HELP/spo-pnginfo" --pixels "$1" "$G/expected.h5" "/$2/pixels" 
     cmp one.png out/p0_i0.png
     "$BIN/spo-generate" -q -m "$M" --steps 3 --seed 4 "$P1" "$P2" -o out.tar
     [ "$(tar tf out.tar | tr '\n' ' ')" = "p0_i0.png p1_i0.png " ]
-    "$BIN/spo-generate" -q -m "$M" --steps 3 --seed 4 -b 1 "$P1" "$P2" -o - > s.tar
+    "$BIN/spo-generate" -q -m "$M" --steps 3 --seed 4 "$P1" "$P2" -o - > s.tar
     mkdir x y && tar xf out.tar -C x && tar xf s.tar -C y
     for n in p0_i0.png p1_i0.png; do cmp "out/$n" "x/$n"; cmp "out/$n" "y/$n"; done
     [ -z "$(ls -a | grep '\.tmp\.')" ]

@@ -24,17 +24,21 @@ setup() { cd "$BATS_FILE_TMPDIR"; }
     [ "$n" -ge 1 ]
 }
 
-@test "two shards with GNU parallel, merged, equal the single run exactly" {
+# A shard batches other latents through the UNet and other prompts through
+# the text encoder: the noise is the same (keyed by seed and prompt id) and
+# the keys and timesteps are equal exactly, the floats by rounding (measured
+# 1.1e-6 relative L2 on AMD EPYC with OpenBLAS 0.3.21; exact on some CPUs).
+@test "two shards with GNU parallel, merged, equal the single run (keys exactly, floats to rounding)" {
     "$P/spo-sample-parallel" --shards 2 -j 2 $ARGS prompts.txt -o merged.h5 -f
     "$BIN/spo-inspect" --check merged.h5
     for d in key timestep; do "$HELP/spo-h5cmp" single.h5 /$d merged.h5 /$d exact; done
-    for d in parent win lose score_win score_lose cond uncond; do "$HELP/spo-h5cmp" single.h5 /$d merged.h5 /$d 0; done
+    for d in parent win lose score_win score_lose cond uncond; do "$HELP/spo-h5cmp" single.h5 /$d merged.h5 /$d 1e-5; done
 }
 
 @test "three shards run one after another give the same pairs" {
     "$P/spo-sample-parallel" --shards 3 -j 1 $ARGS prompts.txt -o merged3.h5 -f
     "$HELP/spo-h5cmp" single.h5 /key merged3.h5 /key exact
-    "$HELP/spo-h5cmp" single.h5 /win merged3.h5 /win 0
+    "$HELP/spo-h5cmp" single.h5 /win merged3.h5 /win 1e-5
 }
 
 @test "--dry-run prints every tool call and runs nothing" {

@@ -21,9 +21,10 @@ setup() { cd "$BATS_FILE_TMPDIR"; }
     h5dump -a child_timestep p0.h5 | grep -q '(0): 901'
 }
 
-@test "batch size and pipes do not change the pool" {
+@test "batch size and pipes do not change the pool (but by float rounding)" {
     "$BIN/spo-pool" -q -b 1 -m "$M" -e "$E" - -o - < s0.h5 > p1.h5
-    for d in children x0_hat eps parent_eps; do "$HELP/spo-h5cmp" p0.h5 /$d p1.h5 /$d 1e-6; done
+    # measured up to 1.4e-6 relative L2 (AMD EPYC, OpenBLAS 0.3.21)
+    for d in children x0_hat eps parent_eps; do "$HELP/spo-h5cmp" p0.h5 /$d p1.h5 /$d 1e-5; done
 }
 
 @test "a fresh LoRA samples exactly as the base model" {

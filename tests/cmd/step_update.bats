@@ -121,7 +121,7 @@ expect_fail() {
     fi
     mr="mpirun --allow-run-as-root --oversubscribe"
     for r in 1 2 3; do
-        $mr -np $r "$BIN/spo-step-update" -q -m "$M" --lora l2.h5 "$P" -o r$r.h5 --steps 3 --batch 5 -t 1
+        $mr -np $r "$BIN/spo-step-update" -q -m "$M" --lora l2.h5 "$P" -o r$r.h5 --steps 3 --batch 5 --threads 1
     done
     for m in down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q up_blocks.1.attentions.0.transformer_blocks.0.attn2.to_out.0; do
         for r in 2 3; do

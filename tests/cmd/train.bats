@@ -13,6 +13,8 @@ setup_file() {
     export P="$(cd "$BATS_TEST_DIRNAME/../../pipelines" && pwd)"
     export F="$(cd "$BATS_TEST_DIRNAME/../fixtures" && pwd)"
     export SPO_BIN="$BIN"
+    # mpirun as root (CI) and with more ranks than cores
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
     # built-in scorers differ by little between children: every pair with a gap is kept (-t 0)
     export TINY="-m $F/tiny-sd --scorer saturation --steps 6 --plain 2 -t 0 --round-prompts 2 --epochs 2"
     cd "$BATS_FILE_TMPDIR"
@@ -45,7 +47,7 @@ lora_cmp() {
     [ "$(grep -c 'spo-pool .* -o - | .*spo-resample' <<< "$output")" -eq $((11 * 19)) ]
     [[ "$output" == *"spo-init -m $F/tiny-sd --seed 42 --lora-out "*" -r 4 --alpha 4"* ]]
     [[ "$output" == *"--steps 20 -K 4 --plain 4 -t 0.3 -g 5 --eta 1"* ]]
-    [[ "$output" == *"--batch 40 --seed "*" --lr 6e-5 --beta 10 --clip-range 0.1 --metrics "* ]]
+    [[ "$output" == *"--batch 40 --seed "*" --lr 6e-5 --beta 10 --ratio-clip 0.1 --metrics "* ]]
     # each round samples with the LoRA the round before wrote
     [[ "$output" == *"--lora dry/ckpt/lora_00003.h5 --seed"* ]]
     # a new seed for every round, the same for the same run
@@ -230,17 +232,30 @@ EOF
 
 # ---- these need spo-step-update (the lead runs them after the merge)
 
-@test "learning: a few seeded rounds raise the validation saturation above the untrained model's" {
+@test "learning: seeded rounds raise the validation saturation; the flipped preference lowers it" {
     have_update || skip "spo-step-update not built"
-    for s in 1 2 3; do
-        "$P/spo-train" -q $TINY --epochs 3 --batch 8 --lr 1e-3 --val-images 2 --seed $s prompts.txt -o learn$s
-        before=$(jq -s 'map(select(.val_score))[0].val_score' learn$s/metrics.jsonl)
-        after=$(jq -s 'map(select(.val_score))[-1].val_score' learn$s/metrics.jsonl)
-        echo "seed $s: validation saturation $before -> $after"
-        jq -en "$after - $before > 0.01"
+    # the demo's model and recipe at 2 epochs (4 rounds, 16 AdamW steps):
+    # measured +0.027..+0.030 (saturation) and -0.025..-0.029 (flipped) over seeds 1-3
+    "$BIN/spo-mkmodel" -q --preset tiny --seed 1 --no-spm -o learnm -f
+    printf '%s\n' "a red apple on a wooden table" "a lighthouse at dawn, oil painting" "a cat wearing a tiny hat" \
+        "a bowl of lemons" "a street market at night" "a field of tulips" "a sailing boat on a calm sea" \
+        "a bird on a branch" > learn.txt
+    printf 'a beautiful lake\na city at sunset\n' > learnval.txt
+    for sc in saturation desaturation; do
+        for s in 1 2 3; do
+            "$P/spo-train" -q -m learnm --scorer $sc --epochs 2 --round-prompts 4 --batch 8 --steps 10 --plain 2 \
+                -t 0 --lr 1e-3 --val-images 2 --val-prompts learnval.txt --seed $s learn.txt -o learn$sc$s
+            # the saturation of the validation images, before and after
+            before=$(jq -s "map(select(.val_score))[0].val_score | if \"$sc\" == \"saturation\" then . else 1 - . end" \
+                learn$sc$s/metrics.jsonl)
+            after=$(jq -s "map(select(.val_score))[-1].val_score | if \"$sc\" == \"saturation\" then . else 1 - . end" \
+                learn$sc$s/metrics.jsonl)
+            echo "$sc seed $s: validation saturation $before -> $after"
+            if [ $sc = saturation ]; then jq -en "$after - $before > 0.015"; else jq -en "$before - $after > 0.015"; fi
+        done
     done
-    [ -s learn1/plots/metrics.png ]
-    [ -s learn1/final/lora.h5 ]
+    [ -s learnsaturation1/plots/metrics.png ]
+    [ -s learnsaturation1/final/lora.h5 ]
 }
 
 kill_at() { # RUNDIR WHEN: start a run, kill -9 its whole process group when the file WHEN appears
@@ -272,9 +287,23 @@ kill_at() { # RUNDIR WHEN: start a run, kill -9 its whole process group when the
     [ "$(jq -c 'del(.seconds)' killed/metrics.jsonl)" = "$(jq -c 'del(.seconds)' whole/metrics.jsonl)" ]
 }
 
-@test "2 sampling shards and 2 MPI ranks give the LoRA of 1 shard and 1 rank within 1e-6" {
+@test "2 sampling shards and 2 MPI ranks give the LoRA of 1 shard and 1 rank within float rounding" {
     have_update || skip "spo-step-update not built"
-    "$P/spo-train" -q $TINY --seed 9 prompts.txt -o one
-    "$P/spo-train" -q $TINY --seed 9 --shards 2 --np 2 prompts.txt -o two
-    lora_cmp two/final/lora.h5 one/final/lora.h5 1e-6
+    ldd "$BIN/spo-step-update" | grep -q libmpi || skip "spo-step-update was built without MPI"
+    # The same noise (keyed by seed and prompt id), but a shard's UNet batches
+    # hold other latents, which moves float rounding (pairs differ by ~1e-6
+    # relative L2); the rounds feed that through sampling with the updated
+    # LoRA and AdamW: measured 3.6e-5 after 6 rounds. The update itself is
+    # bit-identical over ranks at equal threads (step_update.bats), hence one
+    # update thread per process in both runs.
+    "$P/spo-train" -q $TINY --seed 9 --update-threads 1 prompts.txt -o one
+    "$P/spo-train" -q $TINY --seed 9 --update-threads 1 --shards 2 --np 2 prompts.txt -o two
+    jq -en --slurpfile a one/metrics.jsonl --slurpfile b two/metrics.jsonl \
+        '[$a[], $b[]] | map(select(.round)) | length == 12' > /dev/null
+    jq -en --slurpfile a one/metrics.jsonl --slurpfile b two/metrics.jsonl '
+        [$a[] | select(.round)] as $x | [$b[] | select(.round)] as $y
+        | [range($x | length)] | all(($x[.].loss - $y[.].loss | fabs) < 1e-5
+                                    and ($x[.].mean_win_score - $y[.].mean_win_score | fabs) < 1e-5
+                                    and $x[.].pairs == $y[.].pairs)'
+    lora_cmp two/final/lora.h5 one/final/lora.h5 2e-4
 }

@@ -52,6 +52,17 @@ static void test_saturation(void **state)
     assert_float_equal(s->optimum, 1.0, 0);
 }
 
+/* the flipped preference: 1 - saturation on every image */
+static void test_desaturation(void **state)
+{
+    const double red[1][3] = {{1, 0, 0}}, grey[1][3] = {{0.5, 0.5, 0.5}};
+    const double mix[3][3] = {{0.5, 0.25, 0}, {0.8, 0.4, 0.4}, {0.2, 0.6, 0.3}};
+    assert_float_equal(run1("desaturation", red, 1), 0.0, 1e-6);
+    assert_float_equal(run1("desaturation", grey, 1), 1.0, 1e-6);
+    assert_float_equal(run1("desaturation", mix, 3), 1 - run1("saturation", mix, 3), 1e-6);
+    assert_float_equal(spo_scorer_find("desaturation")->optimum, 1.0, 0);
+}
+
 static void test_colorfulness(void **state)
 {
     /* one red pixel: rg 1, yb 0.5, no spread: 0.3 sqrt(1.25) */
@@ -105,10 +116,10 @@ static void test_optimum(void **state)
 
 static void test_api(void **state)
 {
-    assert_int_equal(spo_scorer_count(), 2);
+    assert_int_equal(spo_scorer_count(), 3);
     assert_null(spo_scorer_find("pickscore"));
     assert_non_null(strstr(spo_errmsg(), "pickscore"));
-    assert_null(spo_scorer_get(2));
+    assert_null(spo_scorer_get(3));
     const spo_scorer *s = spo_scorer_get(0);
     float img[2 * 3 * 2 * 2], out[2];
     for (int i = 0; i < 24; i++) img[i] = i < 12 ? 0 : (i < 16 ? 1 : -1); /* grey, then red */
@@ -122,6 +133,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_saturation),
+        cmocka_unit_test(test_desaturation),
         cmocka_unit_test(test_colorfulness),
         cmocka_unit_test(test_optimum),
         cmocka_unit_test(test_api),
