@@ -54,6 +54,13 @@ for t in tests/cmd/*.bats; do
     echo "cmd $name: $p passed, $f failed"
 done
 
+# the library's layers, file cycles and symbol prefix (lib/README.md)
+if sh tests/layers.sh "$B/lib" > tests/out/layers.log 2>&1; then
+    pass=$((pass + 1)); echo "layers: ok"
+else
+    fail=$((fail + 1)); failed="$failed layers"; echo "layers: FAILED"; cat tests/out/layers.log
+fi
+
 if [ "${SPO_SKIP_FUZZ:-0}" != 1 ] && command -v clang >/dev/null 2>&1; then
     for r in $(sh tests/fuzz/run.sh --list 2>/dev/null); do
         if sh tests/fuzz/run.sh "${SPO_FUZZ_SECONDS:-20}" "$r" > "tests/out/fuzz_$r.log" 2>&1; then
