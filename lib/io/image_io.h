@@ -57,16 +57,23 @@ void spo_png_free(spo_png *p);
  * between neighbouring cells (none around the outside):
  *   width  = cols * w + (cols - 1) * gap
  *   height = rows * h + (rows - 1) * gap
- * Cells never filled stay grey. */
+ * Cells never filled stay grey. A labelled sheet has a band of
+ * SPO_SHEET_LABEL pixels under each row for a line of text (the prompt):
+ *   height = rows * (h + SPO_SHEET_LABEL) + (rows - 1) * gap */
 #define SPO_SHEET_GAP 48
+#define SPO_SHEET_LABEL 11
 
 typedef struct {
-    int rows, cols, h, w, gap;
+    int rows, cols, h, w, gap, label;
     int width, height;
     uint8_t *rgb; /* (height, width, 3) */
 } spo_sheet;
 
 int spo_sheet_init(spo_sheet *s, int rows, int cols, int h, int w, int gap);
+/* The same with a label band under each row. */
+int spo_sheet_init_labeled(spo_sheet *s, int rows, int cols, int h, int w, int gap);
+/* Write text in row r's band (a labelled sheet), cut with "..." to fit. */
+int spo_sheet_label(spo_sheet *s, int r, const char *text);
 /* Copy cell (r, c) from rgb (h, w, 3). */
 int spo_sheet_put(spo_sheet *s, int r, int c, const uint8_t *rgb);
 void spo_sheet_free(spo_sheet *s);

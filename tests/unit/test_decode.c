@@ -188,6 +188,37 @@ static void test_sheet(void **state)
     assert_int_equal(spo_sheet_init(&s, 100000, 100000, 64, 64, 2), SPO_EINVAL);
 }
 
+/* a labelled sheet: a band under each row, the cells where they were plus
+ * the band, and text only inside its row's band, cut to the width */
+static void test_sheet_labels(void **state)
+{
+    int rows = 2, cols = 2, h = 8, w = 30, gap = 2, L = SPO_SHEET_LABEL;
+    spo_sheet s;
+    assert_int_equal(spo_sheet_init_labeled(&s, rows, cols, h, w, gap), SPO_OK);
+    assert_int_equal(s.width, 62);
+    assert_int_equal(s.height, rows * (h + L) + (rows - 1) * gap);
+    uint8_t cell[8 * 30 * 3];
+    memset(cell, 7, sizeof cell);
+    assert_int_equal(spo_sheet_put(&s, 1, 1, cell), SPO_OK);
+    assert_int_equal(s.rgb[((size_t)(h + L + gap) * s.width + w + gap) * 3], 7); /* top left of cell (1,1) */
+    assert_int_equal(s.rgb[((size_t)(h + L + gap - 1) * s.width + w + gap) * 3], SPO_SHEET_GAP);
+    /* a prompt far wider than the sheet: ink only in row 0's band, nowhere past the width */
+    assert_int_equal(spo_sheet_label(&s, 0, "A RED APPLE ON A WOODEN TABLE, OIL PAINTING"), SPO_OK);
+    int ink = 0;
+    for (int y = 0; y < s.height; y++)
+        for (int x = 0; x < s.width; x++) {
+            int lit = s.rgb[((size_t)y * s.width + x) * 3] > 200;
+            if (lit) assert_true(y >= h && y < h + L);
+            ink += lit;
+        }
+    assert_true(ink > 50);
+    assert_int_equal(spo_sheet_label(&s, 2, "x"), SPO_EINVAL);
+    spo_sheet_free(&s);
+    assert_int_equal(spo_sheet_init(&s, 1, 1, 4, 4, 0), SPO_OK);
+    assert_int_equal(spo_sheet_label(&s, 0, "no band"), SPO_EINVAL);
+    spo_sheet_free(&s);
+}
+
 static void test_latset(void **state)
 {
     char pool[1200], emb[1200], c3[1200];
@@ -231,7 +262,9 @@ int main(void)
     snprintf(root, sizeof root, "%s", r ? r : ".");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rounding), cmocka_unit_test(test_parity), cmocka_unit_test(test_png_roundtrip),
-        cmocka_unit_test(test_sheet),    cmocka_unit_test(test_latset),
+        cmocka_unit_test(test_sheet),
+        cmocka_unit_test(test_sheet_labels),
+        cmocka_unit_test(test_latset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
