@@ -5,13 +5,10 @@
 # learning, resume-after-kill and shard/rank tests need spo-step-update and
 # skip without it.
 
-bats_require_minimum_version 1.5.0
+load helpers
 
 setup_file() {
-    export BIN="${SPO_BIN:-$BATS_TEST_DIRNAME/../../bin}"
-    export HELP="${SPO_HELPERS:-$BATS_TEST_DIRNAME/../../build/rel/tests/helpers}"
-    export P="$(cd "$BATS_TEST_DIRNAME/../../pipelines" && pwd)"
-    export F="$(cd "$BATS_TEST_DIRNAME/../fixtures" && pwd)"
+    export P="$ROOT/pipelines" F="$FIX"
     export SPO_BIN="$BIN"
     # mpirun as root (CI) and with more ranks than cores
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
