@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/prov.h"
 
 static const char *prog = "spo";
@@ -242,12 +242,7 @@ struct spo_progress {
     int on;
 };
 
-double spo_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+double spo_now(void) { return spo_seconds(); }
 
 spo_progress *spo_progress_start(const char *label, long total, int quiet)
 {
@@ -307,6 +302,13 @@ void spo_jobcb_phase(void *p, const char *name)
     spo_jobcb_end(cb);
     spo_vtime(cb->a, name, now - cb->t);
     cb->t = now;
+}
+
+void spo_jobcb_time(void *p, const char *name, double seconds)
+{
+    spo_jobcb *cb = p;
+    spo_jobcb_end(cb);
+    spo_vtime(cb->a, name, seconds);
 }
 
 void spo_jobcb_end(spo_jobcb *cb)

@@ -82,9 +82,9 @@ void spo_progress_end(spo_progress *p);
 void spo_vtime(const spo_args *a, const char *what, double seconds);
 double spo_now(void);
 
-/* Callbacks for a library job (lib/spo/pool_run.h, score_run.h): a progress bar labelled
- * label (started at the first report), -v notes, and a -v timing line per
- * phase (seconds since t0 or the previous phase). */
+/* Callbacks for a library job (lib/spo/pool_run.h and the other *_run.h):
+ * a progress bar labelled label (started at the first report), -v notes,
+ * and a -v timing line per phase (seconds since t0 or the previous phase). */
 typedef struct {
     const spo_args *a;
     const char *label;
@@ -95,6 +95,9 @@ void spo_jobcb_init(spo_jobcb *cb, const spo_args *a, const char *label, double 
 void spo_jobcb_progress(void *cb, long done, long total);
 void spo_jobcb_note(void *cb, const char *msg);
 void spo_jobcb_phase(void *cb, const char *name);
+/* A -v timing line for a part of the work the job timed itself (the time
+ * of every batch's decoding, say); ends the progress bar. */
+void spo_jobcb_time(void *cb, const char *name, double seconds);
 /* End the progress bar (if any). */
 void spo_jobcb_end(spo_jobcb *cb);
 

@@ -453,6 +453,30 @@ static int reduce(machine *m)
     return push(m, r);
 }
 
+/* SETITEM(S) and APPEND(S): the top n stack items (SETITEM 2, APPEND 1),
+ * or with n = 0 every item since the last MARK (popped; a dict takes them
+ * as key, value pairs), appended to the container of kind below them. */
+static int into_container(machine *m, size_t n, vkind kind, const char *many)
+{
+    size_t base;
+    if (n) {
+        int rc = need_stack(m, n + 1);
+        if (rc) return rc;
+        base = m->sp - n;
+    } else {
+        if (!m->nmark) return fail(m, "malformed pickle: %s without MARK", many);
+        base = m->marks[--m->nmark];
+        if (kind == V_DICT && (m->sp - base) % 2) return fail(m, "malformed pickle: odd number of items in %s", many);
+        if (base <= fence(m)) return fail(m, "malformed pickle: stack underflow in %s", many);
+    }
+    val *c = m->stack[base - 1];
+    if (c->k != kind) return fail(m, "refused %s on %s", op_name(m->op), kind_name[c->k]);
+    for (size_t i = base; i < m->sp; i++)
+        if (seq_push(c, m->stack[i])) return oom(m);
+    m->sp = base;
+    return SPO_OK;
+}
+
 static int step(machine *m, int *stop)
 {
     int rc = SPO_OK;
@@ -491,41 +515,10 @@ static int step(machine *m, int *stop)
         m->sp -= k;
         return push(m, v);
     }
-    case 's': case 'u': { /* SETITEM(S) */
-        size_t base;
-        if (m->op == 's') {
-            if ((rc = need_stack(m, 3))) return rc;
-            base = m->sp - 2;
-        } else {
-            if (!m->nmark) return fail(m, "malformed pickle: SETITEMS without MARK");
-            base = m->marks[--m->nmark];
-            if ((m->sp - base) % 2) return fail(m, "malformed pickle: odd number of items in SETITEMS");
-            if (base <= fence(m)) return fail(m, "malformed pickle: stack underflow in SETITEMS");
-        }
-        val *d = m->stack[base - 1];
-        if (d->k != V_DICT) return fail(m, "refused %s on %s", op_name(m->op), kind_name[d->k]);
-        for (size_t i = base; i < m->sp; i++)
-            if (seq_push(d, m->stack[i])) return oom(m);
-        m->sp = base;
-        return SPO_OK;
-    }
-    case 'a': case 'e': { /* APPEND(S) */
-        size_t base;
-        if (m->op == 'a') {
-            if ((rc = need_stack(m, 2))) return rc;
-            base = m->sp - 1;
-        } else {
-            if (!m->nmark) return fail(m, "malformed pickle: APPENDS without MARK");
-            base = m->marks[--m->nmark];
-            if (base <= fence(m)) return fail(m, "malformed pickle: stack underflow in APPENDS");
-        }
-        val *l = m->stack[base - 1];
-        if (l->k != V_LIST) return fail(m, "refused %s on %s", op_name(m->op), kind_name[l->k]);
-        for (size_t i = base; i < m->sp; i++)
-            if (seq_push(l, m->stack[i])) return oom(m);
-        m->sp = base;
-        return SPO_OK;
-    }
+    case 's': return into_container(m, 2, V_DICT, "SETITEMS"); /* SETITEM */
+    case 'u': return into_container(m, 0, V_DICT, "SETITEMS");
+    case 'a': return into_container(m, 1, V_LIST, "APPENDS"); /* APPEND */
+    case 'e': return into_container(m, 0, V_LIST, "APPENDS");
     case 'q':
         if ((rc = need_bytes(m, 1))) return rc;
         m->pos += 1;

@@ -43,19 +43,26 @@ int spo_imgout_kind(const char *path)
     return SPO_IMGOUT_DIR;
 }
 
-/* A missing folder's parent must exist. */
-static int check_parent(const char *dir)
+int spo_png_file_write(const char *path, const uint8_t *rgb, int w, int h, const spo_png_text *text, int ntext,
+                       int force)
 {
-    char parent[4096];
-    snprintf(parent, sizeof parent, "%s", dir);
-    size_t n = strlen(parent);
-    while (n > 1 && parent[n - 1] == '/') parent[--n] = 0;
-    char *sl = strrchr(parent, '/');
-    if (!sl) snprintf(parent, sizeof parent, ".");
-    else if (sl == parent) parent[1] = 0;
-    else *sl = 0;
-    if (!is_dir(parent)) return spo_err(SPO_EINVAL, "%s: its parent folder '%s' does not exist", dir, parent);
-    return SPO_OK;
+    spo_outfile f;
+    int rc = spo_outfile_open(&f, path, force);
+    if (!rc && (rc = spo_png_write(f.fp, path, rgb, w, h, text, ntext))) spo_outfile_abort(&f);
+    if (!rc) rc = spo_outfile_commit(&f);
+    return rc;
+}
+
+int spo_tar_add_png(spo_tar *t, const char *name, const uint8_t *rgb, int w, int h, const spo_png_text *text,
+                    int ntext)
+{
+    uint8_t *buf;
+    size_t len;
+    int rc = spo_png_write_mem(&buf, &len, rgb, w, h, text, ntext);
+    if (rc) return rc;
+    rc = spo_tar_add(t, name, buf, len);
+    free(buf);
+    return rc;
 }
 
 int spo_imgout_check(const char *path, int n, const char *const *names, int force)
@@ -71,7 +78,7 @@ int spo_imgout_check(const char *path, int n, const char *const *names, int forc
     struct stat st;
     if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode))
         return spo_err(SPO_EINVAL, "%s: exists and is not a folder", path);
-    if (!is_dir(path)) return check_parent(path);
+    if (!is_dir(path)) return spo_outdir_parent_check(path);
     for (int i = 0; i < n && !force; i++) {
         char p[4200];
         snprintf(p, sizeof p, "%s/%s", path, names[i]);
@@ -116,10 +123,8 @@ static int put_dir(spo_imgout *o, const char *name, const uint8_t *rgb, int w, i
     }
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", o->path, name);
-    spo_outfile f;
-    int rc = spo_outfile_open(&f, path, o->force);
-    if (!rc && (rc = spo_png_write(f.fp, path, rgb, w, h, tx, nt))) spo_outfile_abort(&f);
-    if (!rc && !(rc = spo_outfile_commit(&f)) && !(o->written[o->nwritten] = strdup(path))) {
+    int rc = spo_png_file_write(path, rgb, w, h, tx, nt, o->force);
+    if (!rc && !(o->written[o->nwritten] = strdup(path))) {
         unlink(path);
         rc = spo_err(SPO_EIO, "out of memory");
     }
@@ -137,13 +142,7 @@ int spo_imgout_put(spo_imgout *o, const char *name, const uint8_t *rgb, int w, i
         if (!rc) rc = spo_png_write(o->file.fp, o->path, rgb, w, h, text, ntext);
         return rc;
     }
-    uint8_t *buf;
-    size_t len;
-    int rc = spo_png_write_mem(&buf, &len, rgb, w, h, text, ntext);
-    if (rc) return rc;
-    rc = spo_tar_add(o->tar, name, buf, len);
-    free(buf);
-    return rc;
+    return spo_tar_add_png(o->tar, name, rgb, w, h, text, ntext);
 }
 
 static void free_out(spo_imgout *o)

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "io/image_io.h"
+#include "io/outfile.h"
 
 enum { SPO_IMGOUT_DIR = 1, SPO_IMGOUT_PNG, SPO_IMGOUT_TAR, SPO_IMGOUT_STDOUT };
 
@@ -39,5 +40,13 @@ int spo_imgout_put(spo_imgout *o, const char *name, const uint8_t *rgb, int w, i
 int spo_imgout_close(spo_imgout *o);
 /* Remove everything written and free o. Safe on NULL. */
 void spo_imgout_abort(spo_imgout *o);
+
+/* The pieces, for outputs of other shapes (spo/decode_run.c): one PNG
+ * file at path through the atomic writer, or one PNG as member name of a
+ * tar archive. */
+int spo_png_file_write(const char *path, const uint8_t *rgb, int w, int h, const spo_png_text *text, int ntext,
+                       int force);
+int spo_tar_add_png(spo_tar *t, const char *name, const uint8_t *rgb, int w, int h, const spo_png_text *text,
+                    int ntext);
 
 #endif

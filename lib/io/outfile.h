@@ -20,6 +20,9 @@ typedef spo_atomic spo_outfile; /* write to .fp */
 /* SPO_EINVAL when the folder of path does not exist, path is a folder, or it
  * exists and !force. Does not create anything. */
 int spo_outfile_check(const char *path, int force);
+/* A folder output dir that does not exist yet can be made: its parent
+ * folder exists ("DIR: its parent folder 'P' does not exist"). */
+int spo_outdir_parent_check(const char *dir);
 /* spo_outfile_check, then create the temporary (or open the stream). */
 int spo_outfile_open(spo_outfile *o, const char *path, int force);
 /* Flush, sync, close and rename into place (a stream: flush only). On

@@ -51,39 +51,39 @@ static int fwd(spo_unet *u, float *out, const float *x, const float *t, const fl
     u->ts = spo_unet_arena_take(u, a, (size_t)n * c0);
     RUN(u, spo_timestep_embed(d, u->ts, t, n, c0, c->flip_sin_to_cos, c->freq_shift, 10000.0f));
     u->e1 = spo_unet_arena_take(u, a, (size_t)n * td);
-    CHECK(spo_unet_lin_fwd(u, &u->t1, u->e1, u->ts, n));
+    SPO_TRY(spo_unet_lin_fwd(u, &u->t1, u->e1, u->ts, n));
     RUN(u, spo_act_fwd(d, SPO_ACT_SILU, u->e1, u->e1, (size_t)n * td));
     u->temb = spo_unet_arena_take(u, a, (size_t)n * td);
-    CHECK(spo_unet_lin_fwd(u, &u->t2, u->temb, u->e1, n));
+    SPO_TRY(spo_unet_lin_fwd(u, &u->t2, u->temb, u->e1, n));
     u->temba = spo_unet_arena_take(u, a, (size_t)n * td);
     RUN(u, spo_act_fwd(d, SPO_ACT_SILU, u->temba, u->temb, (size_t)n * td));
 
     float *cur = u->cin_y = spo_unet_arena_take(u, a, (size_t)n * c0 * h * w);
-    CHECK(spo_unet_conv_fwd(u, &u->conv_in, cur, u->x, n, h, w));
+    SPO_TRY(spo_unet_conv_fwd(u, &u->conv_in, cur, u->x, n, h, w));
     u->nskip = 0;
-    CHECK(push_skip(u, cur, c0, h, w));
+    SPO_TRY(push_skip(u, cur, c0, h, w));
     int ch = c0;
 
     for (int i = 0; i < nb; i++) {
         ublock *bl = &u->down[i];
         for (int j = 0; j < bl->nl; j++) {
-            CHECK(spo_unet_resnet_fwd(u, &bl->res[j], &cur, cur, n, h, w));
-            if (bl->attn) CHECK(spo_unet_xformer_fwd(u, &bl->attn[j], &cur, cur, n, h, w));
+            SPO_TRY(spo_unet_resnet_fwd(u, &bl->res[j], &cur, cur, n, h, w));
+            if (bl->attn) SPO_TRY(spo_unet_xformer_fwd(u, &bl->attn[j], &cur, cur, n, h, w));
             ch = bl->res[j].cout;
-            CHECK(push_skip(u, cur, ch, h, w));
+            SPO_TRY(push_skip(u, cur, ch, h, w));
         }
         if (bl->has_samp) {
             bl->sx = cur, bl->sn = n, bl->sh = h, bl->sw = w;
             h /= 2, w /= 2;
             cur = bl->sy = spo_unet_arena_take(u, a, (size_t)n * ch * h * w);
-            CHECK(spo_unet_conv_fwd(u, &bl->samp, cur, bl->sx, n, bl->sh, bl->sw));
-            CHECK(push_skip(u, cur, ch, h, w));
+            SPO_TRY(spo_unet_conv_fwd(u, &bl->samp, cur, bl->sx, n, bl->sh, bl->sw));
+            SPO_TRY(push_skip(u, cur, ch, h, w));
         }
     }
 
-    CHECK(spo_unet_resnet_fwd(u, &u->mid_r[0], &cur, cur, n, h, w));
-    CHECK(spo_unet_xformer_fwd(u, &u->mid_a, &cur, cur, n, h, w));
-    CHECK(spo_unet_resnet_fwd(u, &u->mid_r[1], &cur, cur, n, h, w));
+    SPO_TRY(spo_unet_resnet_fwd(u, &u->mid_r[0], &cur, cur, n, h, w));
+    SPO_TRY(spo_unet_xformer_fwd(u, &u->mid_a, &cur, cur, n, h, w));
+    SPO_TRY(spo_unet_resnet_fwd(u, &u->mid_r[1], &cur, cur, n, h, w));
 
     int k = u->nskip;
     for (int i = 0; i < nb; i++) {
@@ -98,8 +98,8 @@ static int fwd(spo_unet *u, float *out, const float *x, const float *t, const fl
             bl->skip_idx[j] = k;
             bl->cat[j] = spo_unet_arena_take(u, a, (size_t)n * r->cin * h * w);
             RUN(u, spo_concat_fwd(d, bl->cat[j], cur, u->skip[k], n, hin, sc, h * w));
-            CHECK(spo_unet_resnet_fwd(u, r, &cur, bl->cat[j], n, h, w));
-            if (bl->attn) CHECK(spo_unet_xformer_fwd(u, &bl->attn[j], &cur, cur, n, h, w));
+            SPO_TRY(spo_unet_resnet_fwd(u, r, &cur, bl->cat[j], n, h, w));
+            if (bl->attn) SPO_TRY(spo_unet_xformer_fwd(u, &bl->attn[j], &cur, cur, n, h, w));
             ch = r->cout;
         }
         if (bl->has_samp) {
@@ -108,7 +108,7 @@ static int fwd(spo_unet *u, float *out, const float *x, const float *t, const fl
             RUN(u, spo_upsample2x_fwd(d, bl->sup, cur, n, ch, h, w));
             h *= 2, w *= 2;
             cur = bl->sy = spo_unet_arena_take(u, a, (size_t)n * ch * h * w);
-            CHECK(spo_unet_conv_fwd(u, &bl->samp, cur, bl->sup, n, h, w));
+            SPO_TRY(spo_unet_conv_fwd(u, &bl->samp, cur, bl->sup, n, h, w));
         }
     }
     if (k != 0) return spo_err(SPO_EINVAL, "unet: %d skip connections left unused (config inconsistent)", k);
@@ -120,7 +120,7 @@ static int fwd(spo_unet *u, float *out, const float *x, const float *t, const fl
     RUN(u, spo_groupnorm_fwd(d, u->go, u->gom, u->gor, cur, u->gn_out.g, u->gn_out.b, n, c0, h * w, c->groups, c->eps));
     u->goa = u->train ? spo_unet_arena_take(u, a, sz) : u->go;
     RUN(u, spo_act_fwd(d, SPO_ACT_SILU, u->goa, u->go, sz));
-    CHECK(spo_unet_conv_fwd(u, &u->conv_out, out, u->goa, n, h, w));
+    SPO_TRY(spo_unet_conv_fwd(u, &u->conv_out, out, u->goa, n, h, w));
     return SPO_OK;
 }
 
@@ -135,14 +135,14 @@ static int bwd(spo_unet *u, float *dx, float *dctx, const float *dout)
     u->ba.top = 0, u->ba.bad = 0;
 
     for (int k = 0; k < u->nskip; k++)
-        CHECK(spo_unet_bwd_zeroed(u, &u->dskip[k], (size_t)n * u->skip_c[k] * u->skip_h[k] * u->skip_w[k]));
+        SPO_TRY(spo_unet_bwd_zeroed(u, &u->dskip[k], (size_t)n * u->skip_c[k] * u->skip_h[k] * u->skip_w[k]));
 
     /* head: out = conv_out(silu(GroupNorm(hup))) */
-    CHECK(spo_unet_bwd_zeroed(u, &t1, sz));
-    CHECK(spo_unet_conv_bwd(u, &u->conv_out, t1, dout, u->goa, n, h, w));
-    CHECK(spo_unet_bwd_zeroed(u, &t2, sz));
+    SPO_TRY(spo_unet_bwd_zeroed(u, &t1, sz));
+    SPO_TRY(spo_unet_conv_bwd(u, &u->conv_out, t1, dout, u->goa, n, h, w));
+    SPO_TRY(spo_unet_bwd_zeroed(u, &t2, sz));
     RUN(u, spo_act_bwd(d, SPO_ACT_SILU, t2, t1, u->go, sz));
-    CHECK(spo_unet_bwd_zeroed(u, &dh, sz));
+    SPO_TRY(spo_unet_bwd_zeroed(u, &dh, sz));
     RUN(u, spo_groupnorm_bwd(d, dh, NULL, NULL, t2, u->hup, u->gom, u->gor, u->gn_out.g, n, c0, h * w, c->groups));
 
     for (int i = nb - 1; i >= 0; i--) {
@@ -150,51 +150,51 @@ static int bwd(spo_unet *u, float *dx, float *dctx, const float *dout)
         if (bl->has_samp) {
             int ch = bl->samp.cin;
             size_t s0 = (size_t)bl->sn * ch * bl->sh * bl->sw;
-            CHECK(spo_unet_bwd_zeroed(u, &t1, 4 * s0));
-            CHECK(spo_unet_conv_bwd(u, &bl->samp, t1, dh, bl->sup, bl->sn, 2 * bl->sh, 2 * bl->sw));
-            CHECK(spo_unet_bwd_zeroed(u, &dh, s0));
+            SPO_TRY(spo_unet_bwd_zeroed(u, &t1, 4 * s0));
+            SPO_TRY(spo_unet_conv_bwd(u, &bl->samp, t1, dh, bl->sup, bl->sn, 2 * bl->sh, 2 * bl->sw));
+            SPO_TRY(spo_unet_bwd_zeroed(u, &dh, s0));
             RUN(u, spo_upsample2x_bwd(d, dh, t1, bl->sn, ch, bl->sh, bl->sw));
         }
         for (int j = bl->nl - 1; j >= 0; j--) {
             uresnet *r = &bl->res[j];
             size_t hw = (size_t)r->h * r->w;
             if (bl->attn) {
-                CHECK(spo_unet_bwd_zeroed(u, &t1, (size_t)n * r->cout * hw));
-                CHECK(spo_unet_xformer_bwd(u, &bl->attn[j], t1, dctx, dh));
+                SPO_TRY(spo_unet_bwd_zeroed(u, &t1, (size_t)n * r->cout * hw));
+                SPO_TRY(spo_unet_xformer_bwd(u, &bl->attn[j], t1, dctx, dh));
                 dh = t1;
             }
-            CHECK(spo_unet_bwd_zeroed(u, &t2, (size_t)n * r->cin * hw));
-            CHECK(spo_unet_resnet_bwd(u, r, t2, dh));
+            SPO_TRY(spo_unet_bwd_zeroed(u, &t2, (size_t)n * r->cin * hw));
+            SPO_TRY(spo_unet_resnet_bwd(u, r, t2, dh));
             int hin = bl->hin_c[j], k = bl->skip_idx[j];
-            CHECK(spo_unet_bwd_zeroed(u, &dh, (size_t)n * hin * hw));
+            SPO_TRY(spo_unet_bwd_zeroed(u, &dh, (size_t)n * hin * hw));
             RUN(u, spo_concat_bwd(d, dh, u->dskip[k], t2, n, hin, r->cin - hin, (int)hw));
         }
     }
 
     int hm = u->mid_r[0].h, wm = u->mid_r[0].w, cm = u->mid_r[0].cout;
     size_t sm = (size_t)n * cm * hm * wm;
-    CHECK(spo_unet_bwd_zeroed(u, &t1, sm));
-    CHECK(spo_unet_resnet_bwd(u, &u->mid_r[1], t1, dh));
-    CHECK(spo_unet_bwd_zeroed(u, &t2, sm));
-    CHECK(spo_unet_xformer_bwd(u, &u->mid_a, t2, dctx, t1));
+    SPO_TRY(spo_unet_bwd_zeroed(u, &t1, sm));
+    SPO_TRY(spo_unet_resnet_bwd(u, &u->mid_r[1], t1, dh));
+    SPO_TRY(spo_unet_bwd_zeroed(u, &t2, sm));
+    SPO_TRY(spo_unet_xformer_bwd(u, &u->mid_a, t2, dctx, t1));
     int k = u->nskip - 1;
-    CHECK(spo_unet_resnet_bwd(u, &u->mid_r[0], u->dskip[k], t2));
+    SPO_TRY(spo_unet_resnet_bwd(u, &u->mid_r[0], u->dskip[k], t2));
 
     for (int i = nb - 1; i >= 0; i--) {
         ublock *bl = &u->down[i];
         if (bl->has_samp) {
-            CHECK(spo_unet_conv_bwd(u, &bl->samp, u->dskip[k - 1], u->dskip[k], bl->sx, bl->sn, bl->sh, bl->sw));
+            SPO_TRY(spo_unet_conv_bwd(u, &bl->samp, u->dskip[k - 1], u->dskip[k], bl->sx, bl->sn, bl->sh, bl->sw));
             k--;
         }
         for (int j = bl->nl - 1; j >= 0; j--) {
             uresnet *r = &bl->res[j];
             float *dres = u->dskip[k];
             if (bl->attn) {
-                CHECK(spo_unet_bwd_zeroed(u, &t1, (size_t)n * r->cout * r->h * r->w));
-                CHECK(spo_unet_xformer_bwd(u, &bl->attn[j], t1, dctx, u->dskip[k]));
+                SPO_TRY(spo_unet_bwd_zeroed(u, &t1, (size_t)n * r->cout * r->h * r->w));
+                SPO_TRY(spo_unet_xformer_bwd(u, &bl->attn[j], t1, dctx, u->dskip[k]));
                 dres = t1;
             }
-            CHECK(spo_unet_resnet_bwd(u, r, u->dskip[k - 1], dres));
+            SPO_TRY(spo_unet_resnet_bwd(u, r, u->dskip[k - 1], dres));
             k--;
         }
     }
@@ -225,8 +225,8 @@ static int plan(spo_unet *u)
     u->dry = 0;
     u->pl_n = 0;
     if (rc) return rc;
-    CHECK(grow(u, &u->fa));
-    CHECK(grow(u, &u->ba));
+    SPO_TRY(grow(u, &u->fa));
+    SPO_TRY(grow(u, &u->ba));
     u->pl_n = u->n, u->pl_h = u->h, u->pl_w = u->w, u->pl_L = u->L, u->pl_train = u->train;
     return SPO_OK;
 }
@@ -259,9 +259,9 @@ int spo_unet_forward(spo_unet *u, float *out, const float *x, const float *t, co
     if (!u->ps.buf) return spo_err(SPO_EINVAL, "unet: created without a device");
     u->can_bwd = 0;
     u->n = n, u->h = h, u->w = w, u->L = ctx_len, u->train = !!train;
-    CHECK(plan(u));
+    SPO_TRY(plan(u));
     u->lora_fwd = !u->lora_off;
-    CHECK(fwd(u, out, x, t, ctx));
+    SPO_TRY(fwd(u, out, x, t, ctx));
     u->can_bwd = u->train;
     return SPO_OK;
 }
@@ -277,7 +277,7 @@ int spo_unet_backward(spo_unet *u, float *dx, float *dctx, const float *dout)
 int spo_unet_create(spo_unet **up, const spo_unet_config *cfg, spo_dev *dev)
 {
     *up = NULL;
-    CHECK(spo_unet_config_check(cfg));
+    SPO_TRY(spo_unet_config_check(cfg));
     spo_unet *u = calloc(1, sizeof *u);
     if (!u) return spo_err(SPO_EIO, "out of memory");
     u->cfg = *cfg, u->dev = dev;
@@ -299,7 +299,7 @@ int spo_unet_load(spo_unet **up, const char *dir, spo_dev *dev)
     spo_unet_config cfg;
     *up = NULL;
     snprintf(path, sizeof path, "%s/config.json", dir);
-    CHECK(spo_unet_config_load(&cfg, path));
+    SPO_TRY(spo_unet_config_load(&cfg, path));
     FILE *f = NULL;
     for (size_t i = 0; i < sizeof names / sizeof *names && !f; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
@@ -308,8 +308,8 @@ int spo_unet_load(spo_unet **up, const char *dir, spo_dev *dev)
     if (!f) return spo_err(SPO_EIO, "%s: no diffusion_pytorch_model[.fp16].safetensors", dir);
     fclose(f);
     spo_unet *u;
-    CHECK(spo_unet_check_weights(&cfg, path)); /* names and shapes before any allocation */
-    CHECK(spo_unet_create(&u, &cfg, dev));
+    SPO_TRY(spo_unet_check_weights(&cfg, path)); /* names and shapes before any allocation */
+    SPO_TRY(spo_unet_create(&u, &cfg, dev));
     int rc = spo_params_load(&u->ps, path, NULL, 0);
     if (rc) {
         spo_unet_free(u);

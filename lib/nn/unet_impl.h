@@ -38,14 +38,8 @@ typedef struct spo_unet spo_unet;
     do {                                                                                                        \
         if (!(u)->dry) {                                                                                        \
             if ((u)->fa.bad || (u)->ba.bad) return spo_err(SPO_EIO, "unet: activation arena overflow");         \
-            int rc_ = (call);                                                                                   \
-            if (rc_) return rc_;                                                                                \
+            SPO_TRY(call);                                                                                      \
         }                                                                                                       \
-    } while (0)
-#define CHECK(call)                                                                                             \
-    do {                                                                                                        \
-        int rc_ = (call);                                                                                       \
-        if (rc_) return rc_;                                                                                    \
     } while (0)
 
 /* ---- parameters ----------------------------------------------------------- */

@@ -38,7 +38,7 @@ int spo_unet_lora_bwd(spo_unet *u, const ulin *l, float *dx, const float *dy, co
     if ((!u->dry && !u->lora_fwd) || (!dx && !s->da && !s->db)) return SPO_OK;
     size_t mark = spo_unet_arena_mark(&u->ba);
     float *dxa;
-    CHECK(spo_unet_bwd_zeroed(u, &dxa, (size_t)m * s->r));
+    SPO_TRY(spo_unet_bwd_zeroed(u, &dxa, (size_t)m * s->r));
     RUN(u, spo_linear_bwd(d, dxa, s->db, NULL, dy, s->xa, s->b, m, s->r, l->out));
     RUN(u, spo_scale(d, dxa, dxa, s->scale, (size_t)m * s->r));
     RUN(u, spo_linear_bwd(d, dx, s->da, NULL, dxa, x, s->a, m, l->in, s->r));

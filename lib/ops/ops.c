@@ -48,11 +48,6 @@ static int fits_int(const char *fn, long long a, long long b)
     return SPO_OK;
 }
 
-#define CHECK(e)                                                                                                   \
-    do {                                                                                                           \
-        int rc_ = (e);                                                                                             \
-        if (rc_) return rc_;                                                                                       \
-    } while (0)
 #define NEED(p)                                                                                                    \
     do {                                                                                                           \
         if (!(p)) return spo_err(SPO_EINVAL, "%s: " #p " is NULL", fn);                                         \
@@ -63,7 +58,7 @@ static int check_linear_fwd(const char *fn, spo_dev *d, float *y, const float *x
                             int M, int K, int N)
 {
     NEED(y); NEED(x); NEED(w);
-    CHECK(dims(fn, 2, M, K)); CHECK(dims(fn, 2, N, K)); CHECK(dims(fn, 2, M, N));
+    SPO_TRY(dims(fn, 2, M, K)); SPO_TRY(dims(fn, 2, N, K)); SPO_TRY(dims(fn, 2, M, N));
     return SPO_OK;
 }
 
@@ -73,7 +68,7 @@ static int check_linear_bwd(const char *fn, spo_dev *d, float *dx, float *dw, fl
     NEED(dy);
     if (dx) NEED(w);
     if (dw) NEED(x);
-    CHECK(dims(fn, 2, M, K)); CHECK(dims(fn, 2, N, K)); CHECK(dims(fn, 2, M, N));
+    SPO_TRY(dims(fn, 2, M, K)); SPO_TRY(dims(fn, 2, N, K)); SPO_TRY(dims(fn, 2, M, N));
     return SPO_OK;
 }
 
@@ -83,16 +78,16 @@ static int conv_check(const char *fn, const spo_conv *c)
     if (!c) return spo_err(SPO_EINVAL, "%s: NULL conv shape", fn);
     if (c->k < 1 || c->stride < 1 || c->pad < 0)
         return spo_err(SPO_EINVAL, "%s: kernel %d, stride %d, pad %d invalid", fn, c->k, c->stride, c->pad);
-    CHECK(dims(fn, 4, c->n, c->cin, c->h, c->w));
-    CHECK(dims(fn, 4, c->cout, c->cin, c->k, c->k));
+    SPO_TRY(dims(fn, 4, c->n, c->cin, c->h, c->w));
+    SPO_TRY(dims(fn, 4, c->cout, c->cin, c->k, c->k));
     long long hp = (long long)c->h + 2LL * c->pad, wp = (long long)c->w + 2LL * c->pad;
     if (hp < c->k || wp < c->k || hp > INT_MAX || wp > INT_MAX)
         return spo_err(SPO_EINVAL, "%s: kernel %d does not fit input %dx%d with pad %d", fn, c->k, c->h, c->w,
                        c->pad);
     int ho = spo_conv_ho(c), wo = spo_conv_wo(c);
-    CHECK(dims(fn, 4, c->n, c->cout, ho, wo));
-    CHECK(fits_int(fn, ho, wo));
-    CHECK(fits_int(fn, (long long)c->cin * c->k, c->k));
+    SPO_TRY(dims(fn, 4, c->n, c->cout, ho, wo));
+    SPO_TRY(fits_int(fn, ho, wo));
+    SPO_TRY(fits_int(fn, (long long)c->cin * c->k, c->k));
     return SPO_OK;
 }
 
@@ -100,7 +95,7 @@ static int check_conv2d_fwd(const char *fn, spo_dev *d, float *y, const float *x
                             const spo_conv *c)
 {
     NEED(y); NEED(x); NEED(w);
-    CHECK(conv_check(fn, c));
+    SPO_TRY(conv_check(fn, c));
     return SPO_OK;
 }
 
@@ -110,14 +105,14 @@ static int check_conv2d_bwd(const char *fn, spo_dev *d, float *dx, float *dw, fl
     NEED(dy);
     if (dx) NEED(w);
     if (dw) NEED(x);
-    CHECK(conv_check(fn, c));
+    SPO_TRY(conv_check(fn, c));
     return SPO_OK;
 }
 
 /* ---- normalisation ---- */
 static int gn_check(const char *fn, int n, int c, int hw, int g)
 {
-    CHECK(dims(fn, 3, n, c, hw));
+    SPO_TRY(dims(fn, 3, n, c, hw));
     if (g < 1 || c % g) return spo_err(SPO_EINVAL, "%s: %d channels do not split into %d groups", fn, c, g);
     return SPO_OK;
 }
@@ -126,7 +121,7 @@ static int check_groupnorm_fwd(const char *fn, spo_dev *d, float *y, float *mean
                                const float *gamma, const float *beta, int n, int c, int hw, int g, float eps)
 {
     NEED(y); NEED(mean); NEED(rstd); NEED(x);
-    CHECK(gn_check(fn, n, c, hw, g));
+    SPO_TRY(gn_check(fn, n, c, hw, g));
     if (!(eps >= 0)) return spo_err(SPO_EINVAL, "%s: eps %g < 0", fn, eps);
     return SPO_OK;
 }
@@ -136,7 +131,7 @@ static int check_groupnorm_bwd(const char *fn, spo_dev *d, float *dx, float *dga
                                int hw, int g)
 {
     NEED(dy); NEED(x); NEED(mean); NEED(rstd);
-    CHECK(gn_check(fn, n, c, hw, g));
+    SPO_TRY(gn_check(fn, n, c, hw, g));
     return SPO_OK;
 }
 
@@ -144,7 +139,7 @@ static int check_layernorm_fwd(const char *fn, spo_dev *d, float *y, float *mean
                                const float *gamma, const float *beta, int m, int c, float eps)
 {
     NEED(y); NEED(mean); NEED(rstd); NEED(x);
-    CHECK(dims(fn, 2, m, c));
+    SPO_TRY(dims(fn, 2, m, c));
     if (!(eps >= 0)) return spo_err(SPO_EINVAL, "%s: eps %g < 0", fn, eps);
     return SPO_OK;
 }
@@ -153,7 +148,7 @@ static int check_layernorm_bwd(const char *fn, spo_dev *d, float *dx, float *dga
                                const float *x, const float *mean, const float *rstd, const float *gamma, int m, int c)
 {
     NEED(dy); NEED(x); NEED(mean); NEED(rstd);
-    CHECK(dims(fn, 2, m, c));
+    SPO_TRY(dims(fn, 2, m, c));
     return SPO_OK;
 }
 
@@ -168,7 +163,7 @@ static int act_check(const char *fn, spo_act a, size_t n)
 
 static int check_act_fwd(const char *fn, spo_dev *d, spo_act a, float *y, const float *x, size_t n)
 {
-    CHECK(act_check(fn, a, n));
+    SPO_TRY(act_check(fn, a, n));
     if (!n) return NOTHING;
     NEED(y); NEED(x);
     return SPO_OK;
@@ -176,7 +171,7 @@ static int check_act_fwd(const char *fn, spo_dev *d, spo_act a, float *y, const 
 
 static int check_act_bwd(const char *fn, spo_dev *d, spo_act a, float *dx, const float *dy, const float *x, size_t n)
 {
-    CHECK(act_check(fn, a, n));
+    SPO_TRY(act_check(fn, a, n));
     if (!n || !dx) return NOTHING;
     NEED(dy); NEED(x);
     return SPO_OK;
@@ -185,13 +180,13 @@ static int check_act_bwd(const char *fn, spo_dev *d, spo_act a, float *dx, const
 static int check_geglu_fwd(const char *fn, spo_dev *d, float *y, const float *x, int m, int c)
 {
     NEED(y); NEED(x);
-    CHECK(dims(fn, 3, m, c, 2));
+    SPO_TRY(dims(fn, 3, m, c, 2));
     return SPO_OK;
 }
 
 static int check_geglu_bwd(const char *fn, spo_dev *d, float *dx, const float *dy, const float *x, int m, int c)
 {
-    CHECK(dims(fn, 3, m, c, 2));
+    SPO_TRY(dims(fn, 3, m, c, 2));
     if (!dx) return NOTHING;
     NEED(dy); NEED(x);
     return SPO_OK;
@@ -200,8 +195,8 @@ static int check_geglu_bwd(const char *fn, spo_dev *d, float *dx, const float *d
 /* ---- attention ---- */
 static int attn_check(const char *fn, int b, int tq, int tk, int h, int dh)
 {
-    CHECK(dims(fn, 4, b, tq, h, dh)); CHECK(dims(fn, 4, b, tk, h, dh)); CHECK(dims(fn, 4, b, h, tq, tk));
-    CHECK(fits_int(fn, h, dh));
+    SPO_TRY(dims(fn, 4, b, tq, h, dh)); SPO_TRY(dims(fn, 4, b, tk, h, dh)); SPO_TRY(dims(fn, 4, b, h, tq, tk));
+    SPO_TRY(fits_int(fn, h, dh));
     return SPO_OK;
 }
 
@@ -209,7 +204,7 @@ static int check_attention_fwd(const char *fn, spo_dev *d, float *o, float *p, c
                                const float *v, int b, int tq, int tk, int h, int dh, int causal)
 {
     NEED(o); NEED(q); NEED(k); NEED(v);
-    CHECK(attn_check(fn, b, tq, tk, h, dh));
+    SPO_TRY(attn_check(fn, b, tq, tk, h, dh));
     return SPO_OK;
 }
 
@@ -217,7 +212,7 @@ static int check_attention_bwd(const char *fn, spo_dev *d, float *dq, float *dk,
                                const float *p, const float *q, const float *k, const float *v, int b, int tq, int tk,
                                int h, int dh)
 {
-    CHECK(attn_check(fn, b, tq, tk, h, dh));
+    SPO_TRY(attn_check(fn, b, tq, tk, h, dh));
     if (!dq && !dk && !dv) return NOTHING;
     NEED(dout); NEED(p);
     if (dq) NEED(k);
@@ -230,13 +225,13 @@ static int check_attention_bwd(const char *fn, spo_dev *d, float *dq, float *dk,
 static int check_upsample2x_fwd(const char *fn, spo_dev *d, float *y, const float *x, int n, int c, int h, int w)
 {
     NEED(y); NEED(x);
-    CHECK(dims(fn, 6, n, c, h, w, 2, 2));
+    SPO_TRY(dims(fn, 6, n, c, h, w, 2, 2));
     return SPO_OK;
 }
 
 static int check_upsample2x_bwd(const char *fn, spo_dev *d, float *dx, const float *dy, int n, int c, int h, int w)
 {
-    CHECK(dims(fn, 6, n, c, h, w, 2, 2));
+    SPO_TRY(dims(fn, 6, n, c, h, w, 2, 2));
     if (!dx) return NOTHING;
     NEED(dy);
     return SPO_OK;
@@ -246,18 +241,18 @@ static int check_concat_fwd(const char *fn, spo_dev *d, float *y, const float *a
                             int cb, int hw)
 {
     NEED(y); NEED(a); NEED(b);
-    CHECK(dims(fn, 3, n, ca, hw)); CHECK(dims(fn, 3, n, cb, hw));
-    CHECK(fits_int(fn, 1, (long long)ca + cb));
-    CHECK(dims(fn, 3, n, ca + cb, hw));
+    SPO_TRY(dims(fn, 3, n, ca, hw)); SPO_TRY(dims(fn, 3, n, cb, hw));
+    SPO_TRY(fits_int(fn, 1, (long long)ca + cb));
+    SPO_TRY(dims(fn, 3, n, ca + cb, hw));
     return SPO_OK;
 }
 
 static int check_concat_bwd(const char *fn, spo_dev *d, float *da, float *db, const float *dy, int n, int ca, int cb,
                             int hw)
 {
-    CHECK(dims(fn, 3, n, ca, hw)); CHECK(dims(fn, 3, n, cb, hw));
-    CHECK(fits_int(fn, 1, (long long)ca + cb));
-    CHECK(dims(fn, 3, n, ca + cb, hw));
+    SPO_TRY(dims(fn, 3, n, ca, hw)); SPO_TRY(dims(fn, 3, n, cb, hw));
+    SPO_TRY(fits_int(fn, 1, (long long)ca + cb));
+    SPO_TRY(dims(fn, 3, n, ca + cb, hw));
     if (!da && !db) return NOTHING;
     NEED(dy);
     return SPO_OK;
@@ -266,7 +261,7 @@ static int check_concat_bwd(const char *fn, spo_dev *d, float *da, float *db, co
 static int check_transpose_fwd(const char *fn, spo_dev *d, float *y, const float *x, int n, int r, int c)
 {
     NEED(y); NEED(x);
-    CHECK(dims(fn, 3, n, r, c));
+    SPO_TRY(dims(fn, 3, n, r, c));
     return SPO_OK;
 }
 
@@ -278,7 +273,7 @@ static int n_check(const char *fn, size_t n)
 
 static int check_add_fwd(const char *fn, spo_dev *d, float *y, const float *a, const float *b, size_t n)
 {
-    CHECK(n_check(fn, n));
+    SPO_TRY(n_check(fn, n));
     if (!n) return NOTHING;
     NEED(y); NEED(a); NEED(b);
     return SPO_OK;
@@ -286,7 +281,7 @@ static int check_add_fwd(const char *fn, spo_dev *d, float *y, const float *a, c
 
 static int check_axpy(const char *fn, spo_dev *d, float *y, float alpha, const float *x, size_t n)
 {
-    CHECK(n_check(fn, n));
+    SPO_TRY(n_check(fn, n));
     if (!n) return NOTHING;
     NEED(y); NEED(x);
     return SPO_OK;
@@ -295,13 +290,13 @@ static int check_axpy(const char *fn, spo_dev *d, float *y, float alpha, const f
 static int check_add_nc_fwd(const char *fn, spo_dev *d, float *y, const float *b, int n, int c, int hw)
 {
     NEED(y); NEED(b);
-    CHECK(dims(fn, 3, n, c, hw));
+    SPO_TRY(dims(fn, 3, n, c, hw));
     return SPO_OK;
 }
 
 static int check_add_nc_bwd(const char *fn, spo_dev *d, float *db, const float *dy, int n, int c, int hw)
 {
-    CHECK(dims(fn, 3, n, c, hw));
+    SPO_TRY(dims(fn, 3, n, c, hw));
     if (!db) return NOTHING;
     NEED(dy);
     return SPO_OK;
@@ -309,7 +304,7 @@ static int check_add_nc_bwd(const char *fn, spo_dev *d, float *db, const float *
 
 static int check_scale(const char *fn, spo_dev *d, float *y, const float *x, float s, size_t n)
 {
-    CHECK(n_check(fn, n));
+    SPO_TRY(n_check(fn, n));
     if (!n) return NOTHING;
     NEED(y); NEED(x);
     return SPO_OK;
@@ -319,7 +314,7 @@ static int check_timestep_embed(const char *fn, spo_dev *d, float *y, const floa
                                 int flip_sin_to_cos, float shift, float max_period)
 {
     NEED(y); NEED(t);
-    CHECK(dims(fn, 2, n, dim));
+    SPO_TRY(dims(fn, 2, n, dim));
     if (!(max_period > 0)) return spo_err(SPO_EINVAL, "%s: max_period %g must be > 0", fn, max_period);
     if (dim / 2 > 0 && !isfinite(1.0f / ((float)(dim / 2) - shift)))
         return spo_err(SPO_EINVAL, "%s: half %d - shift %g is zero", fn, dim / 2, shift);
@@ -333,7 +328,7 @@ static int check_embed_fwd(const char *fn, spo_dev *d, float *y, const float *ta
     if (n < 0 || dim <= 0) return spo_err(SPO_EINVAL, "embed: bad shape n=%d dim=%d", n, dim);
     if (!n) return NOTHING;
     NEED(y); NEED(table); NEED(ids);
-    CHECK(dims(fn, 2, n, dim));
+    SPO_TRY(dims(fn, 2, n, dim));
     for (int i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= vocab)
             return spo_err(SPO_EINVAL, "embed: token id %d at position %d is outside the vocabulary [0,%d)",
@@ -347,14 +342,14 @@ static int mod_check(const char *fn, const void *x, const void *y, const void *v
     if (!x || !y || !v) return spo_err(SPO_EINVAL, "%s: NULL pointer", fn);
     if (b < 1 || t < 1 || c < 1 || ld < c)
         return spo_err(SPO_EINVAL, "%s: bad shape b=%d t=%d c=%d ld=%d", fn, b, t, c, ld);
-    CHECK(dims(fn, 3, b, t, c)); CHECK(dims(fn, 2, b, ld));
+    SPO_TRY(dims(fn, 3, b, t, c)); SPO_TRY(dims(fn, 2, b, ld));
     return SPO_OK;
 }
 
 static int check_modulate_fwd(const char *fn, spo_dev *d, float *y, const float *x, const float *shift,
                               const float *scale, int ld, int b, int t, int c)
 {
-    CHECK(mod_check("modulate", x, y, shift, ld, b, t, c));
+    SPO_TRY(mod_check("modulate", x, y, shift, ld, b, t, c));
     return mod_check("modulate", x, y, scale, ld, b, t, c);
 }
 

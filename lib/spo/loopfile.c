@@ -131,3 +131,25 @@ int spo_lora_attach(spo_lora *l, const char *path, spo_unet *u, const char *mode
     if (rc) spo_lora_free(l);
     return rc;
 }
+
+int spo_loopattrs_read(const spo_h5 *f, spo_loopattrs *a)
+{
+    int rc = spo_h5_get_attr_str(f, NULL, "model_id", a->model_id, sizeof a->model_id);
+    if (!rc) rc = spo_h5_get_attr_str(f, NULL, "lora_id", a->lora_id, sizeof a->lora_id);
+    if (!rc) rc = spo_h5_get_attr_int(f, NULL, "seed", &a->seed);
+    if (!rc) rc = spo_h5_get_attr_int(f, NULL, "step", &a->step);
+    if (!rc) rc = spo_h5_get_attr_int(f, NULL, "num_steps", &a->num_steps);
+    if (!rc) rc = spo_h5_get_attr_int(f, NULL, "timestep", &a->timestep);
+    return rc;
+}
+
+int spo_loopattrs_write(spo_h5 *out, const spo_loopattrs *a)
+{
+    int rc = spo_h5_attr_str(out, NULL, "model_id", a->model_id);
+    if (!rc) rc = spo_h5_attr_str(out, NULL, "lora_id", a->lora_id);
+    if (!rc) rc = spo_h5_attr_int(out, NULL, "seed", a->seed);
+    if (!rc) rc = spo_h5_attr_int(out, NULL, "step", a->step);
+    if (!rc) rc = spo_h5_attr_int(out, NULL, "num_steps", a->num_steps);
+    if (!rc) rc = spo_h5_attr_int(out, NULL, "timestep", a->timestep);
+    return rc;
+}

@@ -12,11 +12,25 @@
 #include "io/h5io.h"
 #include "nn/lora.h"
 #include "nn/unet.h"
+#include "spo/loop_state.h"
 
 #define SPO_MAX_CHILDREN 64        /* K of a pool (spo-pool -K) */
 #define SPO_MAX_LATENT_SIDE 4096   /* latent height and width (spo-init --latent-size) */
 #define SPO_MAX_LATENT_CHANNELS 64 /* latent channels (a UNet's in_channels) */
 #define SPO_MAX_TIMESTEP 4095      /* timesteps are 0..num_train_timesteps-1 <= SPO_MAX_TRAIN_STEPS-1 */
+
+/* The root attributes every state and pool file carries: the model and
+ * LoRA it was sampled with (lora_id "none" or a LoRA tag, loop_state.h),
+ * the chain's seed, the inference step, the number of steps and the
+ * timestep of its latents. */
+typedef struct {
+    char model_id[SPO_ID_MAX], lora_id[SPO_ID_MAX];
+    int64_t seed, step, num_steps, timestep;
+} spo_loopattrs;
+/* Read them from f's root (all must be there; no range checks: each file
+ * type checks its own) or write them to out's root. */
+int spo_loopattrs_read(const spo_h5 *f, spo_loopattrs *a);
+int spo_loopattrs_write(spo_h5 *out, const spo_loopattrs *a);
 
 /* file_a (model_id ma) and file_b (model_id mb) are for the same model:
  * "A is for model 'x', B for model 'y'". The one model-id check. */

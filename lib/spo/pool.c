@@ -13,10 +13,11 @@ static int check(const spo_h5 *f, const spo_poolmeta *m)
 {
     const char *p = spo_h5_path(f);
     int64_t d5[5] = {m->B, m->K, m->C, m->h, m->w};
-    int rc = spo_dim_check(p, "num_steps", m->num_steps, 1, SPO_MAX_INFER_STEPS);
-    if (!rc) rc = spo_dim_check(p, "step", m->step, 0, m->num_steps - 1);
-    if (!rc) rc = spo_timestep_check(p, "timestep", m->timestep);
-    if (!rc) rc = spo_dim_check(p, "child_timestep", m->child_timestep, -SPO_MAX_TIMESTEP - 1, m->timestep);
+    const spo_loopattrs *at = &m->attrs;
+    int rc = spo_dim_check(p, "num_steps", at->num_steps, 1, SPO_MAX_INFER_STEPS);
+    if (!rc) rc = spo_dim_check(p, "step", at->step, 0, at->num_steps - 1);
+    if (!rc) rc = spo_timestep_check(p, "timestep", at->timestep);
+    if (!rc) rc = spo_dim_check(p, "child_timestep", m->child_timestep, -SPO_MAX_TIMESTEP - 1, at->timestep);
     if (!rc && !isfinite(m->guidance)) rc = spo_err(SPO_EINVAL, "%s: guidance %g is not finite", p, m->guidance);
     if (!rc && !isfinite(m->eta)) rc = spo_err(SPO_EINVAL, "%s: eta %g is not finite", p, m->eta);
     if (!rc && m->K < 1) rc = spo_err(SPO_EINVAL, "%s: pool has no children (K = 0)", p);
@@ -35,12 +36,7 @@ int spo_pool_meta(const spo_h5 *f, spo_poolmeta *m)
 {
     memset(m, 0, sizeof *m);
     spo_dsinfo di;
-    int rc = spo_h5_get_attr_str(f, NULL, "model_id", m->model_id, sizeof m->model_id);
-    if (!rc) rc = spo_h5_get_attr_str(f, NULL, "lora_id", m->lora_id, sizeof m->lora_id);
-    if (!rc) rc = spo_h5_get_attr_int(f, NULL, "seed", &m->seed);
-    if (!rc) rc = spo_h5_get_attr_int(f, NULL, "step", &m->step);
-    if (!rc) rc = spo_h5_get_attr_int(f, NULL, "num_steps", &m->num_steps);
-    if (!rc) rc = spo_h5_get_attr_int(f, NULL, "timestep", &m->timestep);
+    int rc = spo_loopattrs_read(f, &m->attrs);
     if (!rc) rc = spo_h5_get_attr_int(f, NULL, "child_timestep", &m->child_timestep);
     if (!rc) rc = spo_h5_get_attr_float(f, NULL, "guidance", &m->guidance);
     if (!rc) rc = spo_h5_get_attr_float(f, NULL, "eta", &m->eta);
@@ -62,12 +58,7 @@ int spo_pool_write(spo_h5 *out, const spo_poolmeta *m, const int64_t *pid, const
     if (!rc) rc = spo_h5_write(out, "/children", SPO_T_F32, 5, s5, children);
     if (!rc) rc = spo_h5_write(out, "/x0_hat", SPO_T_F32, 5, s5, x0);
     if (!rc && eps) rc = spo_h5_write(out, "/eps", SPO_T_F32, 5, s5, eps);
-    if (!rc) rc = spo_h5_attr_str(out, NULL, "model_id", m->model_id);
-    if (!rc) rc = spo_h5_attr_str(out, NULL, "lora_id", m->lora_id);
-    if (!rc) rc = spo_h5_attr_int(out, NULL, "seed", m->seed);
-    if (!rc) rc = spo_h5_attr_int(out, NULL, "step", m->step);
-    if (!rc) rc = spo_h5_attr_int(out, NULL, "num_steps", m->num_steps);
-    if (!rc) rc = spo_h5_attr_int(out, NULL, "timestep", m->timestep);
+    if (!rc) rc = spo_loopattrs_write(out, &m->attrs);
     if (!rc) rc = spo_h5_attr_int(out, NULL, "child_timestep", m->child_timestep);
     if (!rc) rc = spo_h5_attr_float(out, NULL, "guidance", m->guidance);
     if (!rc) rc = spo_h5_attr_float(out, NULL, "eta", m->eta);

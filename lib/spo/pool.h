@@ -9,11 +9,12 @@
 
 #include "io/h5io.h"
 #include "spo/loop_state.h"
+#include "spo/loopfile.h"
 
 /* Attributes and sizes of a pool/1 file. */
 typedef struct {
-    char model_id[SPO_ID_MAX], lora_id[SPO_ID_MAX];
-    int64_t seed, step, num_steps, timestep, child_timestep;
+    spo_loopattrs attrs; /* model_id, lora_id, seed, step, num_steps, timestep */
+    int64_t child_timestep;
     double guidance, eta;
     int64_t B, K, C, h, w; /* /children is [B,K,C,h,w] */
     int has_eps;           /* /eps present */

@@ -24,6 +24,7 @@ typedef struct {
     int has_lora;
     spo_statemeta sm;
     spo_poolmeta pm;
+    char lora_tag[SPO_ID_MAX]; /* the pool's lora_id: "none" or the LoRA's tag */
     int64_t *pid;
     uint32_t *pid32;
     float *x, *eps_in, *cond, *unc, *peps, *ch, *x0, *ceps;
@@ -74,19 +75,20 @@ static int check_state(run_t *r)
     int rc = spo_state_meta(r->st, m);
     if (rc) return rc;
     spo_h5_get_attr_str(r->em, NULL, "model_id", emid, sizeof emid);
-    if ((rc = spo_same_model(sp, m->model_id, spo_h5_path(r->em), emid))) return rc;
-    if ((rc = spo_model_matches(sp, m->model_id, j->model))) return rc;
-    if (r->has_lora && r->lora.model_id[0] && (rc = spo_same_model(j->lora, r->lora.model_id, sp, m->model_id)))
+    const spo_loopattrs *at = &m->attrs;
+    if ((rc = spo_same_model(sp, at->model_id, spo_h5_path(r->em), emid))) return rc;
+    if ((rc = spo_model_matches(sp, at->model_id, j->model))) return rc;
+    if (r->has_lora && r->lora.model_id[0] && (rc = spo_same_model(j->lora, r->lora.model_id, sp, at->model_id)))
         return rc;
-    strcpy(r->pm.lora_id, "none");
-    if (r->has_lora && (rc = spo_lora_tag_of(&r->lora, r->pm.lora_id, sizeof r->pm.lora_id))) return rc;
-    if ((rc = spo_ddim_set_steps(&r->s.sched, (int)m->num_steps))) return spo_err_prefix(rc, "%s", sp);
-    if (m->step >= m->num_steps)
+    strcpy(r->lora_tag, "none");
+    if (r->has_lora && (rc = spo_lora_tag_of(&r->lora, r->lora_tag, sizeof r->lora_tag))) return rc;
+    if ((rc = spo_ddim_set_steps(&r->s.sched, (int)at->num_steps))) return spo_err_prefix(rc, "%s", sp);
+    if (at->step >= at->num_steps)
         return spo_err(SPO_EINVAL, "%s: step %lld is past the last step (%lld steps); the chain is done", sp,
-                       (long long)m->step, (long long)m->num_steps);
-    if (r->s.sched.timesteps[m->step] != m->timestep)
+                       (long long)at->step, (long long)at->num_steps);
+    if (r->s.sched.timesteps[at->step] != at->timestep)
         return spo_err(SPO_EINVAL, "%s: step %lld has timestep %lld, the model's schedule says %d", sp,
-                       (long long)m->step, (long long)m->timestep, r->s.sched.timesteps[m->step]);
+                       (long long)at->step, (long long)at->timestep, r->s.sched.timesteps[at->step]);
     const spo_unet_config *cf = spo_unet_cfg(r->s.unet);
     if (m->C != cf->in_channels)
         return spo_err(SPO_EINVAL, "%s: /latents has %d channels, the UNet takes %d", sp, (int)m->C,
@@ -106,7 +108,7 @@ static int read_inputs(run_t *r)
     if (!m->has_eps) {
     } else if (m->has_guidance && m->guidance != j->guidance) {
         if (j->note) j->note(j->ctx, "the state's cached eps is for another guidance; recomputing it");
-    } else if (!spo_h5_get_attr_str(r->st, NULL, "lora_id", slid, sizeof slid) && strcmp(slid, r->pm.lora_id)) {
+    } else if (!spo_h5_get_attr_str(r->st, NULL, "lora_id", slid, sizeof slid) && strcmp(slid, r->lora_tag)) {
         if (j->note) j->note(j->ctx, "the state's cached eps is for another LoRA; recomputing it");
     } else use_eps = 1;
     r->pid = malloc((B + 1) * sizeof *r->pid);
@@ -143,7 +145,8 @@ static int step_and_write(run_t *r)
         (rc = alloc_f32(&r->x0, B * K * lat)) || (rc = alloc_f32(&r->ceps, B * K * lat)))
         return rc;
     spo_pool_shape shp = {.B = (int)B, .K = (int)K, .C = (int)m->C, .h = (int)m->h, .w = (int)m->w,
-                          .step = (int)m->step, .t = (int)m->timestep, .seed = (uint64_t)m->seed, .pid = r->pid32};
+                          .step = (int)m->attrs.step, .t = (int)m->attrs.timestep, .seed = (uint64_t)m->attrs.seed,
+                          .pid = r->pid32};
     r->total = (r->eps_in ? 0 : (long)B) + (long)(B * K);
     r->s.progress = progress;
     r->s.ctx = r;
@@ -151,8 +154,8 @@ static int step_and_write(run_t *r)
     if ((rc = spo_pool_step(&r->s, &shp, r->x, r->eps_in, r->cond, r->peps, r->ch, r->x0, r->ceps, &child_t, &final)))
         return rc;
     phase(r, "work");
-    memcpy(pm->model_id, m->model_id, sizeof pm->model_id);
-    pm->seed = m->seed, pm->step = m->step, pm->num_steps = m->num_steps, pm->timestep = m->timestep;
+    pm->attrs = m->attrs; /* the state's step, sampled with this run's LoRA */
+    memcpy(pm->attrs.lora_id, r->lora_tag, sizeof pm->attrs.lora_id);
     pm->child_timestep = child_t, pm->guidance = j->guidance, pm->eta = j->eta;
     pm->B = m->B, pm->K = j->K, pm->C = m->C, pm->h = m->h, pm->w = m->w;
     if ((rc = spo_h5_create(&r->out, j->out, "pool", j->force))) return rc;

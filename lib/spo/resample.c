@@ -50,10 +50,10 @@ int spo_resample(spo_h5 *out, const spo_h5 *pool, uint64_t seed)
     for (size_t b = 0; b < B && !rc; b++) {
         uint32_t pid;
         if ((rc = spo_prompt_u32(ids[b], spo_h5_path(pool), &pid))) break;
-        chosen[b] = (int32_t)spo_choose_child(seed, pid, (uint32_t)m.step, (uint32_t)m.K);
+        chosen[b] = (int32_t)spo_choose_child(seed, pid, (uint32_t)m.attrs.step, (uint32_t)m.K);
     }
     int64_t shape[4] = {m.B, m.C, m.h, m.w};
-    int eps = m.has_eps && m.step + 1 < m.num_steps; /* no eps once the latents are final */
+    int eps = m.has_eps && m.attrs.step + 1 < m.attrs.num_steps; /* no eps once the latents are final */
     if (!rc) rc = spo_h5_create_rows(out, "/latents", SPO_T_F32, 4, shape);
     if (!rc && eps) rc = spo_h5_create_rows(out, "/eps", SPO_T_F32, 4, shape);
     for (size_t b = 0; b < B && !rc; b++) {
@@ -62,10 +62,9 @@ int spo_resample(spo_h5 *out, const spo_h5 *pool, uint64_t seed)
     }
     if (!rc) rc = spo_h5_write(out, "/prompt_id", SPO_T_I64, 1, &m.B, ids);
     if (!rc) rc = spo_h5_write(out, "/chosen", SPO_T_I32, 1, &m.B, chosen);
-    spo_statemeta sm = {.seed = m.seed, .step = m.step + 1, .num_steps = m.num_steps, .timestep = m.child_timestep};
-    memcpy(sm.model_id, m.model_id, sizeof sm.model_id);
-    memcpy(sm.lora_id, m.lora_id, sizeof sm.lora_id);
-    if (!rc) rc = spo_state_write_attrs(out, &sm);
+    spo_loopattrs next = m.attrs; /* the state after the pool's step */
+    next.step++, next.timestep = m.child_timestep;
+    if (!rc) rc = spo_loopattrs_write(out, &next);
     if (!rc) rc = spo_h5_attr_int(out, NULL, "choice_seed", (int64_t)seed);
     /* what the cached /eps was computed with: spo-pool reuses it only when
      * it samples with the same guidance, eta and LoRA */

@@ -41,7 +41,7 @@ static int read_text(run_t *r)
     if ((rc = spo_h5_open(&r->emb, r->j->embeds, "embeds", NULL))) return rc;
     ep = spo_h5_path(r->emb);
     if (!spo_h5_get_attr_str(r->emb, NULL, "model_id", emid, sizeof emid) &&
-        (rc = spo_same_model(spo_h5_path(r->pool), r->m.model_id, ep, emid)))
+        (rc = spo_same_model(spo_h5_path(r->pool), r->m.attrs.model_id, ep, emid)))
         return rc;
     if (!spo_h5_exists(r->emb, "/spm_ids"))
         return spo_err(SPO_EINVAL, "%s: no /spm_ids (make it with spo-encode --spm DIR)", ep);
@@ -70,7 +70,7 @@ static int read_pool(run_t *r)
     spo_dimbind pre[] = {{"C", spo_scoring_latent_channels(r->s)}, {NULL, 0}};
     int rc = spo_h5_open(&r->pool, r->j->pool, "pool", pre);
     if (!rc) rc = spo_pool_meta(r->pool, &r->m);
-    if (!rc) rc = spo_model_matches(spo_h5_path(r->pool), r->m.model_id, r->j->model);
+    if (!rc) rc = spo_model_matches(spo_h5_path(r->pool), r->m.attrs.model_id, r->j->model);
     if (rc) return rc;
     size_t n = (size_t)(r->m.B * r->m.K), lat = (size_t)(r->m.C * r->m.h * r->m.w);
     int64_t ct = r->m.child_timestep < 0 ? 0 : r->m.child_timestep;

@@ -13,9 +13,9 @@ int spo_scores_write(spo_h5 *out, const spo_poolmeta *m, const char *scorer, int
     int rc = spo_h5_write(out, "/scores", SPO_T_F32, 2, shape, scores);
     if (!rc) rc = spo_h5_write(out, "/prompt_id", SPO_T_I64, 1, shape, pid);
     if (!rc) rc = spo_h5_attr_str(out, NULL, "scorer", scorer);
-    if (!rc) rc = spo_h5_attr_int(out, NULL, "step", m->step);
+    if (!rc) rc = spo_h5_attr_int(out, NULL, "step", m->attrs.step);
     if (!rc) rc = spo_h5_attr_int(out, NULL, "timestep", timestep);
-    if (!rc) rc = spo_h5_attr_str(out, NULL, "model_id", m->model_id);
+    if (!rc) rc = spo_h5_attr_str(out, NULL, "model_id", m->attrs.model_id);
     return rc;
 }
 
@@ -31,9 +31,9 @@ int spo_scores_match(const spo_h5 *sc, const spo_h5 *pool, const spo_poolmeta *m
         return spo_err(SPO_EINVAL, "%s does not match %s: /scores is [%" PRId64 ",%" PRId64 "], the pool has %" PRId64
                        " prompts of %" PRId64 " children", sn, pn, di.ndim > 0 ? di.shape[0] : 0,
                        di.ndim > 1 ? di.shape[1] : 0, m->B, m->K);
-    if (step != m->step)
+    if (step != m->attrs.step)
         return spo_err(SPO_EINVAL, "%s does not match %s: scores of step %" PRId64 ", pool of step %" PRId64, sn, pn,
-                       step, m->step);
+                       step, m->attrs.step);
     int64_t *sid = malloc(((size_t)m->B + 1) * sizeof *sid);
     if (!sid) return spo_err(SPO_EIO, "out of memory");
     rc = spo_h5_read_i64(sc, "/prompt_id", sid, (size_t)m->B);

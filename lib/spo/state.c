@@ -15,21 +15,17 @@ int spo_state_meta(const spo_h5 *f, spo_statemeta *m)
     memset(m, 0, sizeof *m);
     const char *p = spo_h5_path(f);
     spo_dsinfo di;
-    int rc = spo_h5_get_attr_str(f, NULL, "model_id", m->model_id, sizeof m->model_id);
-    if (!rc) rc = spo_h5_get_attr_str(f, NULL, "lora_id", m->lora_id, sizeof m->lora_id);
-    if (!rc) rc = spo_h5_get_attr_int(f, NULL, "seed", &m->seed);
-    if (!rc) rc = spo_h5_get_attr_int(f, NULL, "step", &m->step);
-    if (!rc) rc = spo_h5_get_attr_int(f, NULL, "num_steps", &m->num_steps);
-    if (!rc) rc = spo_h5_get_attr_int(f, NULL, "timestep", &m->timestep);
+    const spo_loopattrs *at = &m->attrs;
+    int rc = spo_loopattrs_read(f, &m->attrs);
     if (!rc) rc = spo_h5_info(f, "/latents", &di);
     if (rc) return rc;
     if (di.ndim != 4) return spo_err(SPO_EINVAL, "%s: /latents has rank %d, expected 4", p, di.ndim);
     m->B = di.shape[0], m->C = di.shape[1], m->h = di.shape[2], m->w = di.shape[3];
     m->has_eps = spo_h5_exists(f, "/eps");
     m->has_guidance = spo_h5_get_attr_float(f, NULL, "guidance", &m->guidance) == SPO_OK;
-    rc = spo_dim_check(p, "num_steps", m->num_steps, 1, SPO_MAX_INFER_STEPS);
-    if (!rc) rc = spo_dim_check(p, "step", m->step, 0, m->num_steps);
-    if (!rc) rc = spo_dim_check(p, "timestep", m->timestep, -SPO_MAX_TIMESTEP - 1, SPO_MAX_TIMESTEP);
+    rc = spo_dim_check(p, "num_steps", at->num_steps, 1, SPO_MAX_INFER_STEPS);
+    if (!rc) rc = spo_dim_check(p, "step", at->step, 0, at->num_steps);
+    if (!rc) rc = spo_dim_check(p, "timestep", at->timestep, -SPO_MAX_TIMESTEP - 1, SPO_MAX_TIMESTEP);
     if (!rc) rc = spo_dim_check(p, "/latents C", m->C, 1, SPO_MAX_LATENT_CHANNELS);
     if (!rc) rc = spo_dim_check(p, "/latents h", m->h, 1, SPO_MAX_LATENT_SIDE);
     if (!rc) rc = spo_dim_check(p, "/latents w", m->w, 1, SPO_MAX_LATENT_SIDE);
@@ -50,17 +46,6 @@ int spo_state_read(const spo_h5 *f, const spo_statemeta *m, float *x, int64_t *i
         rc = spo_prompt_u32(ids[b], spo_h5_path(f), &u);
     }
     if (!rc && eps) rc = spo_h5_read_f32(f, "/eps", eps, n);
-    return rc;
-}
-
-int spo_state_write_attrs(spo_h5 *out, const spo_statemeta *m)
-{
-    int rc = spo_h5_attr_str(out, NULL, "model_id", m->model_id);
-    if (!rc) rc = spo_h5_attr_str(out, NULL, "lora_id", m->lora_id);
-    if (!rc) rc = spo_h5_attr_int(out, NULL, "seed", m->seed);
-    if (!rc) rc = spo_h5_attr_int(out, NULL, "step", m->step);
-    if (!rc) rc = spo_h5_attr_int(out, NULL, "num_steps", m->num_steps);
-    if (!rc) rc = spo_h5_attr_int(out, NULL, "timestep", m->timestep);
     return rc;
 }
 
@@ -88,7 +73,7 @@ static int read_ids(const spo_h5 *f, int64_t **ids, int64_t *n)
 
 int spo_state_init(spo_h5 *out, const spo_h5 *embeds, const spo_init_opts *o)
 {
-    spo_statemeta m = {.seed = (int64_t)o->seed, .step = 0, .num_steps = o->num_steps, .timestep = o->timestep};
+    spo_loopattrs m = {.seed = (int64_t)o->seed, .step = 0, .num_steps = o->num_steps, .timestep = o->timestep};
     int64_t *ids = NULL, P = 0;
     int rc = spo_h5_get_attr_str(embeds, NULL, "model_id", m.model_id, sizeof m.model_id);
     if (rc || (rc = read_ids(embeds, &ids, &P))) return rc;
@@ -107,7 +92,7 @@ int spo_state_init(spo_h5 *out, const spo_h5 *embeds, const spo_init_opts *o)
         rc = spo_h5_write_rows(out, "/latents", SPO_T_F32, b, 1, x);
     }
     if (!rc) rc = spo_h5_write(out, "/prompt_id", SPO_T_I64, 1, &P, ids);
-    if (!rc) rc = spo_state_write_attrs(out, &m);
+    if (!rc) rc = spo_loopattrs_write(out, &m);
     free(x);
     free(ids);
     return rc;

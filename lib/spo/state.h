@@ -10,10 +10,10 @@
 
 #include "io/h5io.h"
 #include "spo/loop_state.h"
+#include "spo/loopfile.h"
 
 typedef struct {
-    char model_id[SPO_ID_MAX], lora_id[SPO_ID_MAX];
-    int64_t seed, step, num_steps, timestep;
+    spo_loopattrs attrs; /* model_id, lora_id, seed, step, num_steps, timestep */
     int64_t B, C, h, w; /* /latents is [B,C,h,w] */
     int has_eps;        /* /eps present */
     int has_guidance;   /* the guidance the cached /eps was computed with is recorded */
@@ -27,9 +27,6 @@ int spo_state_meta(const spo_h5 *f, spo_statemeta *m);
 /* x [B,C,h,w] and ids [B] (each a valid prompt id, 0..2^32-1); eps
  * [B,C,h,w] too when not NULL (the file must have /eps). */
 int spo_state_read(const spo_h5 *f, const spo_statemeta *m, float *x, int64_t *ids, float *eps);
-/* The root attributes every state carries: model_id, lora_id, seed, step,
- * num_steps, timestep (from m). */
-int spo_state_write_attrs(spo_h5 *out, const spo_statemeta *m);
 
 /* Write a state/1 file into out (created by the caller, who commits it):
  * x_T [P,C,h,w] and /prompt_id for every prompt of embeds, step 0,

@@ -6,29 +6,22 @@
 # one line naming the file and leave nothing behind. The UNet outputs are
 # compared with diffusers' in tests/unit/test_lora_export.c.
 
-bats_require_minimum_version 1.5.0
+load helpers
+OUTPUTS="out out.h5 out.safetensors"
+NO_STDOUT=1
 
 setup_file() {
-    export BIN="${SPO_BIN:-$BATS_TEST_DIRNAME/../../bin}"
-    export FIX="$(cd "$BATS_TEST_DIRNAME/../fixtures" && pwd)"
     export M="$FIX/tiny-sd"
     export X="$FIX/export"
     export D="$X/pytorch_lora_weights.safetensors"
 }
 
-setup() { cd "$BATS_TEST_TMPDIR"; }
-
-expect_fail() {
-    local want=$1 file=$2; shift 2
-    run --separate-stderr "$BIN/spo-export" "$@"
-    echo "status=$status stderr=$stderr"
-    [ "$status" -eq "$want" ]
-    [ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
-    [[ "$stderr" == spo-export:* ]]
+# spo-export ARGS... fails as expect_fail (helpers) checks, naming FILE
+export_fails() {
+    local want=$1 file=$2
+    shift 2
+    expect_fail "$want" "$BIN/spo-export" "$@"
     [[ "$stderr" == *"$file"* ]]
-    [ -z "$output" ]
-    [ ! -e out ] && [ ! -e out.h5 ] && [ ! -e out.safetensors ]
-    [ -z "$(ls -a | grep '\.tmp\.')" ]
 }
 
 @test "diffusers -> lora/1 -> diffusers gives the same bytes" {
@@ -66,7 +59,7 @@ expect_fail() {
     "$BIN/spo-export" -F lora -m "$M" --lora k.safetensors -o back.h5
     h5diff l.h5 back.h5 /lora /lora
     # a kohya file needs the model for the module names
-    expect_fail 2 k.safetensors --lora k.safetensors -o out.safetensors
+    export_fails 2 k.safetensors --lora k.safetensors -o out.safetensors
 }
 
 @test "merged unet/ folder in f32 and f16" {
@@ -77,30 +70,30 @@ expect_fail() {
     "$BIN/spo-convert" --list "$M/unet/diffusion_pytorch_model.safetensors" > b
     diff a b
     ! cmp -s unet/diffusion_pytorch_model.safetensors "$M/unet/diffusion_pytorch_model.safetensors"
-    expect_fail 2 unet -F unet -m "$M" --lora "$D" -o unet
+    export_fails 2 unet -F unet -m "$M" --lora "$D" -o unet
     "$BIN/spo-export" -F unet -m "$M" --dtype f16 --lora "$D" -o unet/ -f
     "$BIN/spo-convert" --list unet/diffusion_pytorch_model.safetensors | grep -v '	F16	' | { ! grep .; }
     [ -z "$(ls -a | grep -E '\.(tmp|old)\.')" ]
 }
 
 @test "bad inputs exit 2 naming the file" {
-    expect_fail 2 bad_missing_up.safetensors -F lora -m "$M" --lora "$X/bad_missing_up.safetensors" -o out.h5
-    expect_fail 2 bad_missing_module.safetensors -F lora -m "$M" --lora "$X/bad_missing_module.safetensors" -o out.h5
-    expect_fail 2 bad_shape.safetensors -F lora -m "$M" --lora "$X/bad_shape.safetensors" -o out.h5
-    expect_fail 2 bad_shape.safetensors -F kohya -m "$M" --lora "$X/bad_shape.safetensors" -o out.safetensors
-    expect_fail 2 not_lora.safetensors -F lora -m "$M" --lora "$X/not_lora.safetensors" -o out.h5
-    expect_fail 2 lora_te.safetensors -m "$M" --lora "$FIX/generate/lora_te.safetensors" -o out.safetensors
-    expect_fail 2 pytorch_lora_weights.safetensors --lora "$D" -o out.safetensors
-    expect_fail 2 "$M/unet/config.json" -F unet -m "$M" --lora "$M/unet/config.json" -o out
-    expect_fail 2 "needs -m" -F unet --lora "$D" -o out
-    expect_fail 2 "--format" -F onnx --lora "$D" -o out.safetensors
-    expect_fail 2 "--lora" -o out.safetensors
+    export_fails 2 bad_missing_up.safetensors -F lora -m "$M" --lora "$X/bad_missing_up.safetensors" -o out.h5
+    export_fails 2 bad_missing_module.safetensors -F lora -m "$M" --lora "$X/bad_missing_module.safetensors" -o out.h5
+    export_fails 2 bad_shape.safetensors -F lora -m "$M" --lora "$X/bad_shape.safetensors" -o out.h5
+    export_fails 2 bad_shape.safetensors -F kohya -m "$M" --lora "$X/bad_shape.safetensors" -o out.safetensors
+    export_fails 2 not_lora.safetensors -F lora -m "$M" --lora "$X/not_lora.safetensors" -o out.h5
+    export_fails 2 lora_te.safetensors -m "$M" --lora "$FIX/generate/lora_te.safetensors" -o out.safetensors
+    export_fails 2 pytorch_lora_weights.safetensors --lora "$D" -o out.safetensors
+    export_fails 2 "$M/unet/config.json" -F unet -m "$M" --lora "$M/unet/config.json" -o out
+    export_fails 2 "needs -m" -F unet --lora "$D" -o out
+    export_fails 2 "--format" -F onnx --lora "$D" -o out.safetensors
+    export_fails 2 "--lora" -o out.safetensors
 }
 
 @test "a LoRA of another model is refused; an existing output needs -f" {
     "$BIN/spo-export" -F lora -m "$M" --lora "$D" -o l.h5
     "$BIN/spo-mkmodel" --no-spm --seed 5 -o m2
-    expect_fail 2 "l.h5: the LoRA is for model" -F unet -m m2 --lora l.h5 -o out
+    export_fails 2 "l.h5: the LoRA is for model" -F unet -m m2 --lora l.h5 -o out
     touch out.safetensors
     run --separate-stderr "$BIN/spo-export" --lora l.h5 -o out.safetensors
     [ "$status" -eq 2 ] && [[ "$stderr" == *out.safetensors*exists* ]]

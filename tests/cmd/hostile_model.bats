@@ -5,12 +5,7 @@
 # key, allocate nothing big (a 2 GB address-space limit, outside the
 # sanitizer build whose shadow memory needs more), and write nothing.
 
-bats_require_minimum_version 1.5.0
-
-setup_file() {
-    export BIN="${SPO_BIN:-$BATS_TEST_DIRNAME/../../bin}"
-    export FIX="$(cd "$BATS_TEST_DIRNAME/../fixtures" && pwd)"
-}
+load helpers
 
 setup() {
     cd "$BATS_TEST_TMPDIR"

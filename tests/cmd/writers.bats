@@ -5,13 +5,10 @@
 # where an input file is expected is refused at once (no hang); a device or
 # FIFO given as output is written as a stream, never replaced.
 
-bats_require_minimum_version 1.5.0
+load helpers
 
 setup_file() {
-    export BIN="${SPO_BIN:-$BATS_TEST_DIRNAME/../../bin}"
-    export HELP="${SPO_HELPERS:-$BATS_TEST_DIRNAME/../../build/rel/tests/helpers}"
-    export F="$(cd "$BATS_TEST_DIRNAME/../fixtures" && pwd)"
-    export M="$F/tiny-sd" E="$F/score/embeds.h5" POOL="$F/score/pool.h5"
+    export M="$FIX/tiny-sd" E="$FIX/score/embeds.h5" POOL="$FIX/score/pool.h5"
     cd "$BATS_FILE_TMPDIR"
     "$BIN/spo-init" -m "$M" -e "$E" --seed 2 -o s0.h5
     printf 'a red cube\na blue ball\n' > prompts.txt
@@ -19,14 +16,11 @@ setup_file() {
 
 setup() { cd "$BATS_FILE_TMPDIR"; }
 
-# exit status, one line on stderr naming the tool
-expect_fail() {
-    local want=$1; shift
-    run --separate-stderr timeout 60 "$@"
-    echo "status=$status stderr=$stderr"
-    [ "$status" -eq "$want" ]
-    [ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
-    [[ "$stderr" == spo-* ]]
+# expect_fail (helpers) within 60 seconds: nothing here may hang
+fails_soon() {
+    local want=$1
+    shift
+    TOOL=$(basename "$1") expect_fail "$want" timeout 60 "$@"
 }
 
 no_temps() { ! ls -a "${1:-.}" | grep -q '\.tmp\.'; }
@@ -39,10 +33,10 @@ no_temps() { ! ls -a "${1:-.}" | grep -q '\.tmp\.'; }
         cp s0.h5 $k.h5
         case $k in external) t="$PWD/secret.bin" ;; *) t="$PWD/src.h5" ;; esac
         "$HELP/spo-hostile" $k.h5 $k /latents "$t"
-        expect_fail 2 "$BIN/spo-inspect" $k.h5
+        fails_soon 2 "$BIN/spo-inspect" $k.h5
         [[ "$stderr" == *"$k.h5: /latents "*"refused"* ]]
-        expect_fail 2 "$BIN/spo-inspect" --check - < $k.h5
-        expect_fail 2 "$BIN/spo-pool" -q -m "$M" -e "$E" $k.h5 -o out-$k.h5
+        fails_soon 2 "$BIN/spo-inspect" --check - < $k.h5
+        fails_soon 2 "$BIN/spo-pool" -q -m "$M" -e "$E" $k.h5 -o out-$k.h5
         [[ "$stderr" == *"$k.h5: /latents "*"refused"* ]]
         [ ! -e out-$k.h5 ]
         no_temps
@@ -52,9 +46,9 @@ no_temps() { ! ls -a "${1:-.}" | grep -q '\.tmp\.'; }
 @test "hostile HDF5: /etc/passwd bytes are never copied into an output" {
     cp s0.h5 pw.h5
     "$HELP/spo-hostile" pw.h5 external /latents /etc/passwd
-    expect_fail 2 "$BIN/spo-inspect" -o pw-copy.h5 pw.h5
+    fails_soon 2 "$BIN/spo-inspect" -o pw-copy.h5 pw.h5
     [ ! -e pw-copy.h5 ]
-    expect_fail 2 "$BIN/spo-pool" -q -m "$M" -e "$E" pw.h5 -o pw-pool.h5
+    fails_soon 2 "$BIN/spo-pool" -q -m "$M" -e "$E" pw.h5 -o pw-pool.h5
     [ ! -e pw-pool.h5 ]
     ! grep -rqa "root:x:0" . 2>/dev/null
 }
@@ -70,14 +64,14 @@ teardown() { mountpoint -q "$BATS_FILE_TMPDIR/full" 2>/dev/null && umount "$BATS
 
 @test "disk full: spo-pool, spo-inspect -o, spo-encode exit 1 naming the output, leave nothing" {
     full_disk
-    expect_fail 1 "$BIN/spo-pool" -q -m "$M" -e "$E" s0.h5 -o full/p.h5
+    fails_soon 1 "$BIN/spo-pool" -q -m "$M" -e "$E" s0.h5 -o full/p.h5
     [[ "$stderr" == *"full/p.h5"* ]]
     no_temps full && [ ! -e full/p.h5 ]
-    expect_fail 1 "$BIN/spo-inspect" -o full/c.h5 "$POOL"
+    fails_soon 1 "$BIN/spo-inspect" -o full/c.h5 "$POOL"
     [[ "$stderr" == *"full/c.h5"* ]]
     no_temps full && [ ! -e full/c.h5 ]
     head -c 60000 /dev/zero > full/filler || true
-    expect_fail 1 "$BIN/spo-encode" -q -m "$M" prompts.txt -o full/e.h5
+    fails_soon 1 "$BIN/spo-encode" -q -m "$M" prompts.txt -o full/e.h5
     [[ "$stderr" == *"full/e.h5"* ]]
     no_temps full && [ ! -e full/e.h5 ]
 }
@@ -85,30 +79,30 @@ teardown() { mountpoint -q "$BATS_FILE_TMPDIR/full" 2>/dev/null && umount "$BATS
 @test "disk full: spo-decode to a tar and to PNG files exits 1, leaves nothing" {
     full_disk
     head -c 40000 /dev/zero > full/filler
-    expect_fail 1 "$BIN/spo-decode" -q -m "$M" "$POOL" -o full/out.tar
+    fails_soon 1 "$BIN/spo-decode" -q -m "$M" "$POOL" -o full/out.tar
     [[ "$stderr" == *"full/out.tar"* ]]
     no_temps full && [ ! -e full/out.tar ]
     head -c 65536 /dev/zero >> full/filler || true
-    expect_fail 1 "$BIN/spo-decode" -q -m "$M" "$POOL" -o full/one.png
+    fails_soon 1 "$BIN/spo-decode" -q -m "$M" "$POOL" -o full/one.png
     no_temps full && [ ! -e full/one.png ]
 }
 
 # ---- class 5: a FIFO where a file is expected --------------------------------------------
 @test "FIFO inputs are refused at once: HDF5 input, config, weights, prompts" {
     mkfifo in.fifo
-    expect_fail 2 "$BIN/spo-inspect" in.fifo
+    fails_soon 2 "$BIN/spo-inspect" in.fifo
     [[ "$stderr" == *"in.fifo: not a regular file"* ]]
-    expect_fail 2 "$BIN/spo-pool" -q -m "$M" -e "$E" in.fifo -o out.h5
+    fails_soon 2 "$BIN/spo-pool" -q -m "$M" -e "$E" in.fifo -o out.h5
     [[ "$stderr" == *"in.fifo: not a regular file"* ]]
-    expect_fail 2 "$BIN/spo-encode" -q -m "$M" in.fifo -o out.h5
+    fails_soon 2 "$BIN/spo-encode" -q -m "$M" in.fifo -o out.h5
     [[ "$stderr" == *"in.fifo: not a regular file"* ]]
-    expect_fail 2 "$BIN/spo-convert" --list in.fifo
+    fails_soon 2 "$BIN/spo-convert" --list in.fifo
     [[ "$stderr" == *"in.fifo: not a regular file"* ]]
     # a model folder whose configs, weights or tokenizer files are FIFOs
     fifo_in_model() {
         local part=$1; shift
         rm -rf m && cp -r "$M" m && rm -f "m/$part" && mkfifo "m/$part"
-        expect_fail 2 "$@"
+        fails_soon 2 "$@"
         [[ "$stderr" == *"m/$part"* ]]
     }
     fifo_in_model unet/config.json "$BIN/spo-pool" -q -m m -e "$E" s0.h5 -o out.h5
