@@ -159,7 +159,13 @@ static int open_outputs(run_t *r)
     if (r->mode == OUT_TAR && ((rc = spo_outfile_open(&r->tarf, j->out, j->force)) ||
                                (rc = spo_tar_open(&r->tar, r->tarf.fp, strcmp(j->out, "-") ? j->out : "<stdout>"))))
         return rc;
-    if (j->sheet && (rc = spo_sheet_init(&r->sheet, s->rows, s->cols, r->H, r->W, j->gap))) return rc;
+    /* with the prompts known, each row's prompt is written under it */
+    if (j->sheet && r->prompt) {
+        if ((rc = spo_sheet_init_labeled(&r->sheet, s->rows, s->cols, r->H, r->W, j->gap))) return rc;
+        for (int i = 0; i < s->rows && !rc; i++) rc = spo_sheet_label(&r->sheet, i, r->prompt[i]);
+        if (rc) return rc;
+    } else if (j->sheet && (rc = spo_sheet_init(&r->sheet, s->rows, s->cols, r->H, r->W, j->gap)))
+        return rc;
     return SPO_OK;
 }
 
