@@ -58,10 +58,12 @@ void spo_png_free(spo_png *p);
  *   width  = cols * w + (cols - 1) * gap
  *   height = rows * h + (rows - 1) * gap
  * Cells never filled stay grey. A labelled sheet has a band of
- * SPO_SHEET_LABEL pixels under each row for a line of text (the prompt):
+ * SPO_SHEET_LABEL pixels under each row for a line of text (the prompt),
+ * and is at least SPO_SHEET_LABEL_MINW wide (cells on the left, grey beside):
  *   height = rows * (h + SPO_SHEET_LABEL) + (rows - 1) * gap */
 #define SPO_SHEET_GAP 48
 #define SPO_SHEET_LABEL 11
+#define SPO_SHEET_LABEL_MINW 256
 
 typedef struct {
     int rows, cols, h, w, gap, label;

@@ -13,6 +13,7 @@ static int init(spo_sheet *s, int rows, int cols, int h, int w, int gap, int lab
     if (rows <= 0 || cols <= 0 || h <= 0 || w <= 0 || gap < 0 || gap > 1024)
         return spo_err(SPO_EINVAL, "contact sheet: bad grid %dx%d of %dx%d cells, gap %d", rows, cols, h, w, gap);
     long long W = (long long)cols * w + (long long)(cols - 1) * gap;
+    if (label && W < SPO_SHEET_LABEL_MINW) W = SPO_SHEET_LABEL_MINW; /* room for the prompt */
     long long H = (long long)rows * (h + label) + (long long)(rows - 1) * gap;
     if (W > 1000000 || H > 1000000 || W * H > (1LL << 31))
         return spo_err(SPO_EINVAL, "contact sheet: %lldx%lld pixels is too large", W, H);

@@ -68,8 +68,9 @@ NAMES="p10_k0.png p10_k1.png p10_k2.png p10_k3.png p11_k0.png p11_k1.png p11_k2.
     [ "$(tar tf out.tar | wc -l)" -eq 12 ]
     "$BIN/spo-decode" -q -m "$M" -e "$EMB" "$POOL" --what parent -o out --sheet sheet.png
     [ "$(ls out | tr '\n' ' ')" = "p10.png p11.png p12.png " ]
-    # with -e each row's prompt is written in an 11-pixel band under it: 3 x (32 + 11) + 2 x 2
-    [ "$("$HELP/spo-pnginfo" sheet.png)" = 32x133 ]
+    # with -e each row's prompt is written in an 11-pixel band under it: 3 x (32 + 11) + 2 x 2,
+    # and the sheet is at least 256 wide for it
+    [ "$("$HELP/spo-pnginfo" sheet.png)" = 256x133 ]
     "$BIN/spo-decode" -q -m "$M" "$POOL" --what parent --sheet plain.png
     [ "$("$HELP/spo-pnginfo" plain.png)" = 32x100 ]
     run "$HELP/spo-pnginfo" out/p10.png parameters
