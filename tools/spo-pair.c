@@ -1,4 +1,5 @@
-/* spo-pair — keep the best/worst pairs of a scored pool; merge pairs files. */
+/* spo-pair — keep the best/worst pairs of a scored pool; trajectory pairs of
+ * independent chains; merge pairs files. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,18 +13,23 @@
 static const spo_opt opts[] = {
     {"threshold", 't', "X", "keep a pair when p_best - p_worst > X, X in 0..1 (default 0.3)"},
     {"merge", 0, NULL, "merge the pairs files given as arguments (shards) instead of pairing a pool"},
+    {"trajectory", 0, NULL, "trajectory pairs: POOL FINAL pairs of N >= 2 independent chains (see below)"},
     {0},
 };
 
 static const spo_tool tool = {
     .name = "spo-pair",
     .synopsis = "[options] -e EMBEDS POOL SCORES (-o PAIRS | -a PAIRS)\n"
+                "       spo-pair --trajectory [options] -e EMBEDS POOL1 FINAL1 POOL2 FINAL2... (-o PAIRS | -a PAIRS)\n"
                 "       spo-pair --merge [options] PAIRS... (-o PAIRS | -a PAIRS)",
     .summary = "For every prompt of POOL take the best and the worst child by SCORES and keep the\n"
                "pair when softmax([best, worst]) differs by more than the threshold. Pairs carry the\n"
                "prompt's embeddings from EMBEDS. -a merges them into an existing pairs file; --merge\n"
                "merges pairs files. Output is sorted by key (seed, prompt id, step, lora step),\n"
-               "each key once.",
+               "each key once. --trajectory pairs chains instead of children (Diffusion-DPO style):\n"
+               "POOLc is chain c's one-child pool of one step, FINALc the scores of chain c's final\n"
+               "images; per prompt the best and the worst chain by final score give the pair, each\n"
+               "with its own parent (/parent_lose).",
     .common = SPO_O_OUT | SPO_O_APPEND | SPO_O_EMBEDS | SPO_O_FORCE,
     .opts = opts,
     .min_args = 1,
@@ -32,14 +38,15 @@ static const spo_tool tool = {
 
 typedef struct {
     double threshold;
-    int merge;
+    int merge, trajectory;
 } ctx_t;
 
 static int on_opt(void *p, int idx, const char *arg)
 {
     ctx_t *c = p;
     if (idx == 0) c->threshold = spo_arg_double("--threshold", arg, 0, 1);
-    else c->merge = 1;
+    else if (idx == 1) c->merge = 1;
+    else c->trajectory = 1;
     return 0;
 }
 
@@ -83,7 +90,10 @@ int main(int argc, char **argv)
     spo_parse(&tool, argc, argv, &a, on_opt, &c);
     if (!a.out == !a.append) spo_die(2, "give one of -o FILE or -a FILE (try 'spo-pair --help')");
     if (a.append && !strcmp(a.append, "-")) spo_die(2, "-a needs a file, not '-' (use -o - to write to stdout)");
-    if (!c.merge && a.argc != 2) spo_die(2, "expected POOL and SCORES (try 'spo-pair --help')");
+    if (c.merge && c.trajectory) spo_die(2, "give --merge or --trajectory, not both");
+    if (c.trajectory && (a.argc < 4 || a.argc % 2))
+        spo_die(2, "--trajectory expects POOL FINAL for each of 2 or more chains (try 'spo-pair --help')");
+    if (!c.merge && !c.trajectory && a.argc != 2) spo_die(2, "expected POOL and SCORES (try 'spo-pair --help')");
     if (!c.merge && !a.embeds) spo_die(2, "missing -e/--embeds FILE (try 'spo-pair --help')");
     if (c.merge && a.embeds) spo_die(2, "--merge takes no -e/--embeds");
     if (a.argc > MAXIN) spo_die(2, "too many input files (at most %d)", MAXIN);
@@ -101,7 +111,16 @@ int main(int argc, char **argv)
     int64_t kept = 0;
     if (c.merge)
         for (int i = 0; i < a.argc; i++) add_pairs_file(a.argv[i]);
-    else {
+    else if (c.trajectory) {
+        const spo_h5 *pools[MAXIN / 2], *finals[MAXIN / 2];
+        int nch = a.argc / 2;
+        for (int i = 0; i < nch; i++)
+            pools[i] = open_in(a.argv[2 * i], "pool"), finals[i] = open_in(a.argv[2 * i + 1], "scores");
+        spo_h5 *e = open_in(a.embeds, "embeds");
+        int rc = spo_pairsrc_from_chains(&srcs[nsrcs], pools, finals, nch, e, c.threshold);
+        if (rc) fail(rc);
+        kept = spo_pairsrc_count(srcs[nsrcs++]);
+    } else {
         spo_h5 *pool = open_in(a.argv[0], "pool"), *sc = open_in(a.argv[1], "scores");
         spo_h5 *e = open_in(a.embeds, "embeds");
         int rc = spo_pairsrc_from_pool(&srcs[nsrcs], pool, sc, e, c.threshold);

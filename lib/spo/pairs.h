@@ -25,7 +25,14 @@
  * conditional embedding once, in a table (/prompt_id [P] strictly
  * increasing, /cond [P,L,D]); pair i's embedding is the row whose prompt id
  * is /key[i,1]. pairs/1 (schemas/pairs1.json: one /cond row per pair) is
- * still read. The row reader below hides the difference. */
+ * still read. The row reader below hides the difference.
+ *
+ * TRAJECTORY PAIRS (spo_pairsrc_from_chains; spo-pair --trajectory): winner
+ * and loser are the steps at the same t of two independent sampling
+ * chains of a prompt, chosen by the chains' final scores (Diffusion-DPO
+ * style), so each has its own parent: the optional /parent_lose of pairs/2
+ * holds the loser's. A file without it (every SPO pair) is read as if
+ * /parent_lose were /parent. */
 #ifndef SPO_PAIRS_H
 #define SPO_PAIRS_H
 
@@ -86,17 +93,20 @@ typedef struct {
     int64_t P;              /* prompts in the table (pairs/2; pairs/1: n) */
     int64_t C, h, w, L, D;  /* latent [C,h,w], text [L,D] */
     spo_dtype_t cond_type;  /* stored type of /cond: SPO_T_F32 or SPO_T_F16 */
+    int has_parent_lose;    /* /parent_lose present (trajectory pairs) */
 } spo_pairsinfo;
 
 /* Rows i0 .. i0+n-1 of each field, into the caller's arrays; any pointer may
  * be NULL to skip that field. Sizes per pair: key 4, timestep 1, prompt_id
- * 1 (= key[1]), score_win/score_lose 1, parent/win/lose C*h*w, cond L*D
- * (the prompt's row of the table, converted to float). */
+ * 1 (= key[1]), score_win/score_lose 1, parent/win/lose/parent_lose
+ * C*h*w, cond L*D (the prompt's row of the table, converted to float).
+ * parent_lose is /parent where the file has no /parent_lose. */
 typedef struct {
     int64_t *key, *prompt_id;
     int32_t *timestep;
     float *score_win, *score_lose;
     float *parent, *win, *lose, *cond;
+    float *parent_lose;
 } spo_pairbatch;
 
 /* Open path ("-": stdin) for reading. pre: extra dimension bindings for the
@@ -120,13 +130,25 @@ typedef struct spo_pairsrc spo_pairsrc;
  * is used. threshold in [0, 1]. */
 int spo_pairsrc_from_pool(spo_pairsrc **s, const spo_h5 *pool, const spo_h5 *scores, const spo_h5 *embeds,
                           double threshold);
+/* Trajectory pairs from N >= 2 independent chains of the same prompts:
+ * pool[c] is chain c's pool/1 at one step (K = 1; all of the same step,
+ * prompt ids in the same order, model, LoRA, schedule, guidance and eta),
+ * final[c] the scores/1 of chain c's final images (K = 1, its last step,
+ * the same prompt ids in the same order). Per prompt the best and the
+ * worst chain by final score form the pair under the rule above
+ * (threshold); parent and win are the best chain's x_t and x_{t-1},
+ * parent_lose and lose the worst chain's. Key: (pool[0]'s seed, prompt
+ * id, step, lora step). */
+int spo_pairsrc_from_chains(spo_pairsrc **s, const spo_h5 *const *pool, const spo_h5 *const *final, int nchains,
+                            const spo_h5 *embeds, double threshold);
 /* An existing pairs file (pairs/1 or pairs/2), open while s is used. */
 int spo_pairsrc_open(spo_pairsrc **s, const spo_pairs *pairs);
 int64_t spo_pairsrc_count(const spo_pairsrc *s);
 void spo_pairsrc_free(spo_pairsrc *s);
 
 /* Write the merged sources as a pairs/2 file into out (created with
- * schema "pairs" by the caller, who commits it): pairs in key order, then
+ * schema "pairs" by the caller, who commits it), with /parent_lose when
+ * any source has loser parents of their own: pairs in key order, then
  * the table of their prompts in prompt-id order, each prompt's embedding
  * taken from the first pair (in key order) that has it. *written (may be
  * NULL) gets the number of pairs. */

@@ -18,7 +18,9 @@ struct spo_pairsrc {
     spo_dtype_t cond_type; /* stored dtype of /cond (F32 or F16) */
     int64_t *key;          /* [n,4] */
     float *uncond;         /* [L*D] */
-    /* a pool source only (f is the pool): */
+    int own_lose_parent;   /* losers have parents of their own (/parent_lose, or chains) */
+    int chains;            /* a chains source: K chains, parent [B,K,C*h*w] */
+    /* a pool or chains source only (f is the pool, of chain 0): */
     const spo_h5 *embeds;
     int64_t K;
     int32_t timestep;      /* the pool's parent timestep */
@@ -36,8 +38,12 @@ typedef struct {
     int32_t timestep;
     float score_win, score_lose;
     float *parent, *win, *lose, *cond;
+    float *parent_lose; /* NULL to skip; /parent where the source has none */
 } spo_pairrow;
 
+/* s's text shape, its /cond type and /uncond from embeds file f
+ * (/cond [P,L,D], /uncond [1,L,D]). */
+int spo_pairs_text_shape(spo_pairsrc *s, const spo_h5 *f);
 /* Fetch pair i of s into r. */
 int spo_pairsrc_row(const spo_pairsrc *s, int64_t i, spo_pairrow *r);
 /* The conditional embedding [L*D] of pair i's prompt. */

@@ -62,6 +62,8 @@ static int read_info(spo_pairs *p)
     static const char *const ds[] = {"/key", "/parent", "/win", "/lose", "/timestep", "/score_win", "/score_lose",
                                      "/cond", "/uncond", "/prompt_id"};
     for (int i = 0; i < (in->version >= 2 ? 10 : 9) && !rc; i++) rc = spo_storage_check(p->f, ds[i]);
+    in->has_parent_lose = in->version >= 2 && spo_h5_exists(p->f, "/parent_lose");
+    if (!rc && in->has_parent_lose) rc = spo_storage_check(p->f, "/parent_lose");
     if (!rc && in->version == 1 && in->P != in->n)
         rc = spo_err(SPO_EINVAL, "%s: /cond has %" PRId64 " rows, /parent %" PRId64, fn, in->P, in->n);
     return rc;
@@ -153,6 +155,8 @@ int spo_pairs_read(const spo_pairs *p, int64_t i0, int64_t n, spo_pairbatch *b)
     if (!rc && b->parent) rc = spo_h5_read_rows(p->f, "/parent", SPO_T_F32, i0, n, b->parent);
     if (!rc && b->win) rc = spo_h5_read_rows(p->f, "/win", SPO_T_F32, i0, n, b->win);
     if (!rc && b->lose) rc = spo_h5_read_rows(p->f, "/lose", SPO_T_F32, i0, n, b->lose);
+    if (!rc && b->parent_lose)
+        rc = spo_h5_read_rows(p->f, p->in.has_parent_lose ? "/parent_lose" : "/parent", SPO_T_F32, i0, n, b->parent_lose);
     if (!rc && b->cond) rc = read_cond(p, i0, n, key, b->cond);
     if (key != b->key) free(key);
     if (t != b->timestep) free(t);

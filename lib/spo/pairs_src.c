@@ -31,8 +31,7 @@ int64_t spo_pairsrc_count(const spo_pairsrc *s) { return s->n; }
 
 static void *alloc(size_t n, size_t size) { return malloc(n ? n * size : 1); }
 
-/* /cond [P,L,D] and /uncond [1,L,D] of an embeds file. */
-static int text_shape(spo_pairsrc *s, const spo_h5 *f)
+int spo_pairs_text_shape(spo_pairsrc *s, const spo_h5 *f)
 {
     spo_dsinfo di;
     int rc = spo_h5_info(f, "/cond", &di);
@@ -58,6 +57,7 @@ int spo_pairsrc_open(spo_pairsrc **out, const spo_pairs *p)
     s->num_steps = in->num_steps, s->guidance = in->guidance, s->eta = in->eta;
     s->n = in->n, s->C = in->C, s->h = in->h, s->w = in->w, s->L = in->L, s->D = in->D;
     s->cond_type = in->cond_type;
+    s->own_lose_parent = in->has_parent_lose;
     size_t ld = (size_t)(s->L * s->D);
     s->key = alloc((size_t)s->n * 4, sizeof *s->key);
     s->uncond = alloc(ld, sizeof *s->uncond);
@@ -120,7 +120,7 @@ int spo_pairsrc_from_pool(spo_pairsrc **out, const spo_h5 *pool, const spo_h5 *s
     if ((rc = spo_h5_read_i64(pool, "/prompt_id", ids, B))) goto out;
     if ((rc = spo_scores_match(sc, pool, &m, ids))) goto out;
     if ((rc = map_prompts(pool, emb, ids, m.B, erow))) goto out;
-    if ((rc = text_shape(s, emb))) goto out;
+    if ((rc = spo_pairs_text_shape(s, emb))) goto out;
     if ((rc = spo_h5_read_f32(pool, "/parent", s->parent, B * chw))) goto out;
     if ((rc = spo_h5_read_f32(pool, "/children", s->children, B * K * chw))) goto out;
     if ((rc = spo_h5_read_f32(sc, "/scores", s->scores, B * K))) goto out;
@@ -149,7 +149,7 @@ int spo_pairsrc_row(const spo_pairsrc *s, int64_t i, spo_pairrow *r)
     if (s->file) {
         spo_pairbatch b = {.key = r->key, .timestep = &r->timestep, .score_win = &r->score_win,
                            .score_lose = &r->score_lose, .parent = r->parent, .win = r->win, .lose = r->lose,
-                           .cond = r->cond};
+                           .cond = r->cond, .parent_lose = r->parent_lose};
         return spo_pairs_read(s->file, i, 1, &b);
     }
     size_t b = (size_t)s->pb[i], K = (size_t)s->K;
@@ -157,7 +157,14 @@ int spo_pairsrc_row(const spo_pairsrc *s, int64_t i, spo_pairrow *r)
     r->timestep = s->timestep;
     r->score_win = s->scores[b * K + (size_t)s->win[i]];
     r->score_lose = s->scores[b * K + (size_t)s->lose[i]];
-    memcpy(r->parent, s->parent + b * chw, chw * sizeof *r->parent);
+    if (s->chains) { /* chain win's x_t and x_{t-1}, chain lose's */
+        memcpy(r->parent, s->parent + (b * K + (size_t)s->win[i]) * chw, chw * sizeof *r->parent);
+        if (r->parent_lose)
+            memcpy(r->parent_lose, s->parent + (b * K + (size_t)s->lose[i]) * chw, chw * sizeof *r->parent_lose);
+    } else {
+        memcpy(r->parent, s->parent + b * chw, chw * sizeof *r->parent);
+        if (r->parent_lose) memcpy(r->parent_lose, r->parent, chw * sizeof *r->parent_lose);
+    }
     memcpy(r->win, s->children + (b * K + (size_t)s->win[i]) * chw, chw * sizeof *r->win);
     memcpy(r->lose, s->children + (b * K + (size_t)s->lose[i]) * chw, chw * sizeof *r->lose);
     return r->cond ? spo_pairsrc_cond(s, i, r->cond) : SPO_OK;

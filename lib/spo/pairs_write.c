@@ -40,11 +40,12 @@ static int compatible(const spo_pairsrc *a, const spo_pairsrc *b)
 static const char *const latent_ds[] = {"/parent", "/win", "/lose"};
 
 /* The datasets of N pairs of P prompts, and the attributes. */
-static int create_all(spo_h5 *out, const spo_pairsrc *s, int64_t N, int64_t P, spo_dtype_t ct)
+static int create_all(spo_h5 *out, const spo_pairsrc *s, int64_t N, int64_t P, spo_dtype_t ct, int lose_parent)
 {
     int64_t key[2] = {N, 4}, lat[4] = {N, s->C, s->h, s->w}, txt[3] = {P, s->L, s->D};
     int rc = spo_h5_create_rows(out, "/key", SPO_T_I64, 2, key);
     for (int i = 0; i < 3 && !rc; i++) rc = spo_h5_create_rows(out, latent_ds[i], SPO_T_F32, 4, lat);
+    if (!rc && lose_parent) rc = spo_h5_create_rows(out, "/parent_lose", SPO_T_F32, 4, lat);
     if (!rc) rc = spo_h5_create_rows(out, "/timestep", SPO_T_I32, 1, &N);
     if (!rc) rc = spo_h5_create_rows(out, "/score_win", SPO_T_F32, 1, &N);
     if (!rc) rc = spo_h5_create_rows(out, "/score_lose", SPO_T_F32, 1, &N);
@@ -68,6 +69,7 @@ static int put_row(spo_h5 *out, int64_t i, const spo_pairrow *r)
     if (!rc) rc = spo_h5_write_rows(out, "/parent", SPO_T_F32, i, 1, r->parent);
     if (!rc) rc = spo_h5_write_rows(out, "/win", SPO_T_F32, i, 1, r->win);
     if (!rc) rc = spo_h5_write_rows(out, "/lose", SPO_T_F32, i, 1, r->lose);
+    if (!rc && r->parent_lose) rc = spo_h5_write_rows(out, "/parent_lose", SPO_T_F32, i, 1, r->parent_lose);
     return rc;
 }
 
@@ -104,9 +106,11 @@ int spo_pairs_write(spo_h5 *out, spo_pairsrc *const *src, int nsrc, int64_t *wri
     if (nsrc < 1) return spo_err(SPO_EINVAL, "no pairs to write");
     int rc = SPO_OK;
     spo_dtype_t ct = SPO_T_F16; /* f16 only when every source stores f16 */
+    int lose_parent = 0;        /* /parent_lose when any source has loser parents of their own */
     for (int i = 0; i < nsrc && !rc; i++) {
         if (i) rc = compatible(src[0], src[i]);
         if (src[i]->cond_type != SPO_T_F16) ct = SPO_T_F32;
+        lose_parent |= src[i]->own_lose_parent;
     }
     if (rc) return rc;
     const int64_t **keys = malloc((size_t)nsrc * sizeof *keys);
@@ -121,10 +125,11 @@ int spo_pairs_write(spo_h5 *out, spo_pairsrc *const *src, int nsrc, int64_t *wri
     if (!rc) rc = plan_table(src, plan, N, &table, &P);
     const spo_pairsrc *s0 = src[0];
     size_t chw = (size_t)(s0->C * s0->h * s0->w), ld = (size_t)(s0->L * s0->D);
-    float *buf = rc ? NULL : malloc((3 * chw + ld + 1) * sizeof *buf);
+    float *buf = rc ? NULL : malloc((4 * chw + ld + 1) * sizeof *buf);
     if (!rc && !buf) rc = spo_err(SPO_EIO, "out of memory");
-    spo_pairrow r = {.parent = buf, .win = buf + chw, .lose = buf + 2 * chw};
-    if (!rc) rc = create_all(out, s0, N, P, ct);
+    spo_pairrow r = {.parent = buf, .win = buf + chw, .lose = buf + 2 * chw,
+                     .parent_lose = lose_parent ? buf + 3 * chw + ld : NULL}; /* cond at buf + 3 chw */
+    if (!rc) rc = create_all(out, s0, N, P, ct, lose_parent);
     for (int64_t i = 0; i < N && !rc; i++) {
         rc = spo_pairsrc_row(src[plan[i].src], plan[i].row, &r);
         if (!rc) rc = put_row(out, i, &r);

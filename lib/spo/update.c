@@ -4,7 +4,9 @@
  * pass (LoRA off), then the policy pass (LoRA on) and its backward with
  * d loss / d eps split into (1 - g) for the uncond half and g for the cond
  * half. Both passes run in train mode, so they take the same code path and
- * a LoRA with B = 0 gives ratios of exactly 1. */
+ * a LoRA with B = 0 gives ratios of exactly 1.
+ * Trajectory pairs (the loser with its own parent) run 4P images
+ * [x.. xl.. | x.. xl..]: per half the winners' parents, then the losers'. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 
 typedef struct {
     float *parent, *win, *lose, *cond, *ht, *ref, *pol, *eps, *epsr, *geps, *hdout, *g;
+    float *plose, *epsl, *epsrl; /* trajectory pairs only */
     int *t;
     float *dx, *dctx, *dt, *dout, *ddx; /* device */
 } bufs;
@@ -22,20 +25,27 @@ static void free_bufs(spo_dev *d, bufs *b)
 {
     free(b->parent), free(b->win), free(b->lose), free(b->cond), free(b->ht), free(b->ref), free(b->pol);
     free(b->eps), free(b->epsr), free(b->geps), free(b->hdout), free(b->g), free(b->t);
+    free(b->plose), free(b->epsl), free(b->epsrl);
     float *dv[] = {b->dx, b->dctx, b->dt, b->dout, b->ddx};
     for (int i = 0; i < 5; i++)
         if (dv[i]) spo_dev_free(d, dv[i]);
 }
 
-static int alloc_bufs(spo_dev *d, bufs *b, int P, size_t lat, size_t ctx, size_t numel)
+/* S parents per pair: 1, or 2 for trajectory pairs */
+static int alloc_bufs(spo_dev *d, bufs *b, int P, int S, size_t lat, size_t ctx, size_t numel)
 {
     memset(b, 0, sizeof *b);
-    size_t m = 2 * (size_t)P;
+    size_t m = 2 * (size_t)S * P;
     b->parent = malloc(P * lat * sizeof(float)), b->win = malloc(P * lat * sizeof(float));
     b->lose = malloc(P * lat * sizeof(float)), b->cond = malloc(P * ctx * sizeof(float));
     b->ht = malloc(m * sizeof(float)), b->ref = malloc(m * lat * sizeof(float)), b->pol = malloc(m * lat * sizeof(float));
     b->eps = malloc(lat * sizeof(float)), b->epsr = malloc(lat * sizeof(float));
-    b->geps = malloc(P * lat * sizeof(float)), b->hdout = malloc(m * lat * sizeof(float));
+    b->geps = malloc(S * P * lat * sizeof(float)), b->hdout = malloc(m * lat * sizeof(float));
+    if (S == 2) {
+        b->plose = malloc(P * lat * sizeof(float)), b->epsl = malloc(lat * sizeof(float));
+        b->epsrl = malloc(lat * sizeof(float));
+        if (!b->plose || !b->epsl || !b->epsrl) return spo_err(SPO_EIO, "out of memory");
+    }
     b->g = malloc(numel * sizeof(float)), b->t = malloc(P * sizeof(int));
     if (!b->parent || !b->win || !b->lose || !b->cond || !b->ht || !b->ref || !b->pol || !b->eps || !b->epsr ||
         !b->geps || !b->hdout || !b->g || !b->t)
@@ -52,23 +62,28 @@ static void guide(float *e, const float *out, int j, int mm, size_t lat, float g
     for (size_t i = 0; i < lat; i++) e[i] = eu[i] + g * (ec[i] - eu[i]);
 }
 
-/* the pairs of one UNet call: inputs on the device */
-static int load_inputs(spo_update *u, spo_pairs_in *p, bufs *b, const int64_t *idx, int mm, size_t lat, size_t ctx)
+/* the pairs of one UNet call: inputs on the device; S parents per pair,
+ * so m = S mm images per half, the losers' parents after the winners' */
+static int load_inputs(spo_update *u, spo_pairs_in *p, bufs *b, const int64_t *idx, int mm, int S, size_t lat,
+                       size_t ctx)
 {
     spo_dev *d = spo_unet_params(u->unet)->dev;
     const float *unc = spo_pairs_in_uncond(p);
-    int rc = SPO_OK;
-    for (int j = 0; j < mm && !rc; j++)
+    int rc = SPO_OK, m = S * mm;
+    for (int j = 0; j < mm && !rc; j++) {
         rc = spo_pairs_in_row(p, idx[j], b->parent + j * lat, b->win + j * lat, b->lose + j * lat, b->cond + j * ctx,
                               &b->t[j]);
+        if (!rc && S == 2) rc = spo_pairs_in_parent_lose(p, idx[j], b->plose + j * lat);
+    }
     for (int k = 0; k < 2 && !rc; k++) {
-        rc = spo_dev_upload(d, b->dx + (size_t)k * mm * lat, b->parent, (size_t)mm * lat);
-        for (int j = 0; j < mm && !rc; j++) {
-            rc = spo_dev_upload(d, b->dctx + ((size_t)k * mm + j) * ctx, k ? b->cond + j * ctx : unc, ctx);
-            b->ht[k * mm + j] = (float)b->t[j];
+        rc = spo_dev_upload(d, b->dx + (size_t)k * m * lat, b->parent, (size_t)mm * lat);
+        if (!rc && S == 2) rc = spo_dev_upload(d, b->dx + ((size_t)k * m + mm) * lat, b->plose, (size_t)mm * lat);
+        for (int j = 0; j < m && !rc; j++) {
+            rc = spo_dev_upload(d, b->dctx + ((size_t)k * m + j) * ctx, k ? b->cond + (j % mm) * ctx : unc, ctx);
+            b->ht[k * m + j] = (float)b->t[j % mm];
         }
     }
-    return rc ? rc : spo_dev_upload(d, b->dt, b->ht, 2 * (size_t)mm);
+    return rc ? rc : spo_dev_upload(d, b->dt, b->ht, 2 * (size_t)m);
 }
 
 int spo_update_grad(spo_update *u, spo_pairs_in *p, const int64_t *idx, int n, double weight, double *gsum,
@@ -84,38 +99,50 @@ int spo_update_grad(spo_update *u, spo_pairs_in *p, const int64_t *idx, int n, d
     int P = u->micro > 0 ? u->micro : 1, h = mt->h, w = mt->w, L = mt->L;
     size_t lat = (size_t)mt->C * h * w, ctx = (size_t)L * mt->D, numel = spo_lora_train_numel(u->lt);
     float g = u->guidance;
+    int S = mt->own_lose_parent ? 2 : 1;
     bufs b;
-    int rc = alloc_bufs(d, &b, P < n ? P : n, lat, ctx, numel);
+    int rc = alloc_bufs(d, &b, P < n ? P : n, S, lat, ctx, numel);
     for (int i0 = 0; i0 < n && !rc; i0 += P) {
-        int mm = n - i0 < P ? n - i0 : P;
-        if ((rc = load_inputs(u, p, &b, idx + i0, mm, lat, ctx))) break;
+        int mm = n - i0 < P ? n - i0 : P, m = S * mm;
+        if ((rc = load_inputs(u, p, &b, idx + i0, mm, S, lat, ctx))) break;
         for (int j = 0; j < mm && !rc; j++)
             if (b.t[j] < 1 || b.t[j] >= u->sched.num_train)
                 rc = spo_err(SPO_EINVAL, "pair %lld: timestep %d outside 1..%d", (long long)idx[i0 + j], b.t[j],
                              u->sched.num_train - 1);
         if (rc) break;
         spo_unet_lora_enable(u->unet, 0);
-        rc = spo_unet_forward(u->unet, b.dout, b.dx, b.dt, b.dctx, 2 * mm, h, w, L, 1);
-        if (!rc) rc = spo_dev_download(d, b.ref, b.dout, 2 * (size_t)mm * lat);
+        rc = spo_unet_forward(u->unet, b.dout, b.dx, b.dt, b.dctx, 2 * m, h, w, L, 1);
+        if (!rc) rc = spo_dev_download(d, b.ref, b.dout, 2 * (size_t)m * lat);
         spo_unet_lora_enable(u->unet, 1);
-        if (!rc) rc = spo_unet_forward(u->unet, b.dout, b.dx, b.dt, b.dctx, 2 * mm, h, w, L, 1);
-        if (!rc) rc = spo_dev_download(d, b.pol, b.dout, 2 * (size_t)mm * lat);
+        if (!rc) rc = spo_unet_forward(u->unet, b.dout, b.dx, b.dt, b.dctx, 2 * m, h, w, L, 1);
+        if (!rc) rc = spo_dev_download(d, b.pol, b.dout, 2 * (size_t)m * lat);
         if (rc) break;
         for (int j = 0; j < mm; j++) {
             spo_pair_loss pl;
-            guide(b.eps, b.pol, j, mm, lat, g);
-            guide(b.epsr, b.ref, j, mm, lat, g);
+            guide(b.eps, b.pol, j, m, lat, g);
+            guide(b.epsr, b.ref, j, m, lat, g);
             float *ge = b.geps + (size_t)j * lat;
-            spo_pair_loss_eval(&u->sched, b.t[j], u->eta, &u->loss, b.parent + j * lat, b.win + j * lat,
-                               b.lose + j * lat, b.eps, b.epsr, lat, weight, &pl, ge);
+            if (S == 1) {
+                spo_pair_loss_eval(&u->sched, b.t[j], u->eta, &u->loss, b.parent + j * lat, b.win + j * lat,
+                                   b.lose + j * lat, b.eps, b.epsr, lat, weight, &pl, ge);
+            } else { /* the loser's images are mm slots on */
+                guide(b.epsl, b.pol, mm + j, m, lat, g);
+                guide(b.epsrl, b.ref, mm + j, m, lat, g);
+                spo_pair_loss_eval2(&u->sched, b.t[j], u->eta, &u->loss, b.parent + j * lat, b.plose + j * lat,
+                                    b.win + j * lat, b.lose + j * lat, b.eps, b.epsl, b.epsr, b.epsrl, lat, weight,
+                                    &pl, ge, b.geps + (size_t)(mm + j) * lat);
+            }
             st->loss += pl.loss, st->rw += pl.rw, st->rl += pl.rl;
             st->clamped += pl.clamped_w || pl.clamped_l;
             st->pairs++;
-            float *du = b.hdout + (size_t)j * lat, *dc = b.hdout + (size_t)(mm + j) * lat;
+        }
+        for (int q = 0; q < m; q++) { /* image slot q: (1 - g) d/d eps to the uncond half, g to the cond half */
+            const float *ge = b.geps + (size_t)q * lat;
+            float *du = b.hdout + (size_t)q * lat, *dc = b.hdout + (size_t)(m + q) * lat;
             for (size_t i = 0; i < lat; i++) du[i] = (1.0f - g) * ge[i], dc[i] = g * ge[i];
         }
-        rc = spo_dev_upload(d, b.dout, b.hdout, 2 * (size_t)mm * lat);
-        if (!rc) rc = spo_dev_zero(d, b.ddx, 2 * (size_t)mm * lat);
+        rc = spo_dev_upload(d, b.dout, b.hdout, 2 * (size_t)m * lat);
+        if (!rc) rc = spo_dev_zero(d, b.ddx, 2 * (size_t)m * lat);
         if (!rc) rc = spo_lora_train_zero_grad(u->lt);
         if (!rc) rc = spo_unet_backward(u->unet, b.ddx, NULL, b.dout);
         if (!rc) rc = spo_lora_train_grad(u->lt, b.g);

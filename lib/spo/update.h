@@ -13,6 +13,12 @@
  * runs two of each). Guidance as in sampling: eps = eps_u + g (eps_c - eps_u)
  * from one UNet call on [x, x] with context [uncond, cond].
  *
+ * Trajectory pairs (pairs files with /parent_lose, spo/pairs.h): the loser
+ * has its own parent x_t' at the same t, so log p(lose) takes mu from the
+ * policy's and the reference's guided eps at x_t' (a second pair of images
+ * in the same UNet calls); the loss is otherwise the same. Without
+ * /parent_lose nothing of the above changes.
+ *
  * The optimizer: global gradient-norm clipping as
  * torch.nn.utils.clip_grad_norm_, then torch.optim.AdamW (decoupled weight
  * decay, bias correction), on the flat LoRA vector (nn/lora_train.h). */
@@ -45,6 +51,15 @@ void spo_pair_loss_eval(const spo_ddim *s, int t, float eta, const spo_loss_cfg 
                         const float *lose, const float *eps, const float *eps_ref, size_t n, double weight,
                         spo_pair_loss *out, float *g_eps);
 
+/* The same with the loser's own parent xl and its guided eps eps_l,
+ * eps_ref_l (trajectory pairs); x, eps, eps_ref are the winner's. g_eps and
+ * g_eps_l (n each, or both NULL) receive weight * d loss / d eps of the
+ * winner's and the loser's policy pass. */
+void spo_pair_loss_eval2(const spo_ddim *s, int t, float eta, const spo_loss_cfg *c, const float *x, const float *xl,
+                         const float *win, const float *lose, const float *eps, const float *eps_l,
+                         const float *eps_ref, const float *eps_ref_l, size_t n, double weight, spo_pair_loss *out,
+                         float *g_eps, float *g_eps_l);
+
 /* ---- the optimizer (adamw.c) ---- */
 typedef struct {
     double lr, beta1, beta2, eps, weight_decay; /* 6e-5, 0.9, 0.999, 1e-8, 1e-4 */
@@ -67,6 +82,7 @@ typedef struct {
     double guidance, eta;
     int C, h, w, L, D;
     int64_t n;              /* pairs over all files */
+    int own_lose_parent;    /* some file has /parent_lose (trajectory pairs) */
 } spo_pairs_meta;
 
 /* Open pairs files (validated); they must agree on model, steps, guidance,
@@ -81,6 +97,9 @@ const float *spo_pairs_in_uncond(const spo_pairs_in *p); /* (L, D) */
 /* Pair i (over all files, in order) into the caller's arrays:
  * parent, win, lose (C*h*w), cond (L*D), *t its timestep. */
 int spo_pairs_in_row(spo_pairs_in *p, int64_t i, float *parent, float *win, float *lose, float *cond, int *t);
+/* The loser's parent of pair i (C*h*w): /parent_lose, or /parent in a
+ * file without it. */
+int spo_pairs_in_parent_lose(spo_pairs_in *p, int64_t i, float *parent_lose);
 
 /* perm (n) = the seeded permutation of 0..n-1 for pass `pass` of the run
  * that starts at LoRA step `step0` (Fisher-Yates on Philox words). */

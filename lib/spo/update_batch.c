@@ -41,6 +41,7 @@ static void read_meta(const spo_pairs *f, spo_pairs_meta *m)
     m->num_steps = in->num_steps, m->guidance = in->guidance, m->eta = in->eta;
     m->n = in->n, m->C = (int)in->C, m->h = (int)in->h, m->w = (int)in->w;
     m->L = (int)in->L, m->D = (int)in->D;
+    m->own_lose_parent = in->has_parent_lose;
 }
 
 static int same_meta(const spo_pairs_meta *a, const spo_pairs_meta *b, const char *fa, const char *fb)
@@ -72,6 +73,7 @@ int spo_pairs_in_open(spo_pairs_in **out, const char *const *paths, int np)
         read_meta(p->f[i], &m);
         if (i == 0) p->meta = m, p->meta.n = 0;
         else if ((rc = same_meta(&p->meta, &m, paths[0], paths[i]))) break;
+        p->meta.own_lose_parent |= m.own_lose_parent;
         p->first[i] = p->meta.n;
         p->meta.n += m.n;
     }
@@ -114,6 +116,19 @@ int spo_pairs_in_row(spo_pairs_in *p, int64_t i, float *parent, float *win, floa
         return spo_err(SPO_EINVAL, "%s: pair %" PRId64 " holds NaN or Inf", spo_h5_path(spo_pairs_h5(p->f[k])), r);
     *t = ts;
     return SPO_OK;
+}
+
+int spo_pairs_in_parent_lose(spo_pairs_in *p, int64_t i, float *parent_lose)
+{
+    if (i < 0 || i >= p->meta.n) return spo_err(SPO_EINVAL, "pair %" PRId64 " out of range", i);
+    int k = 0;
+    while (i >= p->first[k + 1]) k++;
+    int64_t r = i - p->first[k];
+    spo_pairbatch b = {.parent_lose = parent_lose};
+    int rc = spo_pairs_read(p->f[k], r, 1, &b);
+    if (!rc && !all_finite(parent_lose, (size_t)p->meta.C * p->meta.h * p->meta.w))
+        rc = spo_err(SPO_EINVAL, "%s: pair %" PRId64 " holds NaN or Inf", spo_h5_path(spo_pairs_h5(p->f[k])), r);
+    return rc;
 }
 
 void spo_update_perm(int64_t *perm, int64_t n, uint64_t seed, int64_t step0, int64_t pass)
