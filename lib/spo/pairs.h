@@ -7,9 +7,12 @@
  * returns exp(logit_scale) * cos); keep the pair when
  * p_best - p_worst > threshold (strictly). p_best - p_worst equals
  * tanh((s_best - s_worst) / 2), which is how it is computed (in double, no
- * overflow). Ties: the best is the lowest index among the largest scores,
- * the worst the lowest index among the smallest; when all K scores are
- * equal (or K = 1) best = worst and the gap is 0, so nothing is kept.
+ * overflow). Ties as the official torch.sort(scores, descending=True)
+ * orders them (stable on the CPU: equal scores keep their index order),
+ * taking its first and last: the best is the lowest index among the
+ * largest scores, the worst the highest index among the smallest; when all
+ * K scores are equal the gap is 0 (and for K = 1 best = worst), so nothing
+ * is kept.
  *
  * A PAIR is keyed by (seed, prompt id, step, lora step) (/key).
  * Writing pairs files merges any number of sources — the pairs just chosen
@@ -35,7 +38,8 @@
 #include "io/schema.h"
 
 /* ---- the rule (pure functions) ---- */
-/* Indices of the best and worst of s[0..k), ties to the lowest index. */
+/* Indices of the best and worst of s[0..k): ties to the lowest index for
+ * the best, to the highest for the worst (see above). */
 void spo_pair_pick(const float *s, int k, int *best, int *worst);
 /* p_best - p_worst of softmax([s_best, s_worst]). */
 double spo_pair_gap(double s_best, double s_worst);
