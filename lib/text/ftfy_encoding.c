@@ -24,10 +24,14 @@ static int sloppy(int codec) { return codec >= SPO_FT_W1252 && codec <= SPO_FT_W
 static int encode_byte(int codec, uint32_t c)
 {
     if (c < 0x80 && c != 0x1A) return (int)c;
-    const uint32_t *m = cmap(codec);
-    if (m[128] == c) return 0x1A;
-    for (int b = 0; b < 128; b++)
-        if (m[b] == c) return 0x80 + b;
+    const uint32_t *r = spo_fttab_cmap_rev + 2 * 129 * (size_t)codec;
+    size_t lo = 0, hi = 129;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r[2 * mid] == c) return (int)r[2 * mid + 1];
+        if (r[2 * mid] < c) lo = mid + 1;
+        else hi = mid;
+    }
     return -1;
 }
 

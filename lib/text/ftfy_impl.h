@@ -60,7 +60,7 @@ int spo_ft_fix_encoding(spo_ft_str *text, int depth);
 int spo_ft_utf8_detector(const uint32_t *s, size_t n, size_t from, size_t *start, size_t *end);
 
 /* the generated tables */
-extern const uint32_t spo_fttab_cat[], spo_fttab_cmap[], spo_fttab_cp1252[], spo_fttab_charref[],
+extern const uint32_t spo_fttab_cat[], spo_fttab_cmap[], spo_fttab_cmap_rev[], spo_fttab_cp1252[], spo_fttab_charref[],
     spo_fttab_badcp[], spo_fttab_lig[], spo_fttab_width[], spo_fttab_pyre[];
 extern const size_t spo_fttab_cat_n, spo_fttab_cmap_n, spo_fttab_cp1252_n, spo_fttab_charref_n,
     spo_fttab_badcp_n, spo_fttab_lig_n, spo_fttab_width_n, spo_fttab_pyre_n;

@@ -8,7 +8,8 @@ from the Python that runs it:
           UTF-8 clue classes (ftfy.chardata.UTF8_CLUES), (cp, mask) sorted
   cmap    the single-byte codecs ftfy tries (chardata.CHARMAP_ENCODINGS, in
           order): what bytes 0x80..0xFF and 0x1A decode to, as ftfy's sloppy
-          codecs do; plus strict windows-1252 (0 where it has no character)
+          codecs do, and the same sorted by character (cmap_rev, to encode);
+          plus strict windows-1252 (0 where it has no character)
   ent     ftfy.chardata.HTML_ENTITIES: "&name;" -> text, sorted by name
   charref html.unescape's numeric rules: _invalid_charrefs, _invalid_codepoints
   lig     ftfy.chardata.LIGATURES; width: ftfy.chardata.WIDTH_MAP
@@ -126,6 +127,12 @@ def main():
     rows, strict = cmaps()
     out.append("/* cmap: per codec (spo_ft_codec order) 129 code points: bytes 0x80..0xFF, then 0x1A */")
     out.append(emit_u32("spo_fttab_cmap", [x for r in rows for x in r], 12))
+    rev = []
+    for dec in rows:
+        pairs = sorted((c, 0x80 + b) for b, c in enumerate(dec[:128])) + [(dec[128], 0x1A)]
+        rev += [x for p in sorted(pairs) for x in p]
+    out.append("/* cmap_rev: per codec 129 (code point, byte) sorted by code point: the encoder */")
+    out.append(emit_u32("spo_fttab_cmap_rev", rev, 12))
     out.append("/* strict windows-1252 for bytes 0x80..0xFF, 0 where undefined */")
     out.append(emit_u32("spo_fttab_cp1252", strict, 12))
 
