@@ -19,7 +19,7 @@
  * from a pool, and existing pairs files — into one: sorted by key
  * (lexicographic, as signed int64), each key once (the first source that
  * has it wins: for spo-pair -a the existing file, for --merge the earlier
- * file). Sources must agree on model_id, num_steps, guidance, eta, the
+ * file). Sources must agree on model_id, text_clean, num_steps, guidance, eta, the
  * latent shape [C,h,w], the text shape [L,D] and /uncond (to 1e-2
  * relative), else SPO_EINVAL naming both files. Rows are copied one pair at
  * a time, so merging shards needs memory for one pair, not for all.
@@ -84,6 +84,7 @@ typedef struct spo_pairs spo_pairs;
 typedef struct {
     int version;            /* 1 or 2 */
     char model_id[256];
+    char text_clean[16];    /* the embeddings' tokenizer mode (spo_text_clean) */
     int64_t num_steps;
     double guidance, eta;
     int64_t n;              /* pairs */

@@ -55,6 +55,7 @@ int spo_pairsrc_open(spo_pairsrc **out, const spo_pairs *p)
     s->f = spo_pairs_h5(p);
     s->file = p;
     memcpy(s->model_id, in->model_id, sizeof s->model_id);
+    memcpy(s->text_clean, in->text_clean, sizeof s->text_clean);
     s->num_steps = in->num_steps, s->guidance = in->guidance, s->eta = in->eta;
     s->n = in->n, s->C = in->C, s->h = in->h, s->w = in->w, s->L = in->L, s->D = in->D;
     s->cond_type = in->cond_type;
@@ -98,6 +99,10 @@ int spo_pairsrc_from_pool(spo_pairsrc **out, const spo_h5 *pool, const spo_h5 *s
     s->f = pool;
     s->embeds = emb;
     memcpy(s->model_id, m.model_id, sizeof s->model_id);
+    if ((rc = spo_text_clean(emb, s->text_clean, sizeof s->text_clean))) {
+        free(s);
+        return rc;
+    }
     s->num_steps = m.num_steps, s->guidance = m.guidance, s->eta = m.eta;
     s->C = m.C, s->h = m.h, s->w = m.w, s->K = m.K;
     s->timestep = (int32_t)m.timestep;

@@ -341,6 +341,25 @@ chisq() {
     done
 }
 
+@test "bad: pairs of embeddings made with different --text-clean never mix" {
+    "$FP" embeds e.h5 ids=0,1,2,3            # no text_clean attribute: basic
+    "$FP" embeds f.h5 ids=0,1,2,3 clean=ftfy
+    "$FP" scores s.h5 ids=0,1,2,3
+    "$FP" pool p.h5 ids=0,1,2,3
+    "$BIN/spo-pair" -e e.h5 p.h5 s.h5 -o a.h5
+    [ "$(attr a.h5 text_clean)" = basic ]
+    "$BIN/spo-pair" -e f.h5 p.h5 s.h5 -o b.h5
+    [ "$(attr b.h5 text_clean)" = ftfy ]
+    "$BIN/spo-inspect" --check b.h5
+    cp a.h5 a.orig
+    expect_fail 2 "$BIN/spo-pair" --merge a.h5 b.h5 -o out.h5
+    [[ "$stderr" == *"cannot mix embeddings made with --text-clean basic (a.h5) and ftfy (b.h5)"* ]]
+    [ ! -e out.h5 ]
+    expect_fail 2 "$BIN/spo-pair" -e f.h5 p.h5 s.h5 -a a.h5
+    [[ "$stderr" == *"--text-clean"* ]]
+    cmp a.h5 a.orig
+}
+
 @test "bad: wrong schema" {
     hand_case
     expect_fail 2 "$BIN/spo-pair" -e e.h5 e.h5 s.h5 -o out.h5
