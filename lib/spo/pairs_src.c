@@ -94,6 +94,9 @@ int spo_pairsrc_from_pool(spo_pairsrc **out, const spo_h5 *pool, const spo_h5 *s
     if (spo_lora_step(m.lora_id, &lstep)) return spo_err_prefix(SPO_EINVAL, "%s", spo_h5_path(pool));
     if ((rc = spo_h5_get_attr_str(emb, NULL, "model_id", emid, sizeof emid))) return rc;
     if ((rc = spo_same_model(spo_h5_path(pool), m.model_id, spo_h5_path(emb), emid))) return rc;
+    char etc[16];
+    if ((rc = spo_text_clean(emb, etc, sizeof etc))) return rc;
+    if (m.text_clean[0] && (rc = spo_same_text_clean(spo_h5_path(pool), m.text_clean, spo_h5_path(emb), etc))) return rc;
     spo_pairsrc *s = calloc(1, sizeof *s);
     if (!s) return spo_err(SPO_EIO, "out of memory");
     s->f = pool;

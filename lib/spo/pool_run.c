@@ -79,6 +79,7 @@ static int check_state(run_t *r)
     if (r->has_lora && r->lora.model_id[0] && (rc = spo_same_model(j->lora, r->lora.model_id, sp, m->model_id)))
         return rc;
     strcpy(r->pm.lora_id, "none");
+    if ((rc = spo_text_clean(r->em, r->pm.text_clean, sizeof r->pm.text_clean))) return rc;
     if (r->has_lora && (rc = spo_lora_tag_of(&r->lora, r->pm.lora_id, sizeof r->pm.lora_id))) return rc;
     if ((rc = spo_ddim_set_steps(&r->s.sched, (int)m->num_steps))) return spo_err_prefix(rc, "%s", sp);
     if (m->step >= m->num_steps)
