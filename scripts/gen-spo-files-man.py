@@ -53,6 +53,7 @@ for path in sorted(glob.glob(os.path.join(root, 'schemas', '*.json'))):
                                  esc(d.get('meaning', '')))]
     out += ['.PP', '.B Attributes']
     for a in s.get('attributes', []):
-        out += ['.TP', '.B %s' % esc(a['name']), '%s. %s' % (a['type'], esc(a.get('meaning', '')))]
+        out += ['.TP', '.B %s' % esc(a['name']),
+                '%s%s. %s' % (a['type'], ' (optional)' if a.get('optional') else '', esc(a.get('meaning', '')))]
 out += ['.SH SEE ALSO', '.BR spo (7),', '.BR spo\\-inspect (1),', '.BR h5dump (1)']
 open(os.path.join(root, 'man', 'spo-files.5'), 'w').write('\n'.join(out) + '\n')

@@ -17,6 +17,7 @@ static const spo_opt opts[] = {
     {"shard", 0, "I/N", "encode only the prompts whose index % N == I (0 <= I < N)"},
     {"batch", 'b', "N", "prompts per text-encoder batch (default 16)"},
     {"dtype", 0, "T", "storage of /cond and /uncond: f32 (default) or f16"},
+    {"text-clean", 0, "MODE", "text cleaning of the model's tokenizer: ftfy (default, as the official run) or basic"},
     {0},
 };
 
@@ -35,6 +36,7 @@ typedef struct {
     const char *spm;
     int shard_i, shard_n, batch;
     spo_dtype_t dtype;
+    int text_clean; /* SPO_TOK_FTFY or SPO_TOK_BASIC */
 } ctx_t;
 
 static int on_opt(void *p, int idx, const char *arg)
@@ -43,7 +45,11 @@ static int on_opt(void *p, int idx, const char *arg)
     if (idx == 0) c->spm = arg;
     else if (idx == 1) return spo_shard_parse(arg, &c->shard_i, &c->shard_n);
     else if (idx == 2) c->batch = (int)spo_arg_long("--batch", arg, 1, 4096);
-    else if (!strcmp(arg, "f32")) c->dtype = SPO_T_F32;
+    else if (idx == 4) {
+        if (strcmp(arg, "ftfy") && strcmp(arg, "basic"))
+            return spo_err(SPO_EINVAL, "invalid value '%s' for --text-clean (ftfy or basic)", arg);
+        return spo_tok_mode_parse(arg, &c->text_clean);
+    } else if (!strcmp(arg, "f32")) c->dtype = SPO_T_F32;
     else if (!strcmp(arg, "f16")) c->dtype = SPO_T_F16;
     else return spo_err(SPO_EINVAL, "invalid value '%s' for --dtype (f32 or f16)", arg);
     return 0;
@@ -108,13 +114,15 @@ static int write_all(run_t *r, const ctx_t *c, const float *uncond, const char *
         (rc = spo_h5_write(r->out, "/prompt_id", SPO_T_I64, 1, s_p, r->p.id)) ||
         (rc = spo_h5_write_strings(r->out, "/prompt", P, (const char *const *)r->p.text)) ||
         (rc = spo_h5_attr_str(r->out, NULL, "model_id", model_id)) ||
-        (rc = spo_h5_attr_str(r->out, NULL, "tokenizer", tokdir)))
+        (rc = spo_h5_attr_str(r->out, NULL, "tokenizer", tokdir)) ||
+        (rc = spo_h5_attr_str(r->out, NULL, "text_clean", spo_tok_mode_name(c->text_clean))))
         return rc;
     char shard[32];
     snprintf(shard, sizeof shard, "%d/%d", c->shard_i, c->shard_n);
     if (c->shard_n && (rc = spo_h5_attr_str(r->out, NULL, "shard", shard))) return rc;
     if (r->spm && ((rc = spo_h5_write(r->out, "/spm_ids", SPO_T_I32, 2, s_spm, r->spm_ids)) ||
-                   (rc = spo_h5_attr_str(r->out, NULL, "spm_tokenizer", c->spm))))
+                   (rc = spo_h5_attr_str(r->out, NULL, "spm_tokenizer", c->spm)) ||
+                   (rc = spo_h5_attr_str(r->out, NULL, "spm_text_clean", spo_tok_mode_name(spo_tok_mode(r->spm))))))
         return rc;
     return SPO_OK;
 }
@@ -123,7 +131,7 @@ int main(int argc, char **argv)
 {
     double t0 = spo_now();
     spo_args a;
-    ctx_t c = {.batch = 16, .dtype = SPO_T_F32};
+    ctx_t c = {.batch = 16, .dtype = SPO_T_F32, .text_clean = SPO_TOK_FTFY};
     spo_parse(&tool, argc, argv, &a, on_opt, &c);
     if (!a.model) spo_die(2, "missing -m MODEL (a diffusers model directory)");
     if (!a.out) spo_die(2, "missing -o FILE (the embeddings file to write, '-' for stdout)");
@@ -141,7 +149,8 @@ int main(int argc, char **argv)
 
     double t1 = spo_now();
     if ((rc = spo_dev_open(&r.dev, strcmp(a.device, "cuda") ? SPO_DEV_CPU : SPO_DEV_CUDA, 0))) fail(&r, rc);
-    if ((rc = spo_encoder_load(&r.enc, a.model, r.dev))) fail(&r, rc);
+    if ((rc = spo_encoder_load(&r.enc, a.model, r.dev)) || (rc = spo_encoder_set_mode(r.enc, c.text_clean)))
+        fail(&r, rc);
     if (c.spm && (rc = spo_tok_load_clip_dir(&r.spm, c.spm))) fail(&r, rc);
     spo_vtime(&a, "load", spo_now() - t1);
 

@@ -208,7 +208,7 @@ static void describe(const spo_schema *s)
     for (int i = 0; i < spo_schema_n_attrs(s); i++) {
         spo_atype_t t;
         const char *name = spo_schema_attr(s, i, &t);
-        printf("  %-24s %s\n", name, at[t]);
+        printf("  %-24s %s%s\n", name, at[t], spo_schema_attr_optional(s, i) ? " optional" : "");
     }
 }
 

@@ -293,6 +293,15 @@ static hid_t open_attr(const spo_h5 *f, const char *obj, const char *name, hid_t
     return H5Aopen(*o, name, H5P_DEFAULT);
 }
 
+int spo_h5_has_attr(const spo_h5 *f, const char *obj, const char *name)
+{
+    hid_t o = obj_open(f, obj);
+    if (o < 0) return 0;
+    int yes = H5Aexists(o, name) > 0;
+    H5Oclose(o);
+    return yes;
+}
+
 int spo_h5_get_attr_str(const spo_h5 *f, const char *obj, const char *name, char *buf, size_t n)
 {
     hid_t o, a = open_attr(f, obj, name, &o);

@@ -73,6 +73,8 @@ int spo_h5_read_i64(const spo_h5 *f, const char *name, int64_t *dst, size_t n);
  * (free with spo_strings_free). */
 int spo_h5_read_strings(const spo_h5 *f, const char *name, char ***out, int64_t *n);
 void spo_strings_free(char **s, int64_t n);
+/* Does obj (NULL: the root) have attribute name? */
+int spo_h5_has_attr(const spo_h5 *f, const char *obj, const char *name);
 /* Attributes: missing is SPO_EINVAL naming the file and attribute. */
 int spo_h5_get_attr_str(const spo_h5 *f, const char *obj, const char *name, char *buf, size_t n);
 int spo_h5_get_attr_int(const spo_h5 *f, const char *obj, const char *name, int64_t *v);

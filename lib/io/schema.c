@@ -23,6 +23,7 @@ typedef struct {
 typedef struct {
     char name[64];
     spo_atype_t type;
+    int optional;
 } attr_rule;
 
 struct spo_schema {
@@ -162,6 +163,7 @@ int spo_schema_parse(spo_schema **out, const char *json, size_t len)
             rc = spo_err(SPO_EINVAL, "schema '%s': attribute '%s' has unknown type", s->tag, r->name);
             goto out;
         }
+        r->optional = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "optional"));
         s->nat++;
     }
 out:
@@ -323,6 +325,7 @@ int spo_schema_check(const spo_schema *s, const spo_fileinfo *fi, const char *fn
         int j;
         for (j = 0; j < fi->nat; j++)
             if (!strcmp(fi->at[j].name, r->name)) break;
+        if (j == fi->nat && r->optional) continue;
         if (j == fi->nat) return spo_err(SPO_EINVAL, "%s: missing attribute '%s' (%s)", fname, r->name, s->tag);
         spo_atype_t t = fi->at[j].type;
         if (t != r->type && !(r->type == SPO_A_FLOAT && t == SPO_A_INT)) {
@@ -400,6 +403,8 @@ void spo_schema_ds_shape_str(const spo_schema *s, int i, char *buf, size_t n)
 }
 
 int spo_schema_n_attrs(const spo_schema *s) { return s->nat; }
+
+int spo_schema_attr_optional(const spo_schema *s, int i) { return s->at[i].optional; }
 
 const char *spo_schema_attr(const spo_schema *s, int i, spo_atype_t *type)
 {

@@ -4,7 +4,8 @@
  * such as "/lora/<module>/down" written with a star), their allowed dtypes, symbolic shapes (a symbol
  * such as "B" must take the same value everywhere in a file; "_" is free;
  * numbers are exact), whether NaN/Inf is forbidden ("finite"), whether they
- * are optional, and required root attributes with their types. The root
+ * are optional, and root attributes with their types (required unless
+ * "optional": true). The root
  * attribute `spo_schema` ("pool/1") names the schema of a file.
  *
  * Validation works on a spo_fileinfo — a listing of a file's datasets and
@@ -78,6 +79,7 @@ int spo_schema_ds_shape(const spo_schema *s, int i, const spo_dimbind *sizes, in
 void spo_schema_ds_shape_str(const spo_schema *s, int i, char *buf, size_t n);
 int spo_schema_n_attrs(const spo_schema *s);
 const char *spo_schema_attr(const spo_schema *s, int i, spo_atype_t *type);
+int spo_schema_attr_optional(const spo_schema *s, int i);
 
 const char *spo_dtype_name(spo_dtype_t t);
 void spo_fileinfo_free(spo_fileinfo *fi);

@@ -59,6 +59,7 @@ fail:
 int spo_encoder_len(const spo_encoder *e) { return e->len; }
 int spo_encoder_dim(const spo_encoder *e) { return e->dim; }
 const spo_tok *spo_encoder_tok(const spo_encoder *e) { return e->tok; }
+int spo_encoder_set_mode(spo_encoder *e, int mode) { return spo_tok_set_mode(e->tok, mode); }
 
 int spo_tokenize(const spo_tok *t, const char *const *text, int n, int len, int32_t *ids)
 {
@@ -90,7 +91,10 @@ int spo_tok_load_clip_dir(spo_tok **t, const char *dir)
     struct stat st;
     snprintf(sub, sizeof sub, "%s/tokenizer", dir);
     snprintf(f, sizeof f, "%s/vocab.json", sub);
-    if (stat(f, &st) == 0) return spo_tok_load(t, sub);
-    if (!is_dir(dir)) return spo_err(SPO_EINVAL, "%s: not a directory", dir);
-    return spo_tok_load(t, dir);
+    int rc;
+    if (stat(f, &st) == 0) rc = spo_tok_load(t, sub);
+    else if (!is_dir(dir)) return spo_err(SPO_EINVAL, "%s: not a directory", dir);
+    else rc = spo_tok_load(t, dir);
+    if (!rc) spo_tok_set_mode(*t, SPO_TOK_FAST);
+    return rc;
 }

@@ -19,11 +19,14 @@
 typedef struct spo_encoder spo_encoder;
 
 /* Load model_dir/tokenizer and model_dir/text_encoder onto dev. Messages
- * name the missing or malformed file. */
+ * name the missing or malformed file. The tokenizer is in SPO_TOK_FTFY mode
+ * (the official run's); spo_encoder_set_mode changes it. */
 int spo_encoder_load(spo_encoder **e, const char *model_dir, spo_dev *dev);
 int spo_encoder_len(const spo_encoder *e); /* L */
 int spo_encoder_dim(const spo_encoder *e); /* D */
 const spo_tok *spo_encoder_tok(const spo_encoder *e);
+/* the tokenizer's mode: SPO_TOK_FTFY or SPO_TOK_BASIC (text/tokenizer.h) */
+int spo_encoder_set_mode(spo_encoder *e, int mode);
 
 /* Encode n prompts in one text-encoder batch: ids (n, L) and hidden
  * (n, L, D), both in host memory. */
@@ -32,7 +35,8 @@ void spo_encoder_free(spo_encoder *e);
 
 /* The tokenizer of a CLIP directory as Hugging Face saves it (vocab.json and
  * merges.txt at its top, or in its tokenizer/ folder): the preference
- * model's text side. */
+ * model's text side, in SPO_TOK_FAST mode (the official code loads it with
+ * AutoTokenizer, which gives CLIPTokenizerFast). */
 int spo_tok_load_clip_dir(spo_tok **t, const char *dir);
 /* Tokenize n prompts to ids (n, len), padded and truncated as above. */
 int spo_tokenize(const spo_tok *t, const char *const *text, int n, int len, int32_t *ids);

@@ -17,6 +17,21 @@ int spo_same_model(const char *fa, const char *ma, const char *fb, const char *m
     return spo_err(SPO_EINVAL, "%s is for model '%s', %s for model '%s'", fa, ma, fb, mb);
 }
 
+int spo_text_clean(const spo_h5 *f, char *buf, size_t n)
+{
+    if (!spo_h5_has_attr(f, NULL, "text_clean")) {
+        snprintf(buf, n, "basic");
+        return SPO_OK;
+    }
+    return spo_h5_get_attr_str(f, NULL, "text_clean", buf, n);
+}
+
+int spo_same_text_clean(const char *fa, const char *ta, const char *fb, const char *tb)
+{
+    if (!strcmp(ta, tb)) return SPO_OK;
+    return spo_err(SPO_EINVAL, "cannot mix embeddings made with --text-clean %s (%s) and %s (%s)", ta, fa, tb, fb);
+}
+
 int spo_model_matches(const char *file, const char *mid, const char *model_dir)
 {
     char want[SPO_MODEL_ID_LEN];

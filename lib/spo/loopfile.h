@@ -35,6 +35,13 @@ int spo_loopattrs_write(spo_h5 *out, const spo_loopattrs *a);
 /* file_a (model_id ma) and file_b (model_id mb) are for the same model:
  * "A is for model 'x', B for model 'y'". The one model-id check. */
 int spo_same_model(const char *file_a, const char *ma, const char *file_b, const char *mb);
+/* The text_clean attribute of an embeddings or pairs file f into buf
+ * ("ftfy" or "basic"; "basic" when the file has none: spo made no other
+ * before the attribute existed). */
+int spo_text_clean(const spo_h5 *f, char *buf, size_t n);
+/* file_a and file_b were tokenized the same way: "cannot mix embeddings
+ * made with --text-clean X (A) and Y (B)". */
+int spo_same_text_clean(const char *file_a, const char *ta, const char *file_b, const char *tb);
 /* file (model_id mid) was made for the model in model_dir (its id,
  * io/modelid.h). */
 int spo_model_matches(const char *file, const char *mid, const char *model_dir);

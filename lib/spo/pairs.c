@@ -8,10 +8,14 @@
 
 void spo_pair_pick(const float *s, int k, int *best, int *worst)
 {
+    /* torch.sort(descending=True) is stable on the CPU: equal scores keep
+     * their order, so the first of the sorted (the best) is the lowest index
+     * among the largest and the last (the worst) the highest index among the
+     * smallest */
     int b = 0, w = 0;
     for (int i = 1; i < k; i++) {
-        if (s[i] > s[b]) b = i; /* strict: an equal later score never replaces */
-        if (s[i] < s[w]) w = i;
+        if (s[i] > s[b]) b = i;  /* strict: an equal later score never replaces */
+        if (s[i] <= s[w]) w = i; /* not strict: an equal later score does */
     }
     *best = b;
     *worst = w;

@@ -7,16 +7,19 @@
  * returns exp(logit_scale) * cos); keep the pair when
  * p_best - p_worst > threshold (strictly). p_best - p_worst equals
  * tanh((s_best - s_worst) / 2), which is how it is computed (in double, no
- * overflow). Ties: the best is the lowest index among the largest scores,
- * the worst the lowest index among the smallest; when all K scores are
- * equal (or K = 1) best = worst and the gap is 0, so nothing is kept.
+ * overflow). Ties as the official torch.sort(scores, descending=True)
+ * orders them (stable on the CPU: equal scores keep their index order),
+ * taking its first and last: the best is the lowest index among the
+ * largest scores, the worst the highest index among the smallest; when all
+ * K scores are equal the gap is 0 (and for K = 1 best = worst), so nothing
+ * is kept.
  *
  * A PAIR is keyed by (seed, prompt id, step, lora step) (/key).
  * Writing pairs files merges any number of sources — the pairs just chosen
  * from a pool, and existing pairs files — into one: sorted by key
  * (lexicographic, as signed int64), each key once (the first source that
  * has it wins: for spo-pair -a the existing file, for --merge the earlier
- * file). Sources must agree on model_id, num_steps, guidance, eta, the
+ * file). Sources must agree on model_id, text_clean, num_steps, guidance, eta, the
  * latent shape [C,h,w], the text shape [L,D] and /uncond (to 1e-2
  * relative), else SPO_EINVAL naming both files. Rows are copied one pair at
  * a time, so merging shards needs memory for one pair, not for all.
@@ -42,7 +45,8 @@
 #include "io/schema.h"
 
 /* ---- the rule (pure functions) ---- */
-/* Indices of the best and worst of s[0..k), ties to the lowest index. */
+/* Indices of the best and worst of s[0..k): ties to the lowest index for
+ * the best, to the highest for the worst (see above). */
 void spo_pair_pick(const float *s, int k, int *best, int *worst);
 /* p_best - p_worst of softmax([s_best, s_worst]). */
 double spo_pair_gap(double s_best, double s_worst);
@@ -87,6 +91,7 @@ typedef struct spo_pairs spo_pairs;
 typedef struct {
     int version;            /* 1 or 2 */
     char model_id[256];
+    char text_clean[16];    /* the embeddings' tokenizer mode (spo_text_clean) */
     int64_t num_steps;
     double guidance, eta;
     int64_t n;              /* pairs */

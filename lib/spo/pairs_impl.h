@@ -11,6 +11,7 @@ struct spo_pairsrc {
     const spo_h5 *f;       /* the pairs file, or the pool */
     const spo_pairs *file; /* a pairs file source only */
     char model_id[SPO_ID_MAX];
+    char text_clean[16];   /* spo_text_clean of the embeddings */
     int64_t num_steps;
     double guidance, eta;
     int64_t n;             /* pairs */

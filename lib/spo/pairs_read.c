@@ -39,6 +39,7 @@ static int read_info(spo_pairs *p)
     const char *fn = spo_h5_path(p->f);
     spo_dsinfo pd, cd;
     int rc = spo_h5_get_attr_str(p->f, NULL, "model_id", in->model_id, sizeof in->model_id);
+    if (!rc) rc = spo_text_clean(p->f, in->text_clean, sizeof in->text_clean);
     if (!rc) rc = spo_h5_get_attr_int(p->f, NULL, "num_steps", &in->num_steps);
     if (!rc) rc = spo_h5_get_attr_float(p->f, NULL, "guidance", &in->guidance);
     if (!rc) rc = spo_h5_get_attr_float(p->f, NULL, "eta", &in->eta);

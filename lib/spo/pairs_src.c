@@ -54,6 +54,7 @@ int spo_pairsrc_open(spo_pairsrc **out, const spo_pairs *p)
     s->f = spo_pairs_h5(p);
     s->file = p;
     memcpy(s->model_id, in->model_id, sizeof s->model_id);
+    memcpy(s->text_clean, in->text_clean, sizeof s->text_clean);
     s->num_steps = in->num_steps, s->guidance = in->guidance, s->eta = in->eta;
     s->n = in->n, s->C = in->C, s->h = in->h, s->w = in->w, s->L = in->L, s->D = in->D;
     s->cond_type = in->cond_type;
@@ -93,11 +94,18 @@ int spo_pairsrc_from_pool(spo_pairsrc **out, const spo_h5 *pool, const spo_h5 *s
     if (spo_lora_step(m.attrs.lora_id, &lstep)) return spo_err_prefix(SPO_EINVAL, "%s", spo_h5_path(pool));
     if ((rc = spo_h5_get_attr_str(emb, NULL, "model_id", emid, sizeof emid))) return rc;
     if ((rc = spo_same_model(spo_h5_path(pool), m.attrs.model_id, spo_h5_path(emb), emid))) return rc;
+    char etc[16];
+    if ((rc = spo_text_clean(emb, etc, sizeof etc))) return rc;
+    if (m.text_clean[0] && (rc = spo_same_text_clean(spo_h5_path(pool), m.text_clean, spo_h5_path(emb), etc))) return rc;
     spo_pairsrc *s = calloc(1, sizeof *s);
     if (!s) return spo_err(SPO_EIO, "out of memory");
     s->f = pool;
     s->embeds = emb;
     memcpy(s->model_id, m.attrs.model_id, sizeof s->model_id);
+    if ((rc = spo_text_clean(emb, s->text_clean, sizeof s->text_clean))) {
+        free(s);
+        return rc;
+    }
     s->num_steps = m.attrs.num_steps, s->guidance = m.guidance, s->eta = m.eta;
     s->C = m.C, s->h = m.h, s->w = m.w, s->K = m.K;
     s->timestep = (int32_t)m.attrs.timestep;

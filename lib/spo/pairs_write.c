@@ -8,6 +8,7 @@
 
 #include "core/err.h"
 #include "io/h5rows.h"
+#include "spo/loopfile.h"
 #include "spo/pairs_impl.h"
 
 /* Every source must be the same kind of pairs as the first. */
@@ -17,6 +18,8 @@ static int compatible(const spo_pairsrc *a, const spo_pairsrc *b)
     if (strcmp(a->model_id, b->model_id))
         return spo_err(SPO_EINVAL, "cannot mix pairs of model '%s' (%s) and '%s' (%s)", a->model_id, an, b->model_id,
                        bn);
+    if (strcmp(a->text_clean, b->text_clean))
+        return spo_same_text_clean(an, a->text_clean, bn, b->text_clean);
     if (a->num_steps != b->num_steps)
         return spo_err(SPO_EINVAL, "cannot mix pairs of %" PRId64 " steps (%s) and %" PRId64 " steps (%s)",
                        a->num_steps, an, b->num_steps, bn);
@@ -54,6 +57,7 @@ static int create_all(spo_h5 *out, const spo_pairsrc *s, int64_t N, int64_t P, s
     txt[0] = 1;
     if (!rc) rc = spo_h5_write(out, "/uncond", ct, 3, txt, s->uncond);
     if (!rc) rc = spo_h5_attr_str(out, NULL, "model_id", s->model_id);
+    if (!rc) rc = spo_h5_attr_str(out, NULL, "text_clean", s->text_clean);
     if (!rc) rc = spo_h5_attr_int(out, NULL, "num_steps", s->num_steps);
     if (!rc) rc = spo_h5_attr_float(out, NULL, "guidance", s->guidance);
     if (!rc) rc = spo_h5_attr_float(out, NULL, "eta", s->eta);

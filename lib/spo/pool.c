@@ -40,6 +40,8 @@ int spo_pool_meta(const spo_h5 *f, spo_poolmeta *m)
     if (!rc) rc = spo_h5_get_attr_int(f, NULL, "child_timestep", &m->child_timestep);
     if (!rc) rc = spo_h5_get_attr_float(f, NULL, "guidance", &m->guidance);
     if (!rc) rc = spo_h5_get_attr_float(f, NULL, "eta", &m->eta);
+    if (!rc && spo_h5_has_attr(f, NULL, "text_clean"))
+        rc = spo_h5_get_attr_str(f, NULL, "text_clean", m->text_clean, sizeof m->text_clean);
     if (!rc) rc = spo_h5_info(f, "/children", &di);
     if (rc) return rc;
     if (di.ndim != 5) return spo_err(SPO_EINVAL, "%s: /children has rank %d, expected 5", spo_h5_path(f), di.ndim);
@@ -62,5 +64,6 @@ int spo_pool_write(spo_h5 *out, const spo_poolmeta *m, const int64_t *pid, const
     if (!rc) rc = spo_h5_attr_int(out, NULL, "child_timestep", m->child_timestep);
     if (!rc) rc = spo_h5_attr_float(out, NULL, "guidance", m->guidance);
     if (!rc) rc = spo_h5_attr_float(out, NULL, "eta", m->eta);
+    if (!rc && m->text_clean[0]) rc = spo_h5_attr_str(out, NULL, "text_clean", m->text_clean);
     return rc;
 }

@@ -18,6 +18,7 @@ typedef struct {
     double guidance, eta;
     int64_t B, K, C, h, w; /* /children is [B,K,C,h,w] */
     int has_eps;           /* /eps present */
+    char text_clean[16];   /* the embeddings' text_clean; "" when not recorded */
 } spo_poolmeta;
 
 /* Read and check the metadata of a pool opened with schema "pool": step in

@@ -81,6 +81,7 @@ static int check_state(run_t *r)
     if (r->has_lora && r->lora.model_id[0] && (rc = spo_same_model(j->lora, r->lora.model_id, sp, at->model_id)))
         return rc;
     strcpy(r->lora_tag, "none");
+    if ((rc = spo_text_clean(r->em, r->pm.text_clean, sizeof r->pm.text_clean))) return rc;
     if (r->has_lora && (rc = spo_lora_tag_of(&r->lora, r->lora_tag, sizeof r->lora_tag))) return rc;
     if ((rc = spo_ddim_set_steps(&r->s.sched, (int)at->num_steps))) return spo_err_prefix(rc, "%s", sp);
     if (at->step >= at->num_steps)

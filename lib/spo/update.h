@@ -78,6 +78,7 @@ typedef struct spo_pairs_in spo_pairs_in;
 
 typedef struct {
     char model_id[256];
+    char text_clean[16]; /* the embeddings' tokenizer mode */
     int64_t num_steps;
     double guidance, eta;
     int C, h, w, L, D;

@@ -10,6 +10,7 @@
 
 #include "core/err.h"
 #include "core/philox.h"
+#include "spo/loopfile.h"
 #include "spo/pairs.h"
 #include "spo/update.h"
 
@@ -38,6 +39,7 @@ static void read_meta(const spo_pairs *f, spo_pairs_meta *m)
 {
     const spo_pairsinfo *in = spo_pairs_info(f);
     snprintf(m->model_id, sizeof m->model_id, "%s", in->model_id);
+    snprintf(m->text_clean, sizeof m->text_clean, "%s", in->text_clean);
     m->num_steps = in->num_steps, m->guidance = in->guidance, m->eta = in->eta;
     m->n = in->n, m->C = (int)in->C, m->h = (int)in->h, m->w = (int)in->w;
     m->L = (int)in->L, m->D = (int)in->D;
@@ -48,6 +50,7 @@ static int same_meta(const spo_pairs_meta *a, const spo_pairs_meta *b, const cha
 {
     if (strcmp(a->model_id, b->model_id))
         return spo_err(SPO_EINVAL, "%s: pairs of model '%s', but %s holds model '%s'", fb, b->model_id, fa, a->model_id);
+    if (strcmp(a->text_clean, b->text_clean)) return spo_same_text_clean(fa, a->text_clean, fb, b->text_clean);
     if (a->num_steps != b->num_steps || a->guidance != b->guidance || a->eta != b->eta)
         return spo_err(SPO_EINVAL, "%s: sampled with %" PRId64 " steps, guidance %g, eta %g; %s with %" PRId64
                                    " steps, guidance %g, eta %g",

@@ -43,6 +43,7 @@ struct spo_tok {
     int32_t bos_id, eos_id, unk_id, pad_id;
     int32_t vocab_size;
     int max_length;
+    int mode; /* SPO_TOK_BASIC, _FTFY or _FAST */
 };
 
 /* index of string (p, n) in the table, or -1 */
@@ -51,5 +52,16 @@ long spo_strtab_find(const spo_strtab *s, const char *p, size_t n);
 const spo_pair *spo_pair_find(const spo_tok *t, uint32_t a, uint32_t b);
 /* the byte-level character of each byte (GPT-2 / CLIP bytes_to_unicode) */
 uint32_t spo_byte_char(int byte);
+
+/* CLIPTokenizerFast's normalizer (tok_fast.c): NFC (of the library's older
+ * Unicode), runs of \s to one space, each code point lowered; out has
+ * capacity 8 n. Returns the length of out. */
+size_t spo_tok_fast_normalize(const uint32_t *in, size_t n, uint32_t *out, uint32_t *tmp);
+/* the Split pre-tokenizer's class of cp: SPO_RX_SKIP, _L, _N or _O */
+int spo_tok_fast_class(uint32_t cp);
+
+/* the generated tables of tok_fast.c (tok_fast_tables.c) */
+extern const uint32_t spo_fasttab_rx[], spo_fasttab_inert[];
+extern const size_t spo_fasttab_rx_n, spo_fasttab_inert_n;
 
 #endif

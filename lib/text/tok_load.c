@@ -352,6 +352,7 @@ int spo_tok_load(spo_tok **out, const char *dir)
     spo_tok *t = calloc(1, sizeof *t);
     if (!t) return spo_err(SPO_EIO, "out of memory");
     t->max_length = 77;
+    t->mode = SPO_TOK_FTFY;
     char *tok[SPO_TOK_NSPECIAL] = {strdup("<|startoftext|>"), strdup("<|endoftext|>"), strdup("<|endoftext|>"),
                                    strdup("<|endoftext|>")};
     int rc = (!tok[0] || !tok[1] || !tok[2] || !tok[3]) ? spo_err(SPO_EIO, "out of memory") : SPO_OK;
@@ -384,6 +385,32 @@ void spo_tok_free(spo_tok *t)
 }
 
 int spo_tok_max_length(const spo_tok *t) { return t->max_length; }
+
+static const char *const mode_names[] = {"basic", "ftfy", "fast"};
+
+int spo_tok_set_mode(spo_tok *t, int mode)
+{
+    if (mode < SPO_TOK_BASIC || mode > SPO_TOK_FAST) return spo_err(SPO_EINVAL, "unknown tokenizer mode %d", mode);
+    t->mode = mode;
+    return SPO_OK;
+}
+
+int spo_tok_mode(const spo_tok *t) { return t->mode; }
+
+const char *spo_tok_mode_name(int mode)
+{
+    return mode >= SPO_TOK_BASIC && mode <= SPO_TOK_FAST ? mode_names[mode] : "?";
+}
+
+int spo_tok_mode_parse(const char *name, int *mode)
+{
+    for (int m = SPO_TOK_BASIC; m <= SPO_TOK_FAST; m++)
+        if (!strcmp(name, mode_names[m])) {
+            *mode = m;
+            return SPO_OK;
+        }
+    return spo_err(SPO_EINVAL, "unknown tokenizer mode '%s' (basic, ftfy or fast)", name);
+}
 int32_t spo_tok_vocab_size(const spo_tok *t) { return t->vocab_size; }
 
 void spo_tok_special_ids(const spo_tok *t, int32_t *bos, int32_t *eos, int32_t *pad, int32_t *unk)

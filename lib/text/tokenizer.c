@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "text/ftfy.h"
 #include "text/tok_impl.h"
 #include "text/unicode.h"
 
@@ -81,37 +82,42 @@ static int bpe_word(const spo_tok *t, enc *e, const uint32_t *w, size_t m)
     return SPO_OK;
 }
 
-/* regex literal under IGNORECASE: ASCII case, and ſ (U+017F) for s */
-static size_t match_lit(const uint32_t *w, size_t m, const char *lit)
+/* regex literal under IGNORECASE: ASCII case, and ſ (U+017F) for s (the
+ * slow tokenizer); exact (the fast one) */
+static size_t match_lit(const uint32_t *w, size_t m, const char *lit, int fold)
 {
     size_t n = strlen(lit);
     if (n > m) return 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t c = w[i], l = (unsigned char)lit[i];
-        int ok = c == l || (l >= 'a' && l <= 'z' && (c == l - 32 || (l == 's' && c == 0x17F)));
+        int ok = c == l || (fold && l >= 'a' && l <= 'z' && (c == l - 32 || (l == 's' && c == 0x17F)));
         if (!ok) return 0;
     }
     return n;
 }
 
-/* The pre-tokenizer regex over one lowered word w[0..m). */
+/* The pre-tokenizer regex over lowered text w[0..m): the slow tokenizer's
+ * (IGNORECASE, with the special tokens) or the fast one's Split. */
 static int pretokenize(const spo_tok *t, enc *e, const uint32_t *w, size_t m)
 {
     static const char *lits[] = {"<|startoftext|>", "<|endoftext|>", "'s", "'t", "'re", "'ve", "'m", "'ll", "'d"};
+    int fast = t->mode == SPO_TOK_FAST;
     size_t i = 0;
     while (i < m && e->n < e->cap) {
         size_t len = 0;
-        if (w[i] == '<' || w[i] == '\'')
-            for (size_t k = 0; k < sizeof lits / sizeof *lits && !len; k++) len = match_lit(w + i, m - i, lits[k]);
+        if ((w[i] == '<' && !fast) || w[i] == '\'')
+            for (size_t k = fast ? 2 : 0; k < sizeof lits / sizeof *lits && !len; k++)
+                len = match_lit(w + i, m - i, lits[k], !fast);
         if (!len) {
-            int c = spo_uni_rx_class(w[i]);
+            int c = fast ? spo_tok_fast_class(w[i]) : spo_uni_rx_class(w[i]);
             if (c == SPO_RX_SKIP) {
                 i++;
                 continue;
             }
             len = 1;
             if (c != SPO_RX_N)
-                while (i + len < m && spo_uni_rx_class(w[i + len]) == c) len++;
+                while (i + len < m && (fast ? spo_tok_fast_class(w[i + len]) : spo_uni_rx_class(w[i + len])) == c)
+                    len++;
         }
         if (bpe_word(t, e, w + i, len)) return SPO_EIO;
         i += len;
@@ -156,6 +162,36 @@ static int chunk(const spo_tok *t, enc *e, const uint32_t *cp, size_t n)
     return word(t, e);
 }
 
+/* A piece of text between added tokens with ftfy installed (CLIPTokenizer
+ * 4.40.1): whitespace_clean(ftfy.fix_text(text)).lower(), then the regex;
+ * whitespace_clean is re.sub(r"\s+", " ", text).strip(). */
+static int chunk_ftfy(const spo_tok *t, enc *e, const uint32_t *cp, size_t n)
+{
+    uint32_t *fx;
+    size_t m;
+    if (!n) return SPO_OK;
+    int rc = spo_ftfy_fix(cp, n, &fx, &m);
+    if (rc) return rc;
+    size_t k = 0;
+    int in_space = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (spo_ftfy_isspace(fx[i])) {
+            if (!in_space) fx[k++] = ' ';
+            in_space = 1;
+        } else {
+            fx[k++] = fx[i];
+            in_space = 0;
+        }
+    }
+    size_t b = 0;
+    while (b < k && fx[b] == ' ') b++;
+    while (k > b && fx[k - 1] == ' ') k--;
+    rc = grow(&e->low, &e->low_cap, 2 * (k - b) + 1, sizeof *e->low);
+    if (!rc) rc = pretokenize(t, e, e->low, spo_uni_lower(fx + b, k - b, e->low));
+    free(fx);
+    return rc;
+}
+
 /* the longest added token at cp[i..n), its index or -1 */
 static int special_at(const spo_tok *t, const uint32_t *cp, size_t n, size_t i, size_t *len)
 {
@@ -171,14 +207,29 @@ static int special_at(const spo_tok *t, const uint32_t *cp, size_t n, size_t i, 
     return best;
 }
 
+/* a piece between added tokens, by mode */
+static int piece(const spo_tok *t, enc *e, const uint32_t *cp, size_t n)
+{
+    if (t->mode == SPO_TOK_FTFY) return chunk_ftfy(t, e, cp, n);
+    if (t->mode == SPO_TOK_FAST) return pretokenize(t, e, cp, n);
+    return chunk(t, e, cp, n);
+}
+
 int spo_tok_encode(const spo_tok *t, const char *utf8, int32_t *ids, int max_len, int *n_real)
 {
     if (!t || !utf8 || !ids) return spo_err(SPO_EINVAL, "spo_tok_encode: null argument");
     if (max_len < 2) return spo_err(SPO_EINVAL, "spo_tok_encode: max_len %d < 2", max_len);
     size_t len = strlen(utf8);
-    uint32_t *cp = malloc((len + 1) * sizeof *cp);
+    int fast = t->mode == SPO_TOK_FAST;
+    if (len > SIZE_MAX / 64) return spo_err(SPO_EINVAL, "spo_tok_encode: text too long");
+    uint32_t *cp = malloc((fast ? 13 * len + 1 : len + 1) * sizeof *cp);
     if (!cp) return spo_err(SPO_EIO, "out of memory");
     size_t n = spo_utf8_decode(utf8, len, cp);
+    if (fast) { /* normalize first: the added tokens match the normalized text */
+        uint32_t *norm = cp + len + 1;
+        n = spo_tok_fast_normalize(cp, n, norm, norm + 8 * len);
+        memmove(cp, norm, n * sizeof *cp);
+    }
     enc e = {.ids = ids + 1, .cap = max_len - 2};
     int rc = SPO_OK;
     size_t start = 0;
@@ -189,12 +240,12 @@ int spo_tok_encode(const spo_tok *t, const char *utf8, int32_t *ids, int max_len
             i++;
             continue;
         }
-        rc = chunk(t, &e, cp + start, i - start);
+        rc = piece(t, &e, cp + start, i - start);
         push(&e, t->special_id[k]);
         i += m;
         start = i;
     }
-    if (!rc && start < n) rc = chunk(t, &e, cp + start, n - start);
+    if (!rc && start < n) rc = piece(t, &e, cp + start, n - start);
     free(cp);
     free(e.seg);
     free(e.nfc);

@@ -1,6 +1,21 @@
-/* tokenizer.h — the CLIP BPE tokenizer of Stable Diffusion v1.5, giving the
- * same ids as transformers' CLIPTokenizer (the slow Python one) on the path
- * it takes when ftfy is NOT installed:
+/* tokenizer.h — the CLIP BPE tokenizer of Stable Diffusion v1.5 in three
+ * modes, each giving the same ids as a tokenizer of transformers 4.40.1:
+ *
+ *   SPO_TOK_FTFY   (the default of spo_tok_load) the slow CLIPTokenizer with
+ *                  ftfy 6.2.0 installed, as in the official SPO environment:
+ *                  the diffusion pipeline's tokenizer. Steps 1, 3, 4, 5
+ *                  below, with step 2 replaced by ftfy.fix_text (text/ftfy.h),
+ *                  runs of Python whitespace to one space, strip, str.lower()
+ *   SPO_TOK_BASIC  the slow CLIPTokenizer without ftfy (steps 1-5 below)
+ *   SPO_TOK_FAST   CLIPTokenizerFast (`tokenizers` 0.19.1), what
+ *                  AutoTokenizer gives for the preference model: NFC,
+ *                  whitespace runs to a space, each code point lowered (no
+ *                  final sigma), the added tokens matched on that normalized
+ *                  text, then the regex of step 3 without IGNORECASE and
+ *                  without the special-token branches, with the library's
+ *                  Unicode classes (text/tok_fast.c), then step 4 and 5
+ *
+ * The slow path without ftfy (SPO_TOK_BASIC):
  *
  *   1. split the text on the added tokens (bos, eos, unk, pad strings, matched
  *      exactly, leftmost-longest); each becomes its id directly
@@ -44,6 +59,13 @@ void spo_tok_free(spo_tok *t);
 /* Encode utf8 into ids[0..max_len) (max_len >= 2): bos, tokens, eos, pad.
  * *n_real (may be NULL) gets the count before padding. */
 int spo_tok_encode(const spo_tok *t, const char *utf8, int32_t *ids, int max_len, int *n_real);
+
+/* the modes (see above); names "basic", "ftfy", "fast" */
+enum { SPO_TOK_BASIC = 0, SPO_TOK_FTFY = 1, SPO_TOK_FAST = 2 };
+int spo_tok_set_mode(spo_tok *t, int mode);
+int spo_tok_mode(const spo_tok *t);
+const char *spo_tok_mode_name(int mode);
+int spo_tok_mode_parse(const char *name, int *mode);
 
 /* model_max_length (77 unless the config says otherwise) */
 int spo_tok_max_length(const spo_tok *t);

@@ -39,8 +39,14 @@ static long find_record(const uint32_t *t, size_t nrec, size_t w, uint32_t key)
 enum { S_BASE = 0xAC00, L_BASE = 0x1100, V_BASE = 0x1161, T_BASE = 0x11A7,
        L_COUNT = 19, V_COUNT = 21, T_COUNT = 28, N_COUNT = V_COUNT * T_COUNT, S_COUNT = L_COUNT * N_COUNT };
 
+/* is cp in the sorted list inert[0..ni)? (spo_uni_nfc_inert) */
+static int is_inert(uint32_t cp, const uint32_t *inert, size_t ni)
+{
+    return ni && find_record(inert, ni, 1, cp) >= 0;
+}
+
 /* full canonical decomposition of cp appended at out; returns its length */
-static size_t decompose(uint32_t cp, uint32_t *out)
+static size_t decompose(uint32_t cp, uint32_t *out, const uint32_t *inert, size_t ni)
 {
     if (cp >= S_BASE && cp < S_BASE + S_COUNT) {
         uint32_t s = cp - S_BASE;
@@ -50,18 +56,18 @@ static size_t decompose(uint32_t cp, uint32_t *out)
         out[2] = T_BASE + s % T_COUNT;
         return 3;
     }
-    long r = find_record(spo_unitab_decomp, spo_unitab_decomp_n / 3, 3, cp);
+    long r = is_inert(cp, inert, ni) ? -1 : find_record(spo_unitab_decomp, spo_unitab_decomp_n / 3, 3, cp);
     if (r < 0) {
         out[0] = cp;
         return 1;
     }
-    size_t k = decompose(spo_unitab_decomp[3 * r + 1], out);
-    if (spo_unitab_decomp[3 * r + 2]) k += decompose(spo_unitab_decomp[3 * r + 2], out + k);
+    size_t k = decompose(spo_unitab_decomp[3 * r + 1], out, inert, ni);
+    if (spo_unitab_decomp[3 * r + 2]) k += decompose(spo_unitab_decomp[3 * r + 2], out + k, inert, ni);
     return k;
 }
 
 /* the primary composite of (a, b), or 0 */
-static uint32_t compose(uint32_t a, uint32_t b)
+static uint32_t compose(uint32_t a, uint32_t b, const uint32_t *inert, size_t ni)
 {
     if (a >= L_BASE && a < L_BASE + L_COUNT && b >= V_BASE && b < V_BASE + V_COUNT)
         return S_BASE + ((a - L_BASE) * V_COUNT + (b - V_BASE)) * T_COUNT;
@@ -71,25 +77,33 @@ static uint32_t compose(uint32_t a, uint32_t b)
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         const uint32_t *e = spo_unitab_comp + 3 * mid;
-        if (e[0] == a && e[1] == b) return e[2];
+        if (e[0] == a && e[1] == b) return is_inert(e[2], inert, ni) || is_inert(a, inert, ni) || is_inert(b, inert, ni) ? 0 : e[2];
         if (e[0] < a || (e[0] == a && e[1] < b)) lo = mid + 1;
         else hi = mid;
     }
     return 0;
 }
 
-size_t spo_uni_nfc(const uint32_t *in, size_t n, uint32_t *out)
+static int ccc(uint32_t cp, const uint32_t *inert, size_t ni)
+{
+    int c = spo_uni_ccc(cp);
+    return c && is_inert(cp, inert, ni) ? 0 : c;
+}
+
+size_t spo_uni_nfc(const uint32_t *in, size_t n, uint32_t *out) { return spo_uni_nfc_inert(in, n, out, NULL, 0); }
+
+size_t spo_uni_nfc_inert(const uint32_t *in, size_t n, uint32_t *out, const uint32_t *inert, size_t ni)
 {
     /* 1. canonical decomposition (at most 4 code points each) */
     size_t m = 0;
-    for (size_t i = 0; i < n; i++) m += decompose(in[i], out + m);
+    for (size_t i = 0; i < n; i++) m += decompose(in[i], out + m, inert, ni);
     /* 2. canonical ordering: stable sort of each run of non-starters */
     for (size_t i = 1; i < m; i++) {
-        int c = spo_uni_ccc(out[i]);
+        int c = ccc(out[i], inert, ni);
         if (c == 0) continue;
         uint32_t cp = out[i];
         size_t j = i;
-        while (j > 0 && spo_uni_ccc(out[j - 1]) > c) {
+        while (j > 0 && ccc(out[j - 1], inert, ni) > c) {
             out[j] = out[j - 1];
             j--;
         }
@@ -103,9 +117,9 @@ size_t spo_uni_nfc(const uint32_t *in, size_t n, uint32_t *out)
     int last = -1; /* class of the last character kept after the starter; -1 none */
     for (size_t i = 0; i < m; i++) {
         uint32_t cp = out[i];
-        int c = spo_uni_ccc(cp);
+        int c = ccc(cp, inert, ni);
         if (starter >= 0 && (last == -1 || (last != 0 && last < c))) {
-            uint32_t comp = compose(out[starter], cp);
+            uint32_t comp = compose(out[starter], cp, inert, ni);
             if (comp) {
                 out[starter] = comp;
                 continue;
@@ -140,14 +154,16 @@ static uint32_t lower_sigma(const uint32_t *s, size_t n, size_t i)
     return 0x3C2;
 }
 
-size_t spo_uni_lower(const uint32_t *in, size_t n, uint32_t *out)
+size_t spo_uni_lower(const uint32_t *in, size_t n, uint32_t *out) { return spo_uni_lower_ex(in, n, out, 1); }
+
+size_t spo_uni_lower_ex(const uint32_t *in, size_t n, uint32_t *out, int final_sigma)
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t cp = in[i];
         if (cp < 0x80) {
             out[k++] = (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
-        } else if (cp == 0x3A3) {
+        } else if (cp == 0x3A3 && final_sigma) {
             out[k++] = lower_sigma(in, n, i);
         } else if (cp == 0x130) { /* the one multi-character lowercase */
             out[k++] = 'i';

@@ -28,9 +28,17 @@ int spo_uni_case_class(uint32_t cp);
  * returns the length of out. */
 size_t spo_uni_nfc(const uint32_t *in, size_t n, uint32_t *out);
 
+/* The same where the code points of the sorted list inert[0..ni) are
+ * starters that neither decompose nor compose nor are composed (an NFC of
+ * an older Unicode that does not know them: tok_fast.c). */
+size_t spo_uni_nfc_inert(const uint32_t *in, size_t n, uint32_t *out, const uint32_t *inert, size_t ni);
+
 /* Python's str.lower() of in[0..n) into out (capacity 2n), with the final
  * sigma rule over the whole of in; returns the length of out. */
 size_t spo_uni_lower(const uint32_t *in, size_t n, uint32_t *out);
+/* The same; final_sigma 0 lowers each code point alone (U+03A3 -> U+03C3),
+ * as Rust's char::to_lowercase does in the tokenizers library. */
+size_t spo_uni_lower_ex(const uint32_t *in, size_t n, uint32_t *out, int final_sigma);
 
 /* Decode UTF-8 s[0..len) into out (capacity len). An invalid or truncated
  * sequence, an overlong form, a surrogate or a value above U+10FFFF gives

@@ -95,6 +95,25 @@ ints() { h5dump -d "$2" -y -w 0 "$1" | sed -n '/DATA {/,/}/p' | grep -o '[0-9-]\
     "$BIN/spo-encode" -q -f -m "$MODEL" p.txt -o e.h5
 }
 
+@test "--text-clean: ftfy by default, basic on request; /spm_ids by the fast tokenizer" {
+    printf 'it\xe2\x80\x99s a \xe2\x80\x9cCITY\xe2\x80\x9d &amp; \xef\xac\x81ne\n' > q.txt
+    printf 'it'"'"'s a "CITY" & fine\n' > s.txt
+    "$BIN/spo-encode" -q -m "$MODEL" --spm "$MODEL" q.txt -o f.h5
+    "$BIN/spo-encode" -q -m "$MODEL" --text-clean basic q.txt -o b.h5
+    "$BIN/spo-encode" -q -m "$MODEL" --text-clean basic s.txt -o s.h5
+    "$BIN/spo-inspect" --check f.h5
+    h5dump -a text_clean f.h5 | grep -q '"ftfy"'
+    h5dump -a text_clean b.h5 | grep -q '"basic"'
+    h5dump -a spm_text_clean f.h5 | grep -q '"fast"'
+    ! h5dump -a spm_text_clean b.h5 2>/dev/null | grep -q fast
+    # ftfy uncurls the quotes, unescapes &amp; and splits the ligature
+    [ "$(ints f.h5 /token_ids)" = "$(ints s.h5 /token_ids)" ]
+    [ "$(ints b.h5 /token_ids)" != "$(ints s.h5 /token_ids)" ]
+    [ "$(ints f.h5 /spm_ids)" != "$(ints f.h5 /token_ids)" ]
+    expect_fail 2 "$BIN/spo-encode" -m "$MODEL" --text-clean fast q.txt -o out.h5
+    [[ "$stderr" == *"--text-clean"* ]]
+}
+
 @test "usage and man page list every long option" {
     run "$BIN/spo-encode" --help
     [ "$status" -eq 0 ]

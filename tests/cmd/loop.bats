@@ -81,9 +81,11 @@ setup_file() {
 # ---- spo-pair -------------------------------------------------------------
 
 # prompt 0: best 1 worst 3, gap tanh(1.5) = 0.905        kept at 0.3
-# prompt 1: best 2 worst 0 (ties), gap tanh(0.05) = 0.05  dropped
-# prompt 2: best 1 (tie with 3), worst 0 (tie with 2), gap tanh(0.35) = 0.336  kept
-# prompt 3: best 0, worst 1, gap tanh(0.275) = 0.268      dropped at 0.3, kept at 0.2
+# ties as torch.sort(descending=True) on CPU (stable): best = lowest index
+# among the largest, worst = highest index among the smallest
+# prompt 1: best 2 worst 3 (ties), gap tanh(0.05) = 0.05  dropped
+# prompt 2: best 1 (tie with 3), worst 2 (tie with 0), gap tanh(0.35) = 0.336  kept
+# prompt 3: best 0, worst 3, gap tanh(0.275) = 0.268      dropped at 0.3, kept at 0.2
 hand_case() {
     "$FP" pool p.h5 ids=0,1,2,3 K=4 step=6 seed=5 lora=ab12@3
     "$FP" scores s.h5 ids=0,1,2,3 K=4 step=6 values=1,3,2,0,0.5,0.5,0.6,0.5,2,2.7,2,2.7,5,4.45,5,4.45
@@ -101,7 +103,7 @@ hand_case() {
     [ "$(data pairs.h5 /win -s 0,0,0,0 -c 1,4,8,8)" = "$(data p.h5 /children -s 0,1,0,0,0 -c 1,1,4,8,8)" ]
     [ "$(data pairs.h5 /lose -s 0,0,0,0 -c 1,4,8,8)" = "$(data p.h5 /children -s 0,3,0,0,0 -c 1,1,4,8,8)" ]
     [ "$(data pairs.h5 /win -s 1,0,0,0 -c 1,4,8,8)" = "$(data p.h5 /children -s 2,1,0,0,0 -c 1,1,4,8,8)" ]
-    [ "$(data pairs.h5 /lose -s 1,0,0,0 -c 1,4,8,8)" = "$(data p.h5 /children -s 2,0,0,0,0 -c 1,1,4,8,8)" ]
+    [ "$(data pairs.h5 /lose -s 1,0,0,0 -c 1,4,8,8)" = "$(data p.h5 /children -s 2,2,0,0,0 -c 1,1,4,8,8)" ]
     [ "$(data pairs.h5 /parent -s 1,0,0,0 -c 1,4,8,8)" = "$(data p.h5 /parent -s 2,0,0,0 -c 1,4,8,8)" ]
     # embeds rows are in another order: prompt 2 is row 1
     [ "$(data pairs.h5 /cond -s 1,0,0 -c 1,7,8)" = "$(data e.h5 /cond -s 1,0,0 -c 1,7,8)" ]
@@ -337,6 +339,25 @@ chisq() {
         expect_fail 2 "$BIN/spo-pair" -e $emb q.h5 s.h5 -a a.h5
         cmp a.h5 a.orig
     done
+}
+
+@test "bad: pairs of embeddings made with different --text-clean never mix" {
+    "$FP" embeds e.h5 ids=0,1,2,3            # no text_clean attribute: basic
+    "$FP" embeds f.h5 ids=0,1,2,3 clean=ftfy
+    "$FP" scores s.h5 ids=0,1,2,3
+    "$FP" pool p.h5 ids=0,1,2,3
+    "$BIN/spo-pair" -e e.h5 p.h5 s.h5 -o a.h5
+    [ "$(attr a.h5 text_clean)" = basic ]
+    "$BIN/spo-pair" -e f.h5 p.h5 s.h5 -o b.h5
+    [ "$(attr b.h5 text_clean)" = ftfy ]
+    "$BIN/spo-inspect" --check b.h5
+    cp a.h5 a.orig
+    expect_fail 2 "$BIN/spo-pair" --merge a.h5 b.h5 -o out.h5
+    [[ "$stderr" == *"cannot mix embeddings made with --text-clean basic (a.h5) and ftfy (b.h5)"* ]]
+    [ ! -e out.h5 ]
+    expect_fail 2 "$BIN/spo-pair" -e f.h5 p.h5 s.h5 -a a.h5
+    [[ "$stderr" == *"--text-clean"* ]]
+    cmp a.h5 a.orig
 }
 
 @test "bad: wrong schema" {

@@ -21,6 +21,15 @@ setup() { cd "$BATS_FILE_TMPDIR"; }
     h5dump -a child_timestep p0.h5 | grep -q '(0): 901'
 }
 
+@test "the pool records the embeddings' text_clean; spo-pair refuses embeddings of another" {
+    [ "$(attr p0.h5 text_clean)" = basic ]   # the fixture's embeddings predate the attribute: basic
+    ids=$(h5dump -d /prompt_id -y -w 0 "$E" | sed -n '/DATA {/,/}/p' | grep -o '[0-9]\+' | paste -sd,)
+    "$HELP/spo-fakepool" embeds ef.h5 ids=$ids model="$(attr p0.h5 model_id)" clean=ftfy
+    "$HELP/spo-fakepool" scores sc.h5 ids=$ids K=4 step=0
+    expect_fail 2 "$BIN/spo-pair" -e ef.h5 p0.h5 sc.h5 -o out.h5
+    [[ "$stderr" == *"cannot mix embeddings made with --text-clean basic (p0.h5) and ftfy (ef.h5)"* ]]
+}
+
 @test "batch size and pipes do not change the pool (but by float rounding)" {
     "$BIN/spo-pool" -q -b 1 -m "$M" -e "$E" - -o - < s0.h5 > p1.h5
     # measured up to 1.4e-6 relative L2 (AMD EPYC, OpenBLAS 0.3.21)

@@ -76,6 +76,7 @@ static int embeds(spo_h5 *f, int argc, char **argv, const double *ids, int64_t P
     if (!rc) rc = spo_h5_write_strings(f, "/prompt", P, (const char *const *)txt);
     if (!rc) rc = spo_h5_attr_str(f, NULL, "model_id", opt(argc, argv, "model", "m0"));
     if (!rc) rc = spo_h5_attr_str(f, NULL, "tokenizer", "fake");
+    if (!rc && opt(argc, argv, "clean", NULL)) rc = spo_h5_attr_str(f, NULL, "text_clean", opt(argc, argv, "clean", NULL));
     for (int64_t p = 0; p < P; p++) free(txt[p]);
     free(txt), free(cond), free(unc), free(tok), free(pid);
     return rc;

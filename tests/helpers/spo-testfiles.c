@@ -62,6 +62,7 @@ static int write_file(const char *path, const spo_schema *s, int defect)
     for (int i = 0; i < spo_schema_n_attrs(s) && !rc; i++) {
         spo_atype_t t;
         const char *a = spo_schema_attr(s, i, &t);
+        if (spo_schema_attr_optional(s, i)) continue;
         if (defect == MISSING_ATTR && !strcmp(a, "model_id")) continue;
         if (defect == ATTR_TYPE && !strcmp(a, "step")) t = SPO_A_STR;
         if (t == SPO_A_STR) rc = spo_h5_attr_str(f, NULL, a, "example");

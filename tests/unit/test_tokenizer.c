@@ -35,6 +35,7 @@ static int setup(void **state)
     clock_gettime(CLOCK_MONOTONIC, &a);
     int rc = spo_tok_load(&clip, dir);
     clock_gettime(CLOCK_MONOTONIC, &b);
+    if (!rc) rc = spo_tok_set_mode(clip, SPO_TOK_BASIC); /* these fixtures are the path without ftfy */
     if (rc) {
         print_error("%s\n", spo_errmsg());
         return -1;
@@ -204,6 +205,8 @@ static void test_bytelevel(void **state)
     assert_int_equal(spo_tok_write_bytelevel(sub), SPO_OK); /* and overwrites */
     spo_tok *t;
     assert_int_equal(spo_tok_load(&t, sub), SPO_OK);
+    assert_int_equal(spo_tok_mode(t), SPO_TOK_FTFY); /* the default */
+    assert_int_equal(spo_tok_set_mode(t, SPO_TOK_BASIC), SPO_OK);
     assert_int_equal(spo_tok_vocab_size(t), 514);
     int32_t bos, eos, pad;
     spo_tok_special_ids(t, &bos, &eos, &pad, NULL);
