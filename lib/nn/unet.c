@@ -249,10 +249,12 @@ int spo_unet_plan_bytes(spo_unet *u, int n, int h, int w, int ctx_len, int train
     return rc;
 }
 
+int spo_unet_multiple(const spo_unet *u) { return 1 << (u->cfg.nblocks - 1); }
+
 int spo_unet_forward(spo_unet *u, float *out, const float *x, const float *t, const float *ctx, int n, int h, int w,
                      int ctx_len, int train)
 {
-    int f = 1 << (u->cfg.nblocks - 1);
+    int f = spo_unet_multiple(u);
     if (n < 1 || h < 1 || w < 1 || ctx_len < 1)
         return spo_err(SPO_EINVAL, "unet: bad shape n=%d h=%d w=%d ctx_len=%d", n, h, w, ctx_len);
     if (h % f || w % f) return spo_err(SPO_EINVAL, "unet: sample %dx%d is not a multiple of %d", h, w, f);

@@ -69,6 +69,8 @@ int spo_unet_create(spo_unet **u, const spo_unet_config *cfg, spo_dev *dev);
 void spo_unet_free(spo_unet *u);
 spo_params *spo_unet_params(spo_unet *u);
 const spo_unet_config *spo_unet_cfg(const spo_unet *u);
+/* The sample's height and width must be multiples of this (2^(levels-1)). */
+int spo_unet_multiple(const spo_unet *u);
 
 /* out (n,out_channels,h,w) = unet(x (n,in_channels,h,w), t (n), ctx (n,ctx_len,cross_dim)).
  * train: keep the activations (and copies of x and ctx) for spo_unet_backward.

@@ -94,6 +94,10 @@ static int check_state(run_t *r)
     if (m->C != cf->in_channels)
         return spo_err(SPO_EINVAL, "%s: /latents has %d channels, the UNet takes %d", sp, (int)m->C,
                        cf->in_channels);
+    int f = spo_unet_multiple(r->s.unet);
+    if (m->h % f || m->w % f)
+        return spo_err(SPO_EINVAL, "%s: /latents are %lldx%lld, the UNet takes multiples of %d", sp, (long long)m->h,
+                       (long long)m->w, f);
     return SPO_OK;
 }
 

@@ -96,7 +96,9 @@ int spo_update_grad(spo_update *u, spo_pairs_in *p, const int64_t *idx, int n, d
         return spo_err(SPO_EINVAL, "pairs have %d latent channels, the UNet takes %d", mt->C, cf->in_channels);
     if (mt->D != cf->cross_dim)
         return spo_err(SPO_EINVAL, "pairs have text width %d, the UNet's cross_attention_dim is %d", mt->D, cf->cross_dim);
-    int P = u->micro > 0 ? u->micro : 1, h = mt->h, w = mt->w, L = mt->L;
+    int P = u->micro > 0 ? u->micro : 1, h = mt->h, w = mt->w, L = mt->L, f = spo_unet_multiple(u->unet);
+    if (h % f || w % f)
+        return spo_err(SPO_EINVAL, "pairs have %dx%d latents, the UNet takes multiples of %d", h, w, f);
     size_t lat = (size_t)mt->C * h * w, ctx = (size_t)L * mt->D, numel = spo_lora_train_numel(u->lt);
     float g = u->guidance;
     int S = mt->own_lose_parent ? 2 : 1;

@@ -73,3 +73,9 @@ limited() { (ulimit -v 2000000; exec timeout 60 "$@"); }
     TOOL=spo-inspect expect_fail 2 "$BIN/spo-inspect" --check h.h5
     [[ "$stderr" == *"h.h5: /win stores fewer bytes than its shape declares"* ]]
 }
+
+@test "class 10: latents the UNet cannot take (17x17) are refused naming the state file" {
+    "$BIN/spo-init" -m "$M" -e "$E" --seed 2 --latent-size 17 -o s17.h5
+    TOOL=spo-pool expect_fail 2 "$BIN/spo-pool" -q -m "$M" -e "$E" s17.h5 -o out.h5
+    [[ "$stderr" == *"s17.h5: /latents are 17x17, the UNet takes multiples of 2"* ]]
+}

@@ -1,0 +1,96 @@
+/* ftfy_buf.c — the code-point strings and byte buffers the ftfy files share,
+ * and the character classes of the generated tables (ftfy_impl.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "text/ftfy_impl.h"
+
+/* ---- buffers ---------------------------------------------------------- */
+
+int spo_ft_reserve(spo_ft_str *s, size_t need)
+{
+    if (need <= s->cap) return SPO_OK;
+    size_t c = s->cap ? s->cap : 64;
+    while (c < need) {
+        if (c > SIZE_MAX / 8) return spo_err(SPO_EIO, "out of memory");
+        c *= 2;
+    }
+    uint32_t *p = realloc(s->p, c * sizeof *p);
+    if (!p) return spo_err(SPO_EIO, "out of memory");
+    s->p = p;
+    s->cap = c;
+    return SPO_OK;
+}
+
+int spo_ft_push(spo_ft_str *s, uint32_t c)
+{
+    if (s->n == s->cap && spo_ft_reserve(s, s->n + 1)) return SPO_EIO;
+    s->p[s->n++] = c;
+    return SPO_OK;
+}
+
+int spo_ft_append(spo_ft_str *s, const uint32_t *p, size_t n)
+{
+    if (spo_ft_reserve(s, s->n + n)) return SPO_EIO;
+    if (n) memcpy(s->p + s->n, p, n * sizeof *p);
+    s->n += n;
+    return SPO_OK;
+}
+
+int spo_ft_breserve(spo_ft_bytes *b, size_t need)
+{
+    if (need <= b->cap) return SPO_OK;
+    size_t c = b->cap ? b->cap : 256;
+    while (c < need) {
+        if (c > SIZE_MAX / 4) return spo_err(SPO_EIO, "out of memory");
+        c *= 2;
+    }
+    unsigned char *p = realloc(b->p, c);
+    if (!p) return spo_err(SPO_EIO, "out of memory");
+    b->p = p;
+    b->cap = c;
+    return SPO_OK;
+}
+
+void spo_ft_swap(spo_ft_str *a, spo_ft_str *b)
+{
+    spo_ft_str t = *a;
+    *a = *b;
+    *b = t;
+}
+
+int spo_ft_equal(const spo_ft_str *a, const spo_ft_str *b)
+{
+    return a->n == b->n && (!a->n || !memcmp(a->p, b->p, a->n * sizeof *a->p));
+}
+
+/* ---- table lookups ---------------------------------------------------- */
+
+uint32_t spo_ft_cat(uint32_t cp)
+{
+    size_t lo = 0, hi = spo_fttab_cat_n / 2;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint32_t v = spo_fttab_cat[2 * mid];
+        if (v == cp) return spo_fttab_cat[2 * mid + 1];
+        if (v < cp) lo = mid + 1;
+        else hi = mid;
+    }
+    return 0;
+}
+
+int spo_ft_pyre(uint32_t cp)
+{
+    if (cp > 0x10FFFF) return 0;
+    uint32_t key = (cp << 8) | 0xFF;
+    size_t lo = 0, hi = spo_fttab_pyre_n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (spo_fttab_pyre[mid] <= key) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo ? (int)(spo_fttab_pyre[lo - 1] & 0xFF) : 0;
+}
+
+int spo_ftfy_isspace(uint32_t cp) { return (spo_ft_pyre(cp) & SPO_FT_PYSPACE) != 0; }
