@@ -4,7 +4,9 @@
  * command tests).
  * spo-h5cmp A.h5 /dsA B.h5 /dsB exact — compare two integer datasets (any
  * integer type, read as int64) element by element: print how many differ
- * and exit 0 only when none does (same element count, possibly 0). */
+ * and exit 0 only when none does (same element count, possibly 0). A float
+ * dataset there is a bad call (exit 2): read as integers its values would
+ * be truncated; compare floats with RTOL 0 instead. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,8 +55,24 @@ static int64_t *load_int(const char *path, const char *ds, size_t *n)
     return v;
 }
 
+static int is_float(const char *path, const char *ds)
+{
+    spo_h5 *f;
+    spo_dsinfo d;
+    int fl = 0;
+    if (spo_h5_open(&f, path, NULL, NULL)) return 0;
+    if (!spo_h5_info(f, ds, &d)) fl = d.type == SPO_T_F32 || d.type == SPO_T_F16;
+    spo_h5_close(f);
+    return fl;
+}
+
 static int exact(char **argv)
 {
+    if (is_float(argv[1], argv[2]) || is_float(argv[3], argv[4])) {
+        fprintf(stderr, "spo-h5cmp: %s or %s is a float dataset: 'exact' is for integers, give RTOL 0\n", argv[2],
+                argv[4]);
+        return 2;
+    }
     size_t na, nb;
     int64_t *a = load_int(argv[1], argv[2], &na), *b = a ? load_int(argv[3], argv[4], &nb) : NULL;
     if (!a || !b) {
