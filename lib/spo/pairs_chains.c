@@ -122,17 +122,7 @@ int spo_pairsrc_from_chains(spo_pairsrc **out, const spo_h5 *const *pool, const 
         for (size_t b = 0; b < B && !rc; b++)
             memcpy(s->children + (b * K + (size_t)c) * chw, tmp + b * chw, chw * sizeof *tmp);
     }
-    for (size_t b = 0; b < B && !rc; b++) {
-        int best, worst;
-        if (!spo_pair_select(s->scores + b * K, (int)K, threshold, &best, &worst)) continue;
-        int64_t *k = s->key + 4 * s->n;
-        k[0] = m0.attrs.seed, k[1] = ids[b], k[2] = m0.attrs.step, k[3] = lstep;
-        s->pb[s->n] = (int64_t)b;
-        s->erow[s->n] = erow[b];
-        s->win[s->n] = best;
-        s->lose[s->n] = worst;
-        s->n++;
-    }
+    if (!rc) spo_pairsrc_select(s, B, ids, erow, m0.attrs.seed, m0.attrs.step, lstep, threshold);
 out:
     free(ids), free(idc), free(erow), free(tmp), free(sc);
     if (rc) spo_pairsrc_free(s);

@@ -45,6 +45,10 @@ typedef struct {
 /* s's text shape, its /cond type and /uncond from embeds file f
  * (/cond [P,L,D], /uncond [1,L,D]). */
 int spo_pairs_text_shape(spo_pairsrc *s, const spo_h5 *f);
+/* Keep each of B prompts' best and worst of s->scores [B, K] (spo_pair_select
+ * with threshold) as a pair keyed (seed, ids[b], step, lstep), its text row erow[b]. */
+void spo_pairsrc_select(spo_pairsrc *s, size_t B, const int64_t *ids, const int64_t *erow, int64_t seed, int64_t step,
+                        int64_t lstep, double threshold);
 /* Fetch pair i of s into r. */
 int spo_pairsrc_row(const spo_pairsrc *s, int64_t i, spo_pairrow *r);
 /* The conditional embedding [L*D] of pair i's prompt. */

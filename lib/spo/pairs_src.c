@@ -74,6 +74,23 @@ int spo_pairsrc_open(spo_pairsrc **out, const spo_pairs *p)
     return SPO_OK;
 }
 
+void spo_pairsrc_select(spo_pairsrc *s, size_t B, const int64_t *ids, const int64_t *erow, int64_t seed, int64_t step,
+                        int64_t lstep, double threshold)
+{
+    size_t K = (size_t)s->K;
+    for (size_t b = 0; b < B; b++) {
+        int best, worst;
+        if (!spo_pair_select(s->scores + b * K, (int)K, threshold, &best, &worst)) continue;
+        int64_t *k = s->key + 4 * s->n;
+        k[0] = seed, k[1] = ids[b], k[2] = step, k[3] = lstep;
+        s->pb[s->n] = (int64_t)b;
+        s->erow[s->n] = erow[b];
+        s->win[s->n] = best;
+        s->lose[s->n] = worst;
+        s->n++;
+    }
+}
+
 /* erow[b] = the row of embeds holding prompt ids[b]; ids distinct. */
 static int map_prompts(const spo_h5 *pool, const spo_h5 *emb, const int64_t *ids, int64_t B, int64_t *erow)
 {
@@ -132,17 +149,7 @@ int spo_pairsrc_from_pool(spo_pairsrc **out, const spo_h5 *pool, const spo_h5 *s
     if ((rc = spo_h5_read_f32(pool, "/parent", s->parent, B * chw))) goto out;
     if ((rc = spo_h5_read_f32(pool, "/children", s->children, B * K * chw))) goto out;
     if ((rc = spo_h5_read_f32(sc, "/scores", s->scores, B * K))) goto out;
-    for (size_t b = 0; b < B; b++) {
-        int best, worst;
-        if (!spo_pair_select(s->scores + b * K, (int)K, threshold, &best, &worst)) continue;
-        int64_t *k = s->key + 4 * s->n;
-        k[0] = m.attrs.seed, k[1] = ids[b], k[2] = m.attrs.step, k[3] = lstep;
-        s->pb[s->n] = (int64_t)b;
-        s->erow[s->n] = erow[b];
-        s->win[s->n] = best;
-        s->lose[s->n] = worst;
-        s->n++;
-    }
+    spo_pairsrc_select(s, B, ids, erow, m.attrs.seed, m.attrs.step, lstep, threshold);
 out:
     free(ids);
     free(erow);
