@@ -4,7 +4,6 @@
  * loss, gradient-norm clipping and AdamW (lib/spo/update.h). Under
  * `mpirun -np R` (an MPI build) every step's batch is split across the
  * ranks and the gradients are summed with MPI_Allreduce; rank 0 writes. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +21,7 @@
 #endif
 
 #include "frame.h"
-#include "io/h5io.h"
-#include "io/modelid.h"
-#include "nn/lora.h"
-#include "nn/lora_opt.h"
-#include "nn/lora_train.h"
-#include "spo/update.h"
+#include "spo/update_run.h"
 
 static const spo_opt opts[] = {
     {"batch", 'b', "N", "pairs per optimizer step, over all ranks (default 40)"},
@@ -104,13 +98,6 @@ static int mpi_sum(void *ctx, double *buf, size_t n)
 }
 #endif
 
-static void *xcalloc(size_t n, size_t s)
-{
-    void *p = calloc(n ? n : 1, s);
-    if (!p) spo_die(1, "out of memory");
-    return p;
-}
-
 /* threads for this process: all cores, shared among the ranks of a host */
 static int threads_of(int asked, int nranks)
 {
@@ -145,100 +132,19 @@ int main(int argc, char **argv)
     if (strcmp(a.device, "cpu")) spo_die(2, "--device %s: spo-step-update runs on the cpu in this build", a.device);
     for (int i = 0; i < a.argc; i++)
         if (!strcmp(a.argv[i], "-")) spo_die(2, "pairs files must be files, not '-' (they are read by rows)");
-    double t0 = spo_now();
-
-    /* inputs: pairs, LoRA, model */
-    int rc;
-    spo_pairs_in *pin;
-    if ((rc = spo_pairs_in_open(&pin, (const char *const *)a.argv, a.argc))) spo_die_lib(rc);
-    const spo_pairs_meta *mt = spo_pairs_in_meta(pin);
-    char want[256];
-    if ((rc = spo_model_id(a.model, want, sizeof want))) spo_die_lib(rc);
-    spo_h5 *lf;
-    spo_lora lora;
-    if ((rc = spo_h5_open(&lf, a.lora, "lora", NULL)) || (rc = spo_lora_read(&lora, lf))) spo_die_lib(rc);
-    if (lora.model_id[0] && strcmp(lora.model_id, want))
-        spo_die(2, "%s: a LoRA of model '%s', but %s is model '%s'", a.lora, lora.model_id, a.model, want);
-    if (strcmp(want, mt->model_id))
-        spo_die(2, "%s: pairs of model '%s', but %s is model '%s'", a.argv[0], mt->model_id, a.model, want);
-    size_t numel = spo_lora_numel(&lora);
-    float *theta = xcalloc(numel, sizeof *theta), *m = xcalloc(numel, sizeof *m), *v = xcalloc(numel, sizeof *v);
-    int has_opt;
-    double lg, le;
-    if ((rc = spo_lora_opt_read(lf, &lora, m, v, &has_opt, &lg, &le))) spo_die_lib(rc);
-    spo_h5_close(lf);
-    if ((!isnan(lg) && lg != mt->guidance) || (!isnan(le) && le != mt->eta))
-        spo_die(2, "%s: pairs sampled with guidance %g, eta %g, but %s was trained on guidance %g, eta %g", a.argv[0],
-                mt->guidance, mt->eta, a.lora, lg, le);
-    if (!(mt->eta > 0))
-        spo_die(2, "%s: eta %g: a deterministic DDIM step has no log-probability to train on", a.argv[0], mt->eta);
-    spo_lora_pack(&lora, theta);
-
-    spo_dev *dev;
-    if ((rc = spo_dev_open(&dev, SPO_DEV_CPU, threads_of(c.threads, nranks)))) spo_die_lib(rc);
-    char path[4096];
-    spo_update u = {.guidance = (float)mt->guidance, .eta = (float)mt->eta, .loss = c.loss, .micro = c.micro};
-    snprintf(path, sizeof path, "%s/unet", a.model);
-    if ((rc = spo_unet_load(&u.unet, path, dev))) spo_die_lib(rc);
-    snprintf(path, sizeof path, "%s/scheduler", a.model);
-    if ((rc = spo_ddim_load(&u.sched, path))) spo_die_lib(rc);
-    if ((rc = spo_ddim_set_steps(&u.sched, (int)mt->num_steps))) spo_die(2, "%s: %s", a.argv[0], spo_errmsg());
-    if ((rc = spo_lora_check(&lora, u.unet))) spo_die(2, "%s: %s", a.lora, spo_errmsg());
-    if ((rc = spo_lora_train_new(&u.lt, u.unet, &lora))) spo_die(rc, "%s: %s", a.lora, spo_errmsg());
-    FILE *mf = NULL;
-    if (c.metrics && rank == 0 && !(mf = fopen(c.metrics, "a"))) spo_die(1, "%s: cannot open for appending", c.metrics);
-    spo_vtime(&a, "load", spo_now() - t0);
-
-    /* the steps */
-    int64_t N = mt->n, nbp = (N + c.batch - 1) / c.batch, step0 = lora.step;
-    long steps = c.steps ? c.steps : (long)nbp;
-    int64_t *perm = xcalloc((size_t)N, sizeof *perm), pass = -1;
-    spo_update_comm comm = {.rank = rank, .nranks = nranks};
+    spo_jobcb cb;
+    spo_jobcb_init(&cb, &a, "steps", spo_now());
+    spo_update_job j = {.model = a.model, .lora = a.lora, .out = a.out, .pairs = (const char *const *)a.argv,
+                        .npairs = a.argc, .force = a.force, .batch = c.batch, .micro = c.micro,
+                        .threads = threads_of(c.threads, nranks), .steps = c.steps, .seed = a.seed, .opt = c.opt,
+                        .loss = c.loss, .metrics = c.metrics, .comm = {.rank = rank, .nranks = nranks}, .ctx = &cb,
+                        .progress = rank == 0 ? spo_jobcb_progress : NULL, .time = spo_jobcb_time};
 #ifdef SPO_HAVE_MPI
-    if (mpi) comm.reduce = mpi_sum;
+    if (mpi) j.comm.reduce = mpi_sum;
 #endif
-    spo_progress *pg = spo_progress_start("steps", steps, a.quiet || rank != 0);
-    for (long s = 0; s < steps; s++) {
-        double ts = spo_now();
-        if (s / nbp != pass) pass = s / nbp, spo_update_perm(perm, N, a.seed, step0, pass);
-        int64_t b0 = (s % nbp) * c.batch, nb = N - b0 < c.batch ? N - b0 : c.batch;
-        spo_step_result r;
-        int64_t gstep = step0 + s + 1;
-        if ((rc = spo_update_step(&u, pin, perm + b0, (int)nb, &comm, &c.opt, gstep, theta, m, v, &r)))
-            spo_die(rc, "step %lld: %s", (long long)gstep, spo_errmsg());
-        if (mf) {
-            fprintf(mf,
-                    "{\"step\": %lld, \"loss\": %.9g, \"ratio_win\": %.9g, \"ratio_lose\": %.9g, \"clamped\": %.6g, "
-                    "\"grad_norm\": %.9g, \"lr\": %.9g, \"pairs\": %lld, \"seconds\": %.4f}\n",
-                    (long long)gstep, r.loss, r.rw, r.rl, r.clamped, r.grad_norm, c.opt.lr, (long long)r.pairs,
-                    spo_now() - ts);
-            fflush(mf);
-        }
-        spo_progress_update(pg, s + 1);
-    }
-    spo_progress_end(pg);
-    if (mf && fclose(mf)) spo_die(1, "%s: write failed", c.metrics);
-
-    /* rank 0 writes the LoRA with its optimizer state */
-    if (rank == 0) {
-        spo_lora_unpack(&lora, theta);
-        lora.step = step0 + steps;
-        if (!lora.model_id[0]) snprintf(lora.model_id, sizeof lora.model_id, "%s", want);
-        spo_h5 *out;
-        if ((rc = spo_h5_create(&out, a.out, "lora", a.force))) spo_die_lib(rc);
-        if ((rc = spo_lora_write(out, &lora)) || (rc = spo_lora_opt_write(out, &lora, m, v, mt->guidance, mt->eta))) {
-            spo_h5_abort(out);
-            spo_die_lib(rc);
-        }
-        if ((rc = spo_h5_commit(out))) spo_die_lib(rc);
-    }
-    spo_vtime(&a, "total", spo_now() - t0);
-    spo_lora_train_free(u.lt);
-    spo_unet_free(u.unet);
-    spo_dev_close(dev);
-    spo_pairs_in_close(pin);
-    spo_lora_free(&lora);
-    free(theta), free(m), free(v), free(perm);
+    int rc = spo_update_run(&j);
+    spo_jobcb_end(&cb);
+    if (rc) spo_die_lib(rc);
 #ifdef SPO_HAVE_MPI
     if (mpi) MPI_Finalize();
 #endif
