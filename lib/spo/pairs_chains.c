@@ -78,16 +78,8 @@ int spo_pairsrc_from_chains(spo_pairsrc **out, const spo_h5 *const *pool, const 
     size_t B = (size_t)m0.B, K = (size_t)N, chw = (size_t)(m0.C * m0.h * m0.w);
     int64_t *ids = alloc(B, sizeof *ids), *idc = alloc(B, sizeof *idc), *erow = alloc(B, sizeof *erow);
     float *tmp = alloc(B * chw, sizeof *tmp), *sc = alloc(B, sizeof *sc);
-    s->parent = alloc(B * K * chw, sizeof *s->parent);
-    s->children = alloc(B * K * chw, sizeof *s->children);
-    s->scores = alloc(B * K, sizeof *s->scores);
-    s->key = alloc(B * 4, sizeof *s->key);
-    s->pb = alloc(B, sizeof *s->pb);
-    s->erow = alloc(B, sizeof *s->erow);
-    s->win = alloc(B, sizeof *s->win);
-    s->lose = alloc(B, sizeof *s->lose);
-    if (!ids || !idc || !erow || !tmp || !sc || !s->parent || !s->children || !s->scores || !s->key || !s->pb ||
-        !s->erow || !s->win || !s->lose) {
+    if ((rc = spo_pairsrc_alloc(s, B, K, K, chw))) goto out;
+    if (!ids || !idc || !erow || !tmp || !sc) {
         rc = spo_err(SPO_EIO, "out of memory");
         goto out;
     }

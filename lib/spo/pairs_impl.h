@@ -45,6 +45,10 @@ typedef struct {
 /* s's text shape, its /cond type and /uncond from embeds file f
  * (/cond [P,L,D], /uncond [1,L,D]). */
 int spo_pairs_text_shape(spo_pairsrc *s, const spo_h5 *f);
+/* s's arrays for B prompts of K children and np parents each (1, or K for
+ * chains), children and parents of chw floats; SPO_EIO when out of memory
+ * (spo_pairsrc_free frees what was allocated). */
+int spo_pairsrc_alloc(spo_pairsrc *s, size_t B, size_t np, size_t K, size_t chw);
 /* Keep each of B prompts' best and worst of s->scores [B, K] (spo_pair_select
  * with threshold) as a pair keyed (seed, ids[b], step, lstep), its text row erow[b]. */
 void spo_pairsrc_select(spo_pairsrc *s, size_t B, const int64_t *ids, const int64_t *erow, int64_t seed, int64_t step,

@@ -74,6 +74,21 @@ int spo_pairsrc_open(spo_pairsrc **out, const spo_pairs *p)
     return SPO_OK;
 }
 
+int spo_pairsrc_alloc(spo_pairsrc *s, size_t B, size_t np, size_t K, size_t chw)
+{
+    s->parent = alloc(B * np * chw, sizeof *s->parent);
+    s->children = alloc(B * K * chw, sizeof *s->children);
+    s->scores = alloc(B * K, sizeof *s->scores);
+    s->key = alloc(B * 4, sizeof *s->key);
+    s->pb = alloc(B, sizeof *s->pb);
+    s->erow = alloc(B, sizeof *s->erow);
+    s->win = alloc(B, sizeof *s->win);
+    s->lose = alloc(B, sizeof *s->lose);
+    if (!s->parent || !s->children || !s->scores || !s->key || !s->pb || !s->erow || !s->win || !s->lose)
+        return spo_err(SPO_EIO, "out of memory");
+    return SPO_OK;
+}
+
 void spo_pairsrc_select(spo_pairsrc *s, size_t B, const int64_t *ids, const int64_t *erow, int64_t seed, int64_t step,
                         int64_t lstep, double threshold)
 {
@@ -127,18 +142,9 @@ int spo_pairsrc_from_pool(spo_pairsrc **out, const spo_h5 *pool, const spo_h5 *s
     s->C = m.C, s->h = m.h, s->w = m.w, s->K = m.K;
     s->timestep = (int32_t)m.attrs.timestep;
     size_t B = (size_t)m.B, K = (size_t)m.K, chw = (size_t)(m.C * m.h * m.w);
-    int64_t *ids = alloc(B, sizeof *ids);
-    s->parent = alloc(B * chw, sizeof *s->parent);
-    s->children = alloc(B * K * chw, sizeof *s->children);
-    s->scores = alloc(B * K, sizeof *s->scores);
-    s->key = alloc(B * 4, sizeof *s->key);
-    s->pb = alloc(B, sizeof *s->pb);
-    s->erow = alloc(B, sizeof *s->erow);
-    s->win = alloc(B, sizeof *s->win);
-    s->lose = alloc(B, sizeof *s->lose);
-    int64_t *erow = alloc(B, sizeof *erow);
-    if (!ids || !s->parent || !s->children || !s->scores || !s->key || !s->pb || !s->erow || !s->win || !s->lose ||
-        !erow) {
+    int64_t *ids = alloc(B, sizeof *ids), *erow = alloc(B, sizeof *erow);
+    if ((rc = spo_pairsrc_alloc(s, B, 1, K, chw))) goto out;
+    if (!ids || !erow) {
         rc = spo_err(SPO_EIO, "out of memory");
         goto out;
     }

@@ -12,15 +12,8 @@
 /* the record of cp in a (cp, n, text[w - 2]) table, or NULL */
 static const uint32_t *strmap(const uint32_t *t, size_t tn, size_t w, uint32_t cp)
 {
-    size_t lo = 0, hi = tn / w;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        uint32_t v = t[mid * w];
-        if (v == cp) return t + mid * w;
-        if (v < cp) lo = mid + 1;
-        else hi = mid;
-    }
-    return NULL;
+    long i = spo_uni_find_record(t, tn / w, w, cp);
+    return i < 0 ? NULL : t + (size_t)i * w;
 }
 
 /* ---- character fixers: text -> out ------------------------------------ */

@@ -5,6 +5,7 @@
 
 #include "core/err.h"
 #include "text/ftfy_impl.h"
+#include "text/unicode.h"
 
 /* ---- buffers ---------------------------------------------------------- */
 
@@ -69,28 +70,10 @@ int spo_ft_equal(const spo_ft_str *a, const spo_ft_str *b)
 
 uint32_t spo_ft_cat(uint32_t cp)
 {
-    size_t lo = 0, hi = spo_fttab_cat_n / 2;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        uint32_t v = spo_fttab_cat[2 * mid];
-        if (v == cp) return spo_fttab_cat[2 * mid + 1];
-        if (v < cp) lo = mid + 1;
-        else hi = mid;
-    }
-    return 0;
+    long i = spo_uni_find_record(spo_fttab_cat, spo_fttab_cat_n / 2, 2, cp);
+    return i < 0 ? 0 : spo_fttab_cat[2 * i + 1];
 }
 
-int spo_ft_pyre(uint32_t cp)
-{
-    if (cp > 0x10FFFF) return 0;
-    uint32_t key = (cp << 8) | 0xFF;
-    size_t lo = 0, hi = spo_fttab_pyre_n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (spo_fttab_pyre[mid] <= key) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo ? (int)(spo_fttab_pyre[lo - 1] & 0xFF) : 0;
-}
+int spo_ft_pyre(uint32_t cp) { return cp > 0x10FFFF ? 0 : spo_uni_run_value(spo_fttab_pyre, spo_fttab_pyre_n, cp); }
 
 int spo_ftfy_isspace(uint32_t cp) { return (spo_ft_pyre(cp) & SPO_FT_PYSPACE) != 0; }

@@ -15,6 +15,7 @@
 
 #include "core/err.h"
 #include "text/ftfy_impl.h"
+#include "text/unicode.h"
 
 static const uint32_t *cmap(int codec) { return spo_fttab_cmap + 129 * (size_t)codec; }
 static int sloppy(int codec) { return codec >= SPO_FT_W1252 && codec <= SPO_FT_W1254; }
@@ -25,14 +26,8 @@ static int encode_byte(int codec, uint32_t c)
 {
     if (c < 0x80 && c != 0x1A) return (int)c;
     const uint32_t *r = spo_fttab_cmap_rev + 2 * 129 * (size_t)codec;
-    size_t lo = 0, hi = 129;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (r[2 * mid] == c) return (int)r[2 * mid + 1];
-        if (r[2 * mid] < c) lo = mid + 1;
-        else hi = mid;
-    }
-    return -1;
+    long i = spo_uni_find_record(r, 129, 2, c);
+    return i < 0 ? -1 : (int)r[2 * i + 1];
 }
 
 static int encode(const spo_ft_str *t, int codec, spo_ft_bytes *out)

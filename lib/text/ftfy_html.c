@@ -9,6 +9,7 @@
 
 #include "core/err.h"
 #include "text/ftfy_impl.h"
+#include "text/unicode.h"
 
 static int alnum(uint32_t c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
 
@@ -22,17 +23,9 @@ static int hexval(uint32_t c)
 
 static int in_sorted(const uint32_t *t, size_t n, size_t w, uint32_t key, size_t *at)
 {
-    size_t lo = 0, hi = n / w;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (t[mid * w] == key) {
-            if (at) *at = mid;
-            return 1;
-        }
-        if (t[mid * w] < key) lo = mid + 1;
-        else hi = mid;
-    }
-    return 0;
+    long i = spo_uni_find_record(t, n / w, w, key);
+    if (i >= 0 && at) *at = (size_t)i;
+    return i >= 0;
 }
 
 /* html.unescape of "&#<body>;": 1 and the text in r (*rn code points), or

@@ -16,15 +16,7 @@
 
 int spo_tok_fast_class(uint32_t cp)
 {
-    if (cp > 0x10FFFF) return SPO_RX_O;
-    uint32_t key = (cp << 8) | 0xFF;
-    size_t lo = 0, hi = spo_fasttab_rx_n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (spo_fasttab_rx[mid] <= key) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo ? (int)(spo_fasttab_rx[lo - 1] & 0xFF) : 0;
+    return cp > 0x10FFFF ? SPO_RX_O : spo_uni_run_value(spo_fasttab_rx, spo_fasttab_rx_n, cp);
 }
 
 size_t spo_tok_fast_normalize(const uint32_t *in, size_t n, uint32_t *out, uint32_t *tmp)

@@ -2,8 +2,7 @@
  * tokenizer (see unicode.h; data in the generated unicode_tables.c). */
 #include "text/unicode.h"
 
-/* value of the last run in t[0..n) starting at or before cp */
-static int run_value(const uint32_t *t, size_t n, uint32_t cp)
+int spo_uni_run_value(const uint32_t *t, size_t n, uint32_t cp)
 {
     uint32_t key = (cp << 8) | 0xFF;
     size_t lo = 0, hi = n; /* find the first entry > key */
@@ -15,14 +14,27 @@ static int run_value(const uint32_t *t, size_t n, uint32_t cp)
     return lo ? (int)(t[lo - 1] & 0xFF) : 0;
 }
 
-int spo_uni_rx_class(uint32_t cp) { return cp > 0x10FFFF ? SPO_RX_O : run_value(spo_unitab_rx, spo_unitab_rx_n, cp); }
-int spo_uni_bt_class(uint32_t cp) { return cp > 0x10FFFF ? SPO_BT_DROP : run_value(spo_unitab_bt, spo_unitab_bt_n, cp); }
-int spo_uni_ccc(uint32_t cp) { return cp > 0x10FFFF ? 0 : run_value(spo_unitab_ccc, spo_unitab_ccc_n, cp); }
-int spo_uni_case_class(uint32_t cp) { return cp > 0x10FFFF ? 0 : run_value(spo_unitab_case, spo_unitab_case_n, cp); }
+int spo_uni_rx_class(uint32_t cp)
+{
+    return cp > 0x10FFFF ? SPO_RX_O : spo_uni_run_value(spo_unitab_rx, spo_unitab_rx_n, cp);
+}
 
-/* index of the record whose first field is key in t (records of `w`
- * uint32, sorted by the first field), or -1 */
-static long find_record(const uint32_t *t, size_t nrec, size_t w, uint32_t key)
+int spo_uni_bt_class(uint32_t cp)
+{
+    return cp > 0x10FFFF ? SPO_BT_DROP : spo_uni_run_value(spo_unitab_bt, spo_unitab_bt_n, cp);
+}
+
+int spo_uni_ccc(uint32_t cp)
+{
+    return cp > 0x10FFFF ? 0 : spo_uni_run_value(spo_unitab_ccc, spo_unitab_ccc_n, cp);
+}
+
+int spo_uni_case_class(uint32_t cp)
+{
+    return cp > 0x10FFFF ? 0 : spo_uni_run_value(spo_unitab_case, spo_unitab_case_n, cp);
+}
+
+long spo_uni_find_record(const uint32_t *t, size_t nrec, size_t w, uint32_t key)
 {
     size_t lo = 0, hi = nrec;
     while (lo < hi) {
@@ -42,7 +54,7 @@ enum { S_BASE = 0xAC00, L_BASE = 0x1100, V_BASE = 0x1161, T_BASE = 0x11A7,
 /* is cp in the sorted list inert[0..ni)? (spo_uni_nfc_inert) */
 static int is_inert(uint32_t cp, const uint32_t *inert, size_t ni)
 {
-    return ni && find_record(inert, ni, 1, cp) >= 0;
+    return ni && spo_uni_find_record(inert, ni, 1, cp) >= 0;
 }
 
 /* full canonical decomposition of cp appended at out; returns its length */
@@ -56,7 +68,7 @@ static size_t decompose(uint32_t cp, uint32_t *out, const uint32_t *inert, size_
         out[2] = T_BASE + s % T_COUNT;
         return 3;
     }
-    long r = is_inert(cp, inert, ni) ? -1 : find_record(spo_unitab_decomp, spo_unitab_decomp_n / 3, 3, cp);
+    long r = is_inert(cp, inert, ni) ? -1 : spo_uni_find_record(spo_unitab_decomp, spo_unitab_decomp_n / 3, 3, cp);
     if (r < 0) {
         out[0] = cp;
         return 1;
@@ -169,7 +181,7 @@ size_t spo_uni_lower_ex(const uint32_t *in, size_t n, uint32_t *out, int final_s
             out[k++] = 'i';
             out[k++] = 0x307;
         } else {
-            long r = find_record(spo_unitab_lower, spo_unitab_lower_n / 2, 2, cp);
+            long r = spo_uni_find_record(spo_unitab_lower, spo_unitab_lower_n / 2, 2, cp);
             out[k++] = r < 0 ? cp : spo_unitab_lower[2 * r + 1];
         }
     }

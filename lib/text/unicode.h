@@ -19,6 +19,14 @@ enum { SPO_BT_KEEP = 0, SPO_BT_DROP = 1, SPO_BT_SPACE = 2, SPO_BT_CJK = 4 };
 /* for the final-sigma rule of str.lower() */
 enum { SPO_CASE_OTHER = 0, SPO_CASE_CASED = 1, SPO_CASE_IGNORABLE = 2 };
 
+/* Lookups in the generated tables (unicode_tables.c, ftfy_tables.c,
+ * tok_fast_tables.c). A run table holds (first code point << 8 | value),
+ * sorted: the value of the last run starting at or before cp (0 before the
+ * first). A record table holds records of w uint32, sorted by the first:
+ * the index of the record whose first field is key, or -1. */
+int spo_uni_run_value(const uint32_t *t, size_t n, uint32_t cp);
+long spo_uni_find_record(const uint32_t *t, size_t nrec, size_t w, uint32_t key);
+
 int spo_uni_rx_class(uint32_t cp);
 int spo_uni_bt_class(uint32_t cp);
 int spo_uni_ccc(uint32_t cp);
