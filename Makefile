@@ -140,6 +140,16 @@ $(B)/gen/schemas.c: $(wildcard schemas/*.json) scripts/embed-schemas.sh
 $(B)/gen/schemas.o: $(B)/gen/schemas.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
+# each tool's command line is described in tools/<tool>.opts; scripts/optgen.awk
+# writes the C of it (option table, struct of values, spo_tool) that the tool includes
+$(B)/gen/tools/%.opts.h: tools/%.opts scripts/optgen.awk
+	@mkdir -p $(@D)
+	awk -f scripts/optgen.awk $< > $@.tmp && mv $@.tmp $@
+
+$(TOOL_SRC:tools/%.c=$(B)/tools/%.o): $(B)/tools/%.o: tools/%.c $(B)/gen/tools/%.opts.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -I$(B)/gen/tools -c $< -o $@
+
 # tools/frame.c is the shared tool frame (options, usage, errors, exit); only tools exit
 $(BINDIR)/%: $(B)/tools/%.o $(B)/tools/frame.o $(LIBSPO)
 	@mkdir -p $(@D)

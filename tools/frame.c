@@ -130,7 +130,64 @@ static void tune_blas(char **argv)
     unsetenv("OPENBLAS_CORETYPE");
 }
 
-void spo_parse(const spo_tool *t, int argc, char **argv, spo_args *a, spo_opt_fn fn, void *ctx)
+static int choice_of(const char *opt, const spo_choice *ch, const char *s)
+{
+    char names[256] = "";
+    size_t n = 0;
+    for (int i = 0; ch[i].name; i++) {
+        if (!strcmp(s, ch[i].name)) return ch[i].value;
+        const char *sep = !i ? "" : ch[i + 1].name ? ", " : " or ";
+        n += (size_t)snprintf(names + n, n < sizeof names ? sizeof names - n : 0, "%s%s", sep, ch[i].name);
+    }
+    spo_die(2, "invalid value '%s' for %s (%s)", s, opt, names);
+}
+
+/* AxB, or N for NxN; each in [lo, hi] */
+static void size_of(const char *opt, const spo_opt *o, const char *s, int *v)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(s, &end, 10), y = x;
+    if (end != s && (*end == 'x' || *end == 'X')) {
+        const char *ys = end + 1;
+        y = strtol(ys, &end, 10);
+        if (end == ys) y = o->lo - 1;
+    }
+    if (errno || end == s || *end || x < o->lo || y < o->lo || x > o->hi || y > o->hi)
+        spo_die(2, "invalid value '%s' for %s (%s or N, each from %g to %g)", s, opt, o->arg, o->lo, o->hi);
+    v[0] = (int)x, v[1] = (int)y;
+}
+
+/* store one option's value in the tool's struct, by its type */
+static void set_value(const spo_opt *o, int idx, void *vals, const char *arg, spo_opt_fn fn)
+{
+    char opt[80];
+    snprintf(opt, sizeof opt, "--%s", o->lname);
+    char *p = (char *)vals + o->off;
+    switch (o->type) {
+    case SPO_OT_INT: *(int *)p = (int)spo_arg_long(opt, arg, (long)o->lo, (long)o->hi); break;
+    case SPO_OT_LONG: *(long *)p = spo_arg_long(opt, arg, (long)o->lo, (long)o->hi); break;
+    case SPO_OT_DOUBLE: *(double *)p = spo_arg_double(opt, arg, o->lo, o->hi); break;
+    case SPO_OT_STR: *(const char **)p = arg; break;
+    case SPO_OT_FLAG: *(int *)p = (int)o->hi; break;
+    case SPO_OT_CHOICE: *(int *)p = choice_of(opt, o->choices, arg); break;
+    case SPO_OT_SIZE: size_of(opt, o, arg, (int *)p); break;
+    case SPO_OT_CALL:
+        if (fn && fn(vals, idx, arg)) spo_die(2, "%s", spo_errmsg());
+        break;
+    }
+}
+
+static const char *common_value(const spo_args *a, unsigned flag)
+{
+    return flag == SPO_O_OUT      ? a->out
+           : flag == SPO_O_APPEND ? a->append
+           : flag == SPO_O_MODEL  ? a->model
+           : flag == SPO_O_EMBEDS ? a->embeds
+                                  : a->lora;
+}
+
+void spo_parse(const spo_tool *t, int argc, char **argv, spo_args *a, void *vals, size_t nvals, spo_opt_fn fn)
 {
     tune_blas(argv);
     struct option lo[64];
@@ -139,6 +196,7 @@ void spo_parse(const spo_tool *t, int argc, char **argv, spo_args *a, spo_opt_fn
     prog = t->name;
     spo_prov_set_cmdline(argc, argv);
     memset(a, 0, sizeof *a);
+    memset(vals, 0, nvals);
     a->device = "cpu";
     so[ns++] = ':'; /* report missing arguments as ':' */
     for (int i = 0; i < NCOMMON; i++) {
@@ -152,6 +210,8 @@ void spo_parse(const spo_tool *t, int argc, char **argv, spo_args *a, spo_opt_fn
     }
     int nopt = 0;
     for (const spo_opt *o = t->opts; o && o->lname; o++, nopt++) {
+        if (o->type == SPO_OT_CHOICE) *(int *)((char *)vals + o->off) = -1;
+        if (o->def) set_value(o, nopt, vals, o->def, fn);
         lo[nl++] = (struct option){o->lname, o->arg ? required_argument : no_argument, NULL, ID_BASE + nopt};
         if (o->sname) {
             so[ns++] = (char)o->sname;
@@ -178,8 +238,7 @@ void spo_parse(const spo_tool *t, int argc, char **argv, spo_args *a, spo_opt_fn
             for (int i = 0; i < nopt; i++)
                 if (t->opts[i].sname == c) c = ID_BASE + i;
         if (c >= ID_BASE) {
-            int idx = c - ID_BASE;
-            if (fn && fn(ctx, idx, optarg)) spo_die(2, "%s", spo_errmsg());
+            set_value(&t->opts[c - ID_BASE], c - ID_BASE, vals, optarg, fn);
             continue;
         }
         if (c > ID_VERSION && c <= ID_VERSION + NCOMMON) c = -(c - ID_VERSION - 1) - 1; /* common without letter */
@@ -224,6 +283,8 @@ void spo_parse(const spo_tool *t, int argc, char **argv, spo_args *a, spo_opt_fn
     a->argv = argv + optind;
     if (a->argc < t->min_args) bad_call("%s", t->min_args == 1 ? "missing input file" : "missing arguments");
     if (t->max_args >= 0 && a->argc > t->max_args) bad_call("unexpected argument '%s'", a->argv[t->max_args]);
+    for (const spo_require *r = t->require; r && r->msg; r++)
+        if (!common_value(a, r->common)) spo_die(2, "%s", r->msg);
 }
 
 int spo_finish(void)

@@ -25,13 +25,44 @@ enum {
     SPO_O_APPEND = 1 << 7, /* -a, --append FILE */
 };
 
-/* A tool-specific option. sname is a short letter or 0. */
+/* A tool-specific option. Every tool describes its command line in
+ * tools/<tool>.opts; scripts/optgen.awk turns that into the option table,
+ * the struct of parsed values (tool_vals) and the spo_tool below, so the
+ * tools hold no tables. spo_parse stores each value in the struct at `off`
+ * by its type, after the defaults (parsed like arguments). */
+enum {
+    SPO_OT_INT,    /* int in [lo, hi] */
+    SPO_OT_LONG,   /* long in [lo, hi] */
+    SPO_OT_DOUBLE, /* double in [lo, hi] */
+    SPO_OT_STR,    /* const char *: the argument */
+    SPO_OT_FLAG,   /* int: set to hi */
+    SPO_OT_CHOICE, /* int: the value of the named choice; -1 when not given and no default */
+    SPO_OT_SIZE,   /* int[2]: AxB, or N for NxN, each in [lo, hi] */
+    SPO_OT_CALL,   /* the tool's spo_opt_fn parses it */
+};
+
+typedef struct {
+    const char *name;
+    int value;
+} spo_choice;
+
 typedef struct {
     const char *lname;
-    int sname;
+    int sname;       /* a short letter or 0 */
     const char *arg; /* argument name for usage, NULL for a flag */
     const char *help;
+    int type;        /* SPO_OT_* */
+    size_t off;      /* where the value goes in the tool's struct */
+    double lo, hi;   /* range (flag: hi is the value) */
+    const char *def; /* default, parsed as an argument, or NULL */
+    const spo_choice *choices; /* SPO_OT_CHOICE: ended by {0} */
 } spo_opt;
+
+/* a common option the tool needs: exit 2 with msg when it is missing */
+typedef struct {
+    unsigned common; /* SPO_O_OUT, _APPEND, _MODEL, _EMBEDS or _LORA */
+    const char *msg;
+} spo_require;
 
 typedef struct {
     const char *name;     /* "spo-inspect" */
@@ -39,6 +70,7 @@ typedef struct {
     const char *summary;  /* one line: what it does */
     unsigned common;      /* SPO_O_* */
     const spo_opt *opts;  /* tool options, ended by {0} */
+    const spo_require *require; /* ended by {0}, or NULL */
     int min_args, max_args; /* positional arguments (max -1: any) */
     const char *version_extra; /* more --version lines, or NULL */
 } spo_tool;
@@ -51,13 +83,16 @@ typedef struct {
     char **argv;
 } spo_args;
 
-/* Called for each tool option: idx into spo_tool.opts, arg or NULL.
+/* Called for each SPO_OT_CALL option: vals, its index, its argument.
  * Return 0, or SPO_EINVAL after spo_err() to refuse the value. */
-typedef int (*spo_opt_fn)(void *ctx, int idx, const char *arg);
+typedef int (*spo_opt_fn)(void *vals, int idx, const char *arg);
 
-/* Parse argv. Handles -h (usage to stdout, exit 0), --version (exit 0), a bad
- * option or argument count (one line + hint to stderr, exit 2). */
-void spo_parse(const spo_tool *t, int argc, char **argv, spo_args *a, spo_opt_fn fn, void *ctx);
+/* Parse argv into a (common options) and vals (the tool's struct, zeroed
+ * here, then the defaults). Handles -h (usage to stdout, exit 0), --version
+ * (exit 0), a bad option, value or argument count and a missing required
+ * option (one line to stderr, exit 2). fn may be NULL when no option is
+ * SPO_OT_CALL. */
+void spo_parse(const spo_tool *t, int argc, char **argv, spo_args *a, void *vals, size_t nvals, spo_opt_fn fn);
 
 void spo_usage(const spo_tool *t, FILE *fp);
 

@@ -25,52 +25,9 @@
 #include "ckpt/ptbin_write.h"
 #include "ckpt/safetensors.h"
 
-static const spo_opt opts[] = {
-    {"dtype", 'd', "TYPE", "store float tensors as f32, f16 or bf16 (default: as in the input)"},
-    {"list", 'l', NULL, "print each tensor (name, dtype, shape) instead of converting"},
-    {"to", 0, "FORMAT", "write safetensors or bin (a torch.save checkpoint); default: from the -o extension"},
-    {0},
-};
+enum { TO_ST, TO_BIN }; /* --to; -1: from the output's name */
 
-static const spo_tool tool = {
-    .name = "spo-convert",
-    .synopsis = "[options] INPUT.bin|INPUT.safetensors (-o OUTPUT.safetensors|OUTPUT.bin | --list)",
-    .summary = "Convert a PyTorch state-dict checkpoint (torch.save zip; its pickle is parsed, never run)\n"
-               "or a safetensors file to safetensors or to a PyTorch checkpoint written as torch.save\n"
-               "writes it, optionally changing the float dtype.",
-    .common = SPO_O_OUT | SPO_O_FORCE,
-    .opts = opts,
-    .min_args = 1,
-    .max_args = 1,
-};
-
-enum { TO_AUTO, TO_ST, TO_BIN };
-
-typedef struct {
-    int dtype; /* spo_st_dtype, or -1 to keep */
-    int list;
-    int to;
-} ctx_t;
-
-static int on_opt(void *p, int idx, const char *arg)
-{
-    ctx_t *c = p;
-    if (idx == 1) {
-        c->list = 1;
-        return 0;
-    }
-    if (idx == 2) {
-        if (!strcmp(arg, "safetensors")) c->to = TO_ST;
-        else if (!strcmp(arg, "bin")) c->to = TO_BIN;
-        else return spo_err(SPO_EINVAL, "invalid value '%s' for --to (safetensors or bin)", arg);
-        return 0;
-    }
-    if (!strcmp(arg, "f32")) c->dtype = SPO_ST_F32;
-    else if (!strcmp(arg, "f16")) c->dtype = SPO_ST_F16;
-    else if (!strcmp(arg, "bf16")) c->dtype = SPO_ST_BF16;
-    else return spo_err(SPO_EINVAL, "invalid value '%s' for --dtype (f32, f16 or bf16)", arg);
-    return 0;
-}
+#include "spo-convert.opts.h"
 
 static const spo_st_dtype pt2st[SPO_PT_NDTYPE] = {
     [SPO_PT_F32] = SPO_ST_F32, [SPO_PT_F16] = SPO_ST_F16, [SPO_PT_BF16] = SPO_ST_BF16, [SPO_PT_F64] = SPO_ST_F64,
@@ -141,7 +98,7 @@ static void keep_free(keep_t *k)
     free(k->p);
 }
 
-static int add_ptbin(sink_t *w, const spo_ptbin *b, const ctx_t *c, int list, keep_t *k)
+static int add_ptbin(sink_t *w, const spo_ptbin *b, const tool_vals *c, int list, keep_t *k)
 {
     for (int i = 0; i < spo_ptbin_count(b); i++) {
         const spo_ptbin_tensor *t = spo_ptbin_get(b, i);
@@ -171,7 +128,7 @@ static int add_ptbin(sink_t *w, const spo_ptbin *b, const ctx_t *c, int list, ke
     return SPO_OK;
 }
 
-static int add_st(sink_t *w, const spo_st *s, const ctx_t *c, int list, keep_t *k)
+static int add_st(sink_t *w, const spo_st *s, const tool_vals *c, int list, keep_t *k)
 {
     for (int i = 0; i < spo_st_count(s); i++) {
         const spo_st_tensor *t = spo_st_get(s, i);
@@ -214,16 +171,16 @@ static int bin_by_name(const char *path)
 
 int main(int argc, char **argv)
 {
-    ctx_t c = {.dtype = -1};
+    tool_vals c;
     spo_args a;
     double t0 = spo_now();
-    spo_parse(&tool, argc, argv, &a, on_opt, &c);
+    spo_parse(&tool, argc, argv, &a, &c, sizeof c, NULL);
     const char *in = a.argv[0];
     if (!c.list && !a.out) spo_die(2, "missing -o OUTPUT.safetensors|OUTPUT.bin (or --list)");
     if (c.list && a.out) spo_die(2, "--list and -o do not go together");
-    if (c.list && c.to) spo_die(2, "--list and --to do not go together");
+    if (c.list && c.to >= 0) spo_die(2, "--list and --to do not go together");
     if (a.out && !strcmp(a.out, "-")) spo_die(2, "-o -: the output must be a file");
-    int to_bin = c.to == TO_BIN || (c.to == TO_AUTO && a.out && bin_by_name(a.out));
+    int to_bin = c.to == TO_BIN || (c.to < 0 && a.out && bin_by_name(a.out));
     if (!strcmp(in, "-")) spo_die(2, "reading stdin is not supported; give a file");
     if (a.out && !a.force && access(a.out, F_OK) == 0) spo_die(2, "%s exists (use -f to overwrite)", a.out);
 

@@ -12,47 +12,12 @@
 #include "io/modelid.h"
 #include "text/prompts.h"
 
-static const spo_opt opts[] = {
-    {"spm", 0, "DIR", "preference-model CLIP directory: also write its token ids (/spm_ids)"},
-    {"shard", 0, "I/N", "encode only the prompts whose index % N == I (0 <= I < N)"},
-    {"batch", 'b', "N", "prompts per text-encoder batch (default 16)"},
-    {"dtype", 0, "T", "storage of /cond and /uncond: f32 (default) or f16"},
-    {"text-clean", 0, "MODE", "text cleaning of the model's tokenizer: ftfy (default, as the official run) or basic"},
-    {0},
-};
+#include "spo-encode.opts.h"
 
-static const spo_tool tool = {
-    .name = "spo-encode",
-    .synopsis = "[options] -m MODEL PROMPTS|- -o FILE",
-    .summary = "Encode a prompt set (.txt, .json, .jsonl, or a tar/zip of them; '-' for stdin) with the\n"
-               "tokenizer and text encoder of a diffusers model into an embeddings file (embeds/1).",
-    .common = SPO_O_OUT | SPO_O_MODEL | SPO_O_FORCE | SPO_O_DEVICE,
-    .opts = opts,
-    .min_args = 1,
-    .max_args = 1,
-};
-
-typedef struct {
-    const char *spm;
-    int shard_i, shard_n, batch;
-    spo_dtype_t dtype;
-    int text_clean; /* SPO_TOK_FTFY or SPO_TOK_BASIC */
-} ctx_t;
-
-static int on_opt(void *p, int idx, const char *arg)
+static int on_shard(void *p, int idx, const char *arg)
 {
-    ctx_t *c = p;
-    if (idx == 0) c->spm = arg;
-    else if (idx == 1) return spo_shard_parse(arg, &c->shard_i, &c->shard_n);
-    else if (idx == 2) c->batch = (int)spo_arg_long("--batch", arg, 1, 4096);
-    else if (idx == 4) {
-        if (strcmp(arg, "ftfy") && strcmp(arg, "basic"))
-            return spo_err(SPO_EINVAL, "invalid value '%s' for --text-clean (ftfy or basic)", arg);
-        return spo_tok_mode_parse(arg, &c->text_clean);
-    } else if (!strcmp(arg, "f32")) c->dtype = SPO_T_F32;
-    else if (!strcmp(arg, "f16")) c->dtype = SPO_T_F16;
-    else return spo_err(SPO_EINVAL, "invalid value '%s' for --dtype (f32 or f16)", arg);
-    return 0;
+    tool_vals *c = p;
+    return spo_shard_parse(arg, &c->shard_i, &c->shard_n);
 }
 
 /* everything the run holds, so one place frees it (and removes a half-written output) */
@@ -102,7 +67,7 @@ static int encode_all(run_t *r, int batch, int quiet)
     return rc;
 }
 
-static int write_all(run_t *r, const ctx_t *c, const float *uncond, const char *model_id, const char *tokdir,
+static int write_all(run_t *r, const tool_vals *c, const float *uncond, const char *model_id, const char *tokdir,
                      int S)
 {
     int64_t P = r->p.n, L = spo_encoder_len(r->enc), D = spo_encoder_dim(r->enc);
@@ -131,10 +96,8 @@ int main(int argc, char **argv)
 {
     double t0 = spo_now();
     spo_args a;
-    ctx_t c = {.batch = 16, .dtype = SPO_T_F32, .text_clean = SPO_TOK_FTFY};
-    spo_parse(&tool, argc, argv, &a, on_opt, &c);
-    if (!a.model) spo_die(2, "missing -m MODEL (a diffusers model directory)");
-    if (!a.out) spo_die(2, "missing -o FILE (the embeddings file to write, '-' for stdout)");
+    tool_vals c;
+    spo_parse(&tool, argc, argv, &a, &c, sizeof c, on_shard);
 
     run_t r = {0};
     int rc;

@@ -21,46 +21,9 @@
 #include "nn/lora_export.h"
 #include "nn/unet.h"
 
-static const spo_opt opts[] = {
-    {"format", 'F', "FMT", "diffusers (default), kohya, unet (merged into MODEL's UNet) or lora (lora/1)"},
-    {"dtype", 'd', "TYPE", "--format unet: store the weights as f32 (default) or f16"},
-    {0},
-};
-
-static const spo_tool tool = {
-    .name = "spo-export",
-    .synopsis = "[options] --lora LORA -o OUT",
-    .summary = "Write LORA (lora/1, a diffusers pytorch_lora_weights.safetensors or a kohya file) as a diffusers LoRA file\n"
-               "(as the official SPO recipe saves it), a kohya / stable-diffusion-webui LoRA file, a diffusers\n"
-               "unet/ folder with the LoRA merged into MODEL's UNet, or lora/1 (to go on training a diffusers\n"
-               "LoRA such as the released SPO checkpoint).",
-    .common = SPO_O_OUT | SPO_O_MODEL | SPO_O_LORA | SPO_O_FORCE,
-    .opts = opts,
-    .min_args = 0,
-    .max_args = 0,
-};
-
 enum { F_DIFFUSERS, F_KOHYA, F_UNET, F_LORA };
 
-typedef struct {
-    int format;
-    spo_st_dtype dtype;
-} ctx_t;
-
-static int on_opt(void *p, int idx, const char *arg)
-{
-    ctx_t *c = p;
-    if (idx == 0) {
-        static const char *names[] = {"diffusers", "kohya", "unet", "lora"};
-        for (int i = 0; i < 4; i++)
-            if (!strcmp(arg, names[i])) return c->format = i, 0;
-        return spo_err(SPO_EINVAL, "invalid value '%s' for --format (diffusers, kohya, unet or lora)", arg);
-    }
-    if (!strcmp(arg, "f32")) c->dtype = SPO_ST_F32;
-    else if (!strcmp(arg, "f16")) c->dtype = SPO_ST_F16;
-    else return spo_err(SPO_EINVAL, "invalid value '%s' for --dtype (f32 or f16)", arg);
-    return 0;
-}
+#include "spo-export.opts.h"
 
 /* A lora/1 file without a model (names and shapes as stored). */
 static int read_lora1(spo_lora *l, const char *path)
@@ -111,7 +74,7 @@ static int write_lora1(const spo_args *a, spo_lora *l, spo_unet *u)
     return rc;
 }
 
-static int run(const spo_args *a, const ctx_t *c)
+static int run(const spo_args *a, const tool_vals *c)
 {
     spo_lora l = {0};
     spo_unet *u = NULL;
@@ -137,11 +100,9 @@ static int run(const spo_args *a, const ctx_t *c)
 
 int main(int argc, char **argv)
 {
-    ctx_t c = {.format = F_DIFFUSERS, .dtype = SPO_ST_F32};
+    tool_vals c;
     spo_args a;
-    spo_parse(&tool, argc, argv, &a, on_opt, &c);
-    if (!a.lora) spo_die(2, "missing --lora FILE (try 'spo-export --help')");
-    if (!a.out) spo_die(2, "missing -o/--output FILE (try 'spo-export --help')");
+    spo_parse(&tool, argc, argv, &a, &c, sizeof c, NULL);
     if ((c.format == F_UNET || c.format == F_LORA) && !a.model)
         spo_die(2, "--format %s needs -m MODEL", c.format == F_UNET ? "unet" : "lora");
     if (c.format != F_UNET && c.format != F_LORA && !a.force && strcmp(a.out, "-") && access(a.out, F_OK) == 0)

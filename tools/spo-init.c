@@ -9,60 +9,11 @@
 #include "nn/lora.h"
 #include "nn/unet.h"
 
-static const spo_opt opts[] = {
-    {"steps", 0, "N", "inference steps of the schedule (default 20)"},
-    {"latent-size", 0, "HxW", "latent height x width (default: the model's sample_size, else 64x64)"},
-    {"lora-out", 0, "FILE", "also write a fresh LoRA for MODEL's UNet (needs -m)"},
-    {"rank", 'r', "R", "LoRA rank (default 4)"},
-    {"alpha", 0, "A", "LoRA alpha (default 4)"},
-    {0},
-};
-
-static const spo_tool tool = {
-    .name = "spo-init",
-    .synopsis = "[options] -e EMBEDS -o STATE | -m MODEL --lora-out LORA",
-    .summary = "Write the initial noise x_T of every prompt of EMBEDS as a state file (step 0).\n"
-               "The noise of a prompt depends only on the seed and its prompt id, never on\n"
-               "the batch or shard it is in. With --lora-out, also a fresh LoRA (A ~ N(0, 1/r^2),\n"
-               "B = 0) on every attention projection of MODEL's UNet.",
-    .common = SPO_O_OUT | SPO_O_MODEL | SPO_O_EMBEDS | SPO_O_SEED | SPO_O_FORCE,
-    .opts = opts,
-    .min_args = 0,
-    .max_args = 0,
-};
-
-typedef struct {
-    int steps, h, w, rank;
-    double alpha;
-    const char *lora_out;
-} ctx_t;
-
-static int on_opt(void *p, int idx, const char *arg)
-{
-    ctx_t *c = p;
-    if (idx == 0) {
-        c->steps = (int)spo_arg_long("--steps", arg, 1, 1000);
-        return 0;
-    }
-    if (idx == 2) return c->lora_out = arg, 0;
-    if (idx == 3) return c->rank = (int)spo_arg_long("--rank", arg, 1, 1024), 0;
-    if (idx == 4) return c->alpha = spo_arg_double("--alpha", arg, 1e-6, 1e6), 0;
-    char *end;
-    long h = strtol(arg, &end, 10), w = h;
-    if (end != arg && (*end == 'x' || *end == 'X')) {
-        const char *ws = end + 1;
-        w = strtol(ws, &end, 10);
-        if (end == ws) w = 0;
-    }
-    if (end == arg || *end || h < 1 || w < 1 || h > 4096 || w > 4096)
-        return spo_err(SPO_EINVAL, "invalid value '%s' for --latent-size (HxW or N, 1 to 4096)", arg);
-    c->h = (int)h, c->w = (int)w;
-    return 0;
-}
+#include "spo-init.opts.h"
 
 /* The fresh LoRA, written into *f (created, not committed: the caller
  * commits it together with the state file). */
-static int make_lora(const spo_args *a, const ctx_t *c, spo_h5 **f)
+static int make_lora(const spo_args *a, const tool_vals *c, spo_h5 **f)
 {
     spo_dev *dev;
     spo_unet *u;
@@ -97,13 +48,13 @@ static int make_lora(const spo_args *a, const ctx_t *c, spo_h5 **f)
 }
 
 /* The state file, written into *out (created, not committed). */
-static int make_state(const spo_args *a, const ctx_t *c, spo_h5 **out)
+static int make_state(const spo_args *a, const tool_vals *c, spo_h5 **out)
 {
     spo_init_opts o;
     *out = NULL;
     int rc = a->model ? spo_init_from_model(&o, a->model, c->steps) : spo_init_defaults(&o, c->steps);
     if (rc) return rc;
-    if (c->h) o.h = c->h, o.w = c->w;
+    if (c->hw[0]) o.h = c->hw[0], o.w = c->hw[1];
     o.seed = a->seed;
     spo_h5 *e;
     if ((rc = spo_h5_open(&e, a->embeds, "embeds", NULL))) return rc;
@@ -117,9 +68,9 @@ static int make_state(const spo_args *a, const ctx_t *c, spo_h5 **out)
 
 int main(int argc, char **argv)
 {
-    ctx_t c = {.steps = 20, .rank = 4, .alpha = 4};
+    tool_vals c;
     spo_args a;
-    spo_parse(&tool, argc, argv, &a, on_opt, &c);
+    spo_parse(&tool, argc, argv, &a, &c, sizeof c, NULL);
     if (c.lora_out && !a.model) spo_die(2, "--lora-out needs -m MODEL (the LoRA's shapes come from its UNet)");
     if (!c.lora_out && !a.embeds) spo_die(2, "missing -e/--embeds FILE (try 'spo-init --help')");
     if (!c.lora_out && !a.out) spo_die(2, "missing -o/--output FILE (try 'spo-init --help')");

@@ -7,40 +7,7 @@
 #include "frame.h"
 #include "io/h5io.h"
 
-static const spo_opt opts[] = {
-    {"check", 'c', NULL, "validate against the file's schema; print 'FILE: ok (schema)' or fail with exit 2"},
-    {"schema", 's', "NAME", "validate against schema NAME (e.g. pool or pool/1) instead of the file's own"},
-    {"list-schemas", 0, NULL, "list the built-in schemas and exit"},
-    {"describe", 0, "NAME", "print schema NAME (datasets, dtypes, shapes, attributes) and exit"},
-    {0},
-};
-
-static const spo_tool tool = {
-    .name = "spo-inspect",
-    .synopsis = "[options] FILE|- ...",
-    .summary = "Print the schema, attributes and every dataset (shape, dtype, min/max/mean, NaN/Inf)\n"
-               "of spo HDF5 files, or validate them with --check. With -o, validate one file and\n"
-               "write a copy of it (e.g. to save a file image read from a pipe).",
-    .common = SPO_O_OUT | SPO_O_FORCE,
-    .opts = opts,
-    .min_args = 0,
-    .max_args = -1,
-};
-
-typedef struct {
-    int check, list;
-    const char *schema, *describe;
-} ctx_t;
-
-static int on_opt(void *p, int idx, const char *arg)
-{
-    ctx_t *c = p;
-    if (idx == 0) c->check = 1;
-    else if (idx == 1) c->schema = arg, c->check = 1;
-    else if (idx == 2) c->list = 1;
-    else c->describe = arg;
-    return 0;
-}
+#include "spo-inspect.opts.h"
 
 static void print_shape(const spo_dsinfo *d)
 {
@@ -214,9 +181,10 @@ static void describe(const spo_schema *s)
 
 int main(int argc, char **argv)
 {
-    ctx_t c = {0};
+    tool_vals c;
     spo_args a;
-    spo_parse(&tool, argc, argv, &a, on_opt, &c);
+    spo_parse(&tool, argc, argv, &a, &c, sizeof c, NULL);
+    if (c.schema) c.check = 1;
     if (c.list) {
         for (int i = 0; spo_schema_builtin_at(i); i++) {
             const spo_schema *s = spo_schema_builtin_at(i);

@@ -10,45 +10,7 @@
 #include "io/h5io.h"
 #include "spo/pairs.h"
 
-static const spo_opt opts[] = {
-    {"threshold", 't', "X", "keep a pair when p_best - p_worst > X, X in 0..1 (default 0.3)"},
-    {"merge", 0, NULL, "merge the pairs files given as arguments (shards) instead of pairing a pool"},
-    {"trajectory", 0, NULL, "trajectory pairs: POOL FINAL pairs of N >= 2 independent chains (see below)"},
-    {0},
-};
-
-static const spo_tool tool = {
-    .name = "spo-pair",
-    .synopsis = "[options] -e EMBEDS POOL SCORES (-o PAIRS | -a PAIRS)\n"
-                "       spo-pair --trajectory [options] -e EMBEDS POOL1 FINAL1 POOL2 FINAL2... (-o PAIRS | -a PAIRS)\n"
-                "       spo-pair --merge [options] PAIRS... (-o PAIRS | -a PAIRS)",
-    .summary = "For every prompt of POOL take the best and the worst child by SCORES and keep the\n"
-               "pair when softmax([best, worst]) differs by more than the threshold. Pairs carry the\n"
-               "prompt's embeddings from EMBEDS. -a merges them into an existing pairs file; --merge\n"
-               "merges pairs files. Output is sorted by key (seed, prompt id, step, lora step),\n"
-               "each key once. --trajectory pairs chains instead of children (Diffusion-DPO style):\n"
-               "POOLc is chain c's one-child pool of one step, FINALc the scores of chain c's final\n"
-               "images; per prompt the best and the worst chain by final score give the pair, each\n"
-               "with its own parent (/parent_lose).",
-    .common = SPO_O_OUT | SPO_O_APPEND | SPO_O_EMBEDS | SPO_O_FORCE,
-    .opts = opts,
-    .min_args = 1,
-    .max_args = -1,
-};
-
-typedef struct {
-    double threshold;
-    int merge, trajectory;
-} ctx_t;
-
-static int on_opt(void *p, int idx, const char *arg)
-{
-    ctx_t *c = p;
-    if (idx == 0) c->threshold = spo_arg_double("--threshold", arg, 0, 1);
-    else if (idx == 1) c->merge = 1;
-    else c->trajectory = 1;
-    return 0;
-}
+#include "spo-pair.opts.h"
 
 #define MAXIN 1024
 static spo_h5 *files[MAXIN + 4];
@@ -85,9 +47,9 @@ static void add_pairs_file(const char *path)
 
 int main(int argc, char **argv)
 {
-    ctx_t c = {.threshold = 0.3};
+    tool_vals c;
     spo_args a;
-    spo_parse(&tool, argc, argv, &a, on_opt, &c);
+    spo_parse(&tool, argc, argv, &a, &c, sizeof c, NULL);
     if (!a.out == !a.append) spo_die(2, "give one of -o FILE or -a FILE (try 'spo-pair --help')");
     if (a.append && !strcmp(a.append, "-")) spo_die(2, "-a needs a file, not '-' (use -o - to write to stdout)");
     if (c.merge && c.trajectory) spo_die(2, "give --merge or --trajectory, not both");

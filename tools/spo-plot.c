@@ -12,21 +12,7 @@
 #include "io/outfile.h"
 #include "io/plot.h"
 
-static const spo_opt opts[] = {
-    {"size", 0, "WxH", "image size in pixels (default 900x700)"},
-    {0},
-};
-
-static const spo_tool tool = {
-    .name = "spo-plot",
-    .synopsis = "[options] METRICS.jsonl|- -o FILE.png",
-    .summary = "Draw the loss (per optimizer step and per round) and the mean scores (pool winners per\n"
-               "round, validation per epoch) of a spo-train run against the optimizer step.",
-    .common = SPO_O_OUT | SPO_O_FORCE,
-    .opts = opts,
-    .min_args = 1,
-    .max_args = 1,
-};
+#include "spo-plot.opts.h"
 
 typedef struct {
     double *x, *y;
@@ -60,21 +46,11 @@ static double num(const cJSON *o, const char *key)
     return v->valuedouble;
 }
 
-static int size_w = 900, size_h = 700;
-
-static int on_opt(void *ctx, int idx, const char *arg)
-{
-    char end;
-    if (sscanf(arg, "%dx%d%c", &size_w, &size_h, &end) != 2)
-        return spo_err(SPO_EINVAL, "--size: expected WxH, not '%s'", arg);
-    return SPO_OK;
-}
-
 int main(int argc, char **argv)
 {
+    tool_vals v;
     spo_args a;
-    spo_parse(&tool, argc, argv, &a, on_opt, NULL);
-    if (!a.out) spo_die(2, "missing -o/--output FILE.png (try 'spo-plot --help')");
+    spo_parse(&tool, argc, argv, &a, &v, sizeof v, NULL);
     const char *in = a.argv[0];
     int rc = spo_outfile_check(a.out, a.force);
     if (rc) spo_die_lib(rc);
@@ -118,7 +94,7 @@ int main(int argc, char **argv)
     if (fp != stdin) fclose(fp);
     if (rerr) spo_die(1, "%s: read error", in);
     spo_canvas c;
-    if ((rc = spo_canvas_init(&c, size_w, size_h))) spo_die_lib(rc);
+    if ((rc = spo_canvas_init(&c, v.wh[0], v.wh[1]))) spo_die_lib(rc);
     spo_plot_series top[] = {
         {"step", step_loss.x, step_loss.y, step_loss.n, {70, 110, 200}},
         {"round mean", round_loss.x, round_loss.y, round_loss.n, {230, 120, 20}},

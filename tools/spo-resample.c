@@ -6,22 +6,13 @@
 #include "io/h5io.h"
 #include "spo/resample.h"
 
-static const spo_tool tool = {
-    .name = "spo-resample",
-    .synopsis = "[options] POOL -o STATE",
-    .summary = "For every prompt of POOL choose one child uniformly at random (Philox, keyed by the\n"
-               "seed, prompt id and step) and write it, with its cached eps, as the next state.",
-    .common = SPO_O_OUT | SPO_O_SEED | SPO_O_FORCE,
-    .opts = NULL,
-    .min_args = 1,
-    .max_args = 1,
-};
+#include "spo-resample.opts.h"
 
 int main(int argc, char **argv)
 {
+    tool_vals c;
     spo_args a;
-    spo_parse(&tool, argc, argv, &a, NULL, NULL);
-    if (!a.out) spo_die(2, "missing -o/--output FILE (try 'spo-resample --help')");
+    spo_parse(&tool, argc, argv, &a, &c, sizeof c, NULL);
     double t0 = spo_now();
     spo_h5 *pool, *out;
     int rc = spo_h5_open(&pool, a.argv[0], "pool", NULL);

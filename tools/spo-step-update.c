@@ -23,67 +23,12 @@
 #include "frame.h"
 #include "spo/update_run.h"
 
-static const spo_opt opts[] = {
-    {"batch", 'b', "N", "pairs per optimizer step, over all ranks (default 40)"},
-    {"steps", 0, "N", "optimizer steps (default: one pass over the pairs)"},
-    {"lr", 0, "LR", "AdamW learning rate (default 6e-5)"},
-    {"adam-beta1", 0, "B", "AdamW beta1 (default 0.9)"},
-    {"adam-beta2", 0, "B", "AdamW beta2 (default 0.999)"},
-    {"weight-decay", 0, "W", "AdamW decoupled weight decay (default 1e-4)"},
-    {"adam-eps", 0, "E", "AdamW epsilon (default 1e-8)"},
-    {"max-grad-norm", 0, "N", "clip the global gradient norm to N (default 1; 0: no clipping)"},
-    {"beta", 0, "B", "SPO loss beta (default 10)"},
-    {"ratio-clip", 0, "E", "clamp the ratios to [1-E, 1+E] (default 0.1)"},
-    {"micro-batch", 0, "N", "pairs per UNet call (default 1)"},
-    {"threads", '@', "N", "CPU threads (default: all cores, shared among the ranks of a host)"},
-    {"metrics", 0, "FILE", "append one JSON line per optimizer step to FILE"},
-    {0},
-};
-
-static const spo_tool tool = {
-    .name = "spo-step-update",
-    .synopsis = "-m MODEL --lora LORA [options] PAIRS... -o LORA_OUT",
-    .summary = "Train a LoRA on SPO preference pairs: the step-aware DPO loss with clamped ratios, gradient\n"
-               "clipping and AdamW; data parallel under mpirun.",
-    .common = SPO_O_OUT | SPO_O_MODEL | SPO_O_LORA | SPO_O_SEED | SPO_O_DEVICE | SPO_O_FORCE,
-    .opts = opts,
-    .min_args = 1,
-    .max_args = -1,
 #ifdef SPO_HAVE_MPI
-    .version_extra = "MPI: built with " MPI_NAME " (mpirun -np R splits each step)\n",
+#define MPI_VERSION_LINE "MPI: built with " MPI_NAME " (mpirun -np R splits each step)\n"
 #else
-    .version_extra = "MPI: not built (runs as one process)\n",
+#define MPI_VERSION_LINE "MPI: not built (runs as one process)\n"
 #endif
-};
-
-typedef struct {
-    int batch, micro, threads;
-    long steps;
-    spo_adamw_cfg opt;
-    spo_loss_cfg loss;
-    const char *metrics;
-} ctx_t;
-
-static int on_opt(void *p, int idx, const char *arg)
-{
-    ctx_t *c = p;
-    switch (idx) {
-    case 0: c->batch = (int)spo_arg_long("--batch", arg, 1, 1 << 20); break;
-    case 1: c->steps = spo_arg_long("--steps", arg, 0, 1L << 40); break;
-    case 2: c->opt.lr = spo_arg_double("--lr", arg, 0, 1e30); break;
-    case 3: c->opt.beta1 = spo_arg_double("--adam-beta1", arg, 0, 0.999999); break;
-    case 4: c->opt.beta2 = spo_arg_double("--adam-beta2", arg, 0, 0.999999999); break;
-    case 5: c->opt.weight_decay = spo_arg_double("--weight-decay", arg, 0, 1); break;
-    case 6: c->opt.eps = spo_arg_double("--adam-eps", arg, 1e-30, 1); break;
-    case 7: c->opt.max_grad_norm = spo_arg_double("--max-grad-norm", arg, 0, 1e30); break;
-    case 8: c->loss.beta = spo_arg_double("--beta", arg, 1e-9, 1e6); break;
-    case 9: c->loss.clip = spo_arg_double("--ratio-clip", arg, 1e-9, 0.999999); break;
-    case 10: c->micro = (int)spo_arg_long("--micro-batch", arg, 1, 4096); break;
-    case 11: c->threads = (int)spo_arg_long("--threads", arg, 1, 4096); break;
-    case 12: c->metrics = arg; break;
-    }
-    return 0;
-}
+#include "spo-step-update.opts.h"
 
 #ifdef SPO_HAVE_MPI
 static int mpi_sum(void *ctx, double *buf, size_t n)
@@ -120,15 +65,9 @@ int main(int argc, char **argv)
         MPI_Comm_size(MPI_COMM_WORLD, &nranks);
     }
 #endif
-    ctx_t c = {.batch = 40,
-               .micro = 1,
-               .opt = {.lr = 6e-5, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 1e-4, .max_grad_norm = 1.0},
-               .loss = {.beta = 10, .clip = 0.1}};
+    tool_vals c;
     spo_args a;
-    spo_parse(&tool, argc, argv, &a, on_opt, &c);
-    if (!a.model) spo_die(2, "-m MODEL is required");
-    if (!a.lora) spo_die(2, "--lora LORA is required (spo-init makes a fresh one)");
-    if (!a.out) spo_die(2, "-o LORA_OUT is required");
+    spo_parse(&tool, argc, argv, &a, &c, sizeof c, NULL);
     if (strcmp(a.device, "cpu")) spo_die(2, "--device %s: spo-step-update runs on the cpu in this build", a.device);
     for (int i = 0; i < a.argc; i++)
         if (!strcmp(a.argv[i], "-")) spo_die(2, "pairs files must be files, not '-' (they are read by rows)");
