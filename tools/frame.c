@@ -196,6 +196,7 @@ void spo_parse(const spo_tool *t, int argc, char **argv, spo_args *a, void *vals
     prog = t->name;
     spo_prov_set_cmdline(argc, argv);
     memset(a, 0, sizeof *a);
+    a->t0 = spo_now();
     memset(vals, 0, nvals);
     a->device = "cpu";
     so[ns++] = ':'; /* report missing arguments as ':' */
@@ -338,42 +339,51 @@ void spo_vtime(const spo_args *a, const char *what, double seconds)
     if (a->verbose) fprintf(stderr, "%s: %s %.1f ms\n", prog, what, seconds * 1e3);
 }
 
-void spo_jobcb_init(spo_jobcb *cb, const spo_args *a, const char *label, double t0)
+static void jobcb_end(spo_jobcb *cb)
 {
-    *cb = (spo_jobcb){.a = a, .label = label, .t = t0};
+    spo_progress_end(cb->pg);
+    cb->pg = NULL;
 }
 
-void spo_jobcb_progress(void *p, long done, long total)
+static void jobcb_progress(void *p, long done, long total)
 {
     spo_jobcb *cb = p;
     if (!cb->pg) cb->pg = spo_progress_start(cb->label, total, cb->a->quiet);
     spo_progress_update(cb->pg, done);
 }
 
-void spo_jobcb_note(void *p, const char *msg)
+static void jobcb_note(void *p, const char *msg)
 {
     const spo_jobcb *cb = p;
     if (cb->a->verbose) fprintf(stderr, "%s: %s\n", prog, msg);
 }
 
-void spo_jobcb_phase(void *p, const char *name)
+static void jobcb_phase(void *p, const char *name)
 {
     spo_jobcb *cb = p;
     double now = spo_now();
-    spo_jobcb_end(cb);
+    jobcb_end(cb);
     spo_vtime(cb->a, name, now - cb->t);
     cb->t = now;
 }
 
-void spo_jobcb_time(void *p, const char *name, double seconds)
+static void jobcb_time(void *p, const char *name, double seconds)
 {
     spo_jobcb *cb = p;
-    spo_jobcb_end(cb);
+    jobcb_end(cb);
     spo_vtime(cb->a, name, seconds);
 }
 
-void spo_jobcb_end(spo_jobcb *cb)
+spo_hooks spo_jobcb_hooks(spo_jobcb *cb, const spo_args *a, const char *label)
 {
-    spo_progress_end(cb->pg);
-    cb->pg = NULL;
+    *cb = (spo_jobcb){.a = a, .label = label, .t = a->t0};
+    return (spo_hooks){.ctx = cb, .progress = jobcb_progress, .note = jobcb_note, .phase = jobcb_phase,
+                       .timing = jobcb_time};
+}
+
+int spo_jobcb_done(spo_jobcb *cb, int rc)
+{
+    jobcb_end(cb);
+    if (rc) spo_die_lib(rc);
+    return spo_finish();
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "core/err.h"
+#include "core/hooks.h"
 
 /* common options a tool may accept: or them together in spo_tool.common */
 enum {
@@ -79,6 +80,7 @@ typedef struct {
     const char *out, *model, *embeds, *lora, *device, *append;
     uint64_t seed;
     int seed_set, quiet, force, verbose;
+    double t0;   /* when the tool started (spo_now) */
     int argc;    /* positional arguments */
     char **argv;
 } spo_args;
@@ -117,23 +119,20 @@ void spo_progress_end(spo_progress *p);
 void spo_vtime(const spo_args *a, const char *what, double seconds);
 double spo_now(void);
 
-/* Callbacks for a library job (lib/spo/pool_run.h and the other *_run.h):
- * a progress bar labelled label (started at the first report), -v notes,
- * and a -v timing line per phase (seconds since t0 or the previous phase). */
+/* How a tool shows a library job's reports (lib/core/hooks.h): a progress
+ * bar labelled label (started at the first report), -v notes, a -v timing
+ * line per phase (seconds since the tool started or the previous phase) and
+ * per part the job timed itself (the time of every batch's decoding, say). */
 typedef struct {
     const spo_args *a;
     const char *label;
     spo_progress *pg;
     double t;
 } spo_jobcb;
-void spo_jobcb_init(spo_jobcb *cb, const spo_args *a, const char *label, double t0);
-void spo_jobcb_progress(void *cb, long done, long total);
-void spo_jobcb_note(void *cb, const char *msg);
-void spo_jobcb_phase(void *cb, const char *name);
-/* A -v timing line for a part of the work the job timed itself (the time
- * of every batch's decoding, say); ends the progress bar. */
-void spo_jobcb_time(void *cb, const char *name, double seconds);
-/* End the progress bar (if any). */
-void spo_jobcb_end(spo_jobcb *cb);
+/* The hooks to put in the job: they report through cb. */
+spo_hooks spo_jobcb_hooks(spo_jobcb *cb, const spo_args *a, const char *label);
+/* The job returned rc: end the progress bar, then exit with the library's
+ * message when rc is not 0, else return spo_finish() (the exit status). */
+int spo_jobcb_done(spo_jobcb *cb, int rc);
 
 #endif

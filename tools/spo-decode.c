@@ -13,10 +13,8 @@
 
 int main(int argc, char **argv)
 {
-    double t0 = spo_now();
     tool_vals c;
     spo_args a;
-    spo_jobcb cb;
     spo_parse(&tool, argc, argv, &a, &c, sizeof c, NULL);
     if (a.embeds && !strcmp(a.embeds, "-") && !strcmp(a.argv[0], "-"))
         spo_die(2, "only one of FILE and EMBEDS can be '-'");
@@ -28,13 +26,9 @@ int main(int argc, char **argv)
         spo_die(2, "refusing to write binary data to a terminal (redirect standard output)");
     char soft[64];
     snprintf(soft, sizeof soft, "spo-decode %s", SPO_VERSION);
-    spo_jobcb_init(&cb, &a, "decoding", t0);
+    spo_jobcb cb;
     spo_decode_job j = {.model = a.model, .in = a.argv[0], .embeds = a.embeds, .what = c.what, .out = a.out,
                         .sheet = c.sheet, .software = soft, .gap = c.gap, .batch = c.batch, .force = a.force,
-                        .ctx = &cb, .progress = spo_jobcb_progress, .phase = spo_jobcb_phase,
-                        .timing = spo_jobcb_time};
-    int rc = spo_decode_run(&j);
-    spo_jobcb_end(&cb);
-    if (rc) spo_die_lib(rc);
-    return spo_finish();
+                        .hooks = spo_jobcb_hooks(&cb, &a, "decoding")};
+    return spo_jobcb_done(&cb, spo_decode_run(&j));
 }

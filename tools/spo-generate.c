@@ -15,10 +15,8 @@
 
 int main(int argc, char **argv)
 {
-    double t0 = spo_now();
     tool_vals c;
     spo_args a;
-    spo_jobcb cb;
     spo_parse(&tool, argc, argv, &a, &c, sizeof c, NULL);
     if (c.prompts && a.argc) spo_die(2, "give prompts as arguments or with --prompts, not both");
     if (!c.prompts && !a.argc) spo_die(2, "no prompt (give PROMPT... or --prompts FILE)");
@@ -29,15 +27,11 @@ int main(int argc, char **argv)
         spo_die(2, "only one of --prompts and --latents can be '-'");
     char soft[64];
     snprintf(soft, sizeof soft, "spo-generate %s", SPO_VERSION);
-    spo_jobcb_init(&cb, &a, "denoising", t0);
+    spo_jobcb cb;
     spo_generate_job j = {.model = a.model, .lora = a.lora, .out = a.out, .prompt = (const char *const *)a.argv,
                           .nprompt = a.argc, .prompts = c.prompts, .negative = c.negative, .latents = c.latents,
                           .software = soft, .steps = c.steps, .per_prompt = c.per_prompt, .batch = c.batch,
                           .force = a.force, .H = c.size[0], .W = c.size[1], .guidance = c.guidance, .eta = c.eta,
-                          .seed = a.seed, .ctx = &cb, .progress = spo_jobcb_progress, .phase = spo_jobcb_phase,
-                          .timing = spo_jobcb_time};
-    int rc = spo_generate_run(&j);
-    spo_jobcb_end(&cb);
-    if (rc) spo_die_lib(rc);
-    return spo_finish();
+                          .seed = a.seed, .hooks = spo_jobcb_hooks(&cb, &a, "denoising")};
+    return spo_jobcb_done(&cb, spo_generate_run(&j));
 }

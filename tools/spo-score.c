@@ -11,10 +11,8 @@
 
 int main(int argc, char **argv)
 {
-    double t0 = spo_now();
     tool_vals c;
     spo_args a;
-    spo_jobcb cb;
     spo_parse(&tool, argc, argv, &a, &c, sizeof c, NULL);
     if (!c.spm == !c.scorer) spo_die(2, "give one of --spm DIR or --scorer NAME");
     if (c.weights && !c.spm) spo_die(2, "--spm-weights needs --spm");
@@ -22,12 +20,9 @@ int main(int argc, char **argv)
     if (a.embeds && !strcmp(a.embeds, "-") && !strcmp(a.argv[0], "-"))
         spo_die(2, "only one of POOL and EMBEDS can be '-'");
     if (strcmp(a.device, "cpu")) spo_die(2, "--device %s: spo-score runs on the cpu in this build", a.device);
-    spo_jobcb_init(&cb, &a, "scoring", t0);
+    spo_jobcb cb;
     spo_score_job j = {.model = a.model, .pool = a.argv[0], .embeds = a.embeds, .out = a.out, .spm = c.spm,
                        .spm_weights = c.weights, .scorer = c.scorer, .force = a.force, .batch = c.batch,
-                       .ctx = &cb, .progress = spo_jobcb_progress, .phase = spo_jobcb_phase};
-    int rc = spo_score_run(&j);
-    spo_jobcb_end(&cb);
-    if (rc) spo_die_lib(rc);
-    return spo_finish();
+                       .hooks = spo_jobcb_hooks(&cb, &a, "scoring")};
+    return spo_jobcb_done(&cb, spo_score_run(&j));
 }

@@ -72,20 +72,18 @@ int main(int argc, char **argv)
     for (int i = 0; i < a.argc; i++)
         if (!strcmp(a.argv[i], "-")) spo_die(2, "pairs files must be files, not '-' (they are read by rows)");
     spo_jobcb cb;
-    spo_jobcb_init(&cb, &a, "steps", spo_now());
     spo_update_job j = {.model = a.model, .lora = a.lora, .out = a.out, .pairs = (const char *const *)a.argv,
                         .npairs = a.argc, .force = a.force, .batch = c.batch, .micro = c.micro,
                         .threads = threads_of(c.threads, nranks), .steps = c.steps, .seed = a.seed, .opt = c.opt,
-                        .loss = c.loss, .metrics = c.metrics, .comm = {.rank = rank, .nranks = nranks}, .ctx = &cb,
-                        .progress = rank == 0 ? spo_jobcb_progress : NULL, .time = spo_jobcb_time};
+                        .loss = c.loss, .metrics = c.metrics, .comm = {.rank = rank, .nranks = nranks},
+                        .hooks = spo_jobcb_hooks(&cb, &a, "steps")};
+    if (rank) j.hooks.progress = NULL; /* one progress bar, rank 0's */
 #ifdef SPO_HAVE_MPI
     if (mpi) j.comm.reduce = mpi_sum;
 #endif
     int rc = spo_update_run(&j);
-    spo_jobcb_end(&cb);
-    if (rc) spo_die_lib(rc);
 #ifdef SPO_HAVE_MPI
-    if (mpi) MPI_Finalize();
+    if (mpi && !rc) MPI_Finalize();
 #endif
-    return spo_finish();
+    return spo_jobcb_done(&cb, rc);
 }

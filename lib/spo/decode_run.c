@@ -42,15 +42,9 @@ typedef struct {
     int H, W;
 } run_t;
 
-static void phase(const run_t *r, const char *name)
-{
-    if (r->j->phase) r->j->phase(r->j->ctx, name);
-}
+static void phase(const run_t *r, const char *name) { spo_hook_phase(&r->j->hooks, name); }
 
-static void timing(const run_t *r, const char *name, double seconds)
-{
-    if (r->j->timing) r->j->timing(r->j->ctx, name, seconds);
-}
+static void timing(const run_t *r, const char *name, double seconds) { spo_hook_timing(&r->j->hooks, name, seconds); }
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -219,7 +213,7 @@ static int decode_all(run_t *r)
     int n = s->rows * s->cols, rc = SPO_OK;
     size_t lat = (size_t)s->C * s->h * s->w, pix = (size_t)3 * r->H * r->W;
     double t_dec = 0, t_png = 0;
-    if (j->progress) j->progress(j->ctx, 0, n);
+    spo_hook_progress(&j->hooks, 0, n);
     for (int i0 = 0; i0 < n && !rc; i0 += j->batch) {
         int m = n - i0 < j->batch ? n - i0 : j->batch;
         double ta = spo_seconds();
@@ -230,7 +224,7 @@ static int decode_all(run_t *r)
             rc = put_image(r, i0 + k);
         }
         t_dec += tb - ta, t_png += spo_seconds() - tb;
-        if (!rc && j->progress) j->progress(j->ctx, i0 + m, n);
+        if (!rc) spo_hook_progress(&j->hooks, i0 + m, n);
     }
     if (rc) return rc;
     timing(r, "decode", t_dec);

@@ -9,6 +9,8 @@
 #ifndef SPO_DECODE_RUN_H
 #define SPO_DECODE_RUN_H
 
+#include "core/hooks.h"
+
 typedef struct {
     const char *model, *in; /* a diffusers model directory (its vae/); the latents' file ("-": stdin) */
     const char *embeds;     /* NULL, or the embeddings file whose /prompt gives each row's text */
@@ -17,10 +19,7 @@ typedef struct {
     const char *sheet;      /* NULL, or the contact sheet PNG ("-": standard output) */
     const char *software;   /* the PNGs' Software text ("spo-decode 0.1.0") */
     int gap, batch, force;  /* pixels between sheet cells; images decoded at once; replace outputs */
-    void *ctx;              /* passed to the callbacks, each of which may be NULL */
-    void (*progress)(void *ctx, long done, long total);          /* images decoded */
-    void (*phase)(void *ctx, const char *name);                  /* "load", "read" just ended */
-    void (*timing)(void *ctx, const char *name, double seconds); /* "decode", "png", "write": time spent */
+    spo_hooks hooks;        /* progress: images decoded; phases "load", "read"; timings "decode", "png", "write" */
 } spo_decode_job;
 
 /* Every output is checked before any work (nothing is created until the

@@ -28,20 +28,14 @@ typedef struct {
     long base, total; /* denoising steps before this batch; in all */
 } run_t;
 
-static void phase(const run_t *r, const char *name)
-{
-    if (r->j->phase) r->j->phase(r->j->ctx, name);
-}
+static void phase(const run_t *r, const char *name) { spo_hook_phase(&r->j->hooks, name); }
 
-static void timing(const run_t *r, const char *name, double seconds)
-{
-    if (r->j->timing) r->j->timing(r->j->ctx, name, seconds);
-}
+static void timing(const run_t *r, const char *name, double seconds) { spo_hook_timing(&r->j->hooks, name, seconds); }
 
 static void on_step(void *p, long done, long total)
 {
     const run_t *r = p;
-    if (r->j->progress) r->j->progress(r->j->ctx, r->base + done, r->total);
+    spo_hook_progress(&r->j->hooks, r->base + done, r->total);
 }
 
 /* n bytes, unless *rc already holds an error; sets *rc when out of memory. */

@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#include "core/hooks.h"
+
 typedef struct {
     const char *model, *lora, *out;      /* lora may be NULL; out: DIR|FILE.png|FILE.tar|- (io/imgout.h) */
     const char *const *prompt;           /* nprompt prompts (ids 0..nprompt-1), or */
@@ -22,10 +24,8 @@ typedef struct {
     int H, W;                            /* image size; 0 0: the model's */
     double guidance, eta;
     uint64_t seed;
-    void *ctx; /* passed to the callbacks, each of which may be NULL */
-    void (*progress)(void *ctx, long done, long total);          /* denoising steps of all batches */
-    void (*phase)(void *ctx, const char *name);                  /* "load", "encode" just ended */
-    void (*timing)(void *ctx, const char *name, double seconds); /* "denoise", "decode", "png": time spent */
+    spo_hooks hooks; /* progress: denoising steps of all batches; phases "load", "encode";
+                      * timings "denoise", "decode", "png" */
 } spo_generate_job;
 
 /* SPO_EINVAL naming the file or option for bad input (more than 1000000

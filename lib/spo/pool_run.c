@@ -31,15 +31,12 @@ typedef struct {
     long total;
 } run_t;
 
-static void phase(const run_t *r, const char *name)
-{
-    if (r->j->phase) r->j->phase(r->j->ctx, name);
-}
+static void phase(const run_t *r, const char *name) { spo_hook_phase(&r->j->hooks, name); }
 
 static void progress(void *p, long done, long total)
 {
     const run_t *r = p;
-    if (r->j->progress) r->j->progress(r->j->ctx, done, r->total);
+    spo_hook_progress(&r->j->hooks, done, r->total);
 }
 
 static int alloc_f32(float **p, size_t n)
@@ -112,9 +109,9 @@ static int read_inputs(run_t *r)
     int use_eps = 0, rc;
     if (!m->has_eps) {
     } else if (m->has_guidance && m->guidance != j->guidance) {
-        if (j->note) j->note(j->ctx, "the state's cached eps is for another guidance; recomputing it");
+        spo_hook_note(&j->hooks, "the state's cached eps is for another guidance; recomputing it");
     } else if (!spo_h5_get_attr_str(r->st, NULL, "lora_id", slid, sizeof slid) && strcmp(slid, r->lora_tag)) {
-        if (j->note) j->note(j->ctx, "the state's cached eps is for another LoRA; recomputing it");
+        spo_hook_note(&j->hooks, "the state's cached eps is for another LoRA; recomputing it");
     } else use_eps = 1;
     r->pid = malloc((B + 1) * sizeof *r->pid);
     r->pid32 = malloc((B + 1) * sizeof *r->pid32);

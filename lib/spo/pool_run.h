@@ -5,14 +5,14 @@
 #ifndef SPO_POOL_RUN_H
 #define SPO_POOL_RUN_H
 
+#include "core/hooks.h"
+
 typedef struct {
     const char *model, *embeds, *state, *lora, *out; /* paths; "-" for stdin/stdout; lora may be NULL */
     int force, K, batch;
     double guidance, eta;
-    void *ctx; /* passed to the callbacks, each of which may be NULL */
-    void (*progress)(void *ctx, long done, long total); /* latents through the UNet */
-    void (*note)(void *ctx, const char *msg);           /* e.g. why a cached eps is recomputed */
-    void (*phase)(void *ctx, const char *name);         /* "load", "init", "work" just ended */
+    spo_hooks hooks; /* progress: latents through the UNet; notes: why a cached eps is recomputed;
+                      * phases "load", "init", "work" */
 } spo_pool_job;
 
 /* Checks: state, embeds, LoRA and model are for the same model

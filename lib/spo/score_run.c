@@ -24,10 +24,7 @@ typedef struct {
     int64_t *pid;
 } run_t;
 
-static void phase(const run_t *r, const char *name)
-{
-    if (r->j->phase) r->j->phase(r->j->ctx, name);
-}
+static void phase(const run_t *r, const char *name) { spo_hook_phase(&r->j->hooks, name); }
 
 /* The text embedding of each child: its prompt's, from the SPM ids in the
  * embeds file. */
@@ -92,12 +89,12 @@ static int score_and_write(run_t *r)
     size_t n = (size_t)(r->m.B * r->m.K), lat = (size_t)(r->m.C * r->m.h * r->m.w), E = spo_scoring_text_dim(r->s);
     size_t batch = (size_t)j->batch;
     int rc = SPO_OK;
-    if (j->progress) j->progress(j->ctx, 0, (long)n);
+    spo_hook_progress(&j->hooks, 0, (long)n);
     for (size_t i = 0; i < n && !rc; i += batch) {
         int m = (int)(n - i < batch ? n - i : batch);
         rc = spo_scoring_run(r->s, r->x0 + i * lat, m, (int)r->m.h, (int)r->m.w, r->t + i,
                              r->text ? r->text + i * E : NULL, r->sc + i, j->batch);
-        if (j->progress) j->progress(j->ctx, (long)(i + (size_t)m), (long)n);
+        spo_hook_progress(&j->hooks, (long)(i + (size_t)m), (long)n);
     }
     if (rc) return rc;
     phase(r, "work");

@@ -5,13 +5,13 @@
 #ifndef SPO_SCORE_RUN_H
 #define SPO_SCORE_RUN_H
 
+#include "core/hooks.h"
+
 typedef struct {
     const char *model, *pool, *embeds, *out; /* embeds: needed with spm only */
     const char *spm, *spm_weights, *scorer;  /* one of spm and scorer */
     int force, batch;
-    void *ctx; /* passed to the callbacks, each of which may be NULL */
-    void (*progress)(void *ctx, long done, long total); /* images scored */
-    void (*phase)(void *ctx, const char *name);         /* "load", "init", "work" just ended */
+    spo_hooks hooks; /* progress: images scored; phases "load", "init", "work" */
 } spo_score_job;
 
 /* SPO_EINVAL naming the file for bad input (pool of another model, embeds

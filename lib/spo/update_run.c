@@ -115,7 +115,7 @@ static int run_steps(run_t *r, long steps)
                     (long long)res.pairs, spo_seconds() - ts);
             fflush(r->mf);
         }
-        if (j->progress) j->progress(j->ctx, s + 1, steps);
+        spo_hook_progress(&j->hooks, s + 1, steps);
     }
     FILE *mf = r->mf;
     r->mf = NULL;
@@ -148,7 +148,7 @@ int spo_update_run(const spo_update_job *j)
     run_t r = {.j = j};
     int rc = read_inputs(&r);
     if (!rc) rc = load_model(&r);
-    if (!rc && j->time) j->time(j->ctx, "load", spo_seconds() - t0);
+    if (!rc) spo_hook_timing(&j->hooks, "load", spo_seconds() - t0);
     long steps = 0;
     if (!rc) {
         int64_t nbp = (r.mt->n + j->batch - 1) / j->batch;
@@ -156,7 +156,7 @@ int spo_update_run(const spo_update_job *j)
         rc = run_steps(&r, steps);
     }
     if (!rc) rc = write_lora(&r, steps);
-    if (!rc && j->time) j->time(j->ctx, "total", spo_seconds() - t0);
+    if (!rc) spo_hook_timing(&j->hooks, "total", spo_seconds() - t0);
     if (r.mf) fclose(r.mf);
     if (r.u.lt) spo_lora_train_free(r.u.lt);
     if (r.u.unet) spo_unet_free(r.u.unet);

@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#include "core/hooks.h"
+
 #include "spo/update.h"
 
 typedef struct {
@@ -23,9 +25,7 @@ typedef struct {
     spo_loss_cfg loss;
     const char *metrics; /* NULL, or a file to append a JSON line per step to (rank 0) */
     spo_update_comm comm; /* rank, nranks and the reduce of a data-parallel run */
-    void *ctx;            /* passed to the callbacks, each of which may be NULL */
-    void (*progress)(void *ctx, long done, long total); /* optimizer steps */
-    void (*time)(void *ctx, const char *what, double seconds); /* "load", then "total" */
+    spo_hooks hooks;      /* progress: optimizer steps; timings "load", then "total" */
 } spo_update_job;
 
 /* Checks: the pairs, the LoRA (and the guidance and eta it was trained on)
