@@ -19,7 +19,7 @@ int main(int argc, char **argv)
     if (strcmp(a.device, "cpu")) spo_die(2, "--device %s: spo-pool runs on the cpu in this build", a.device);
     spo_jobcb cb;
     spo_pool_job j = {.model = a.model, .embeds = a.embeds, .state = a.argv[0], .lora = a.lora, .out = a.out,
-                      .force = a.force, .K = c.K, .batch = c.batch, .guidance = c.guidance, .eta = c.eta,
+                      .force = a.force, .K = c.K, .batch = c.batch, .inner = c.inner, .guidance = c.guidance, .eta = c.eta,
                       .hooks = spo_jobcb_hooks(&cb, &a, "UNet")};
     return spo_jobcb_done(&cb, spo_pool_run(&j));
 }

@@ -25,8 +25,12 @@ struct spo_pairsrc {
     const spo_h5 *embeds;
     int64_t K;
     int32_t timestep;      /* the pool's parent timestep */
+    int32_t dt;            /* timestep - child_timestep: inner transition j is at timestep - j dt */
+    int64_t inner;         /* a pool with inner steps: each kept prompt gives 1 + inner pairs */
     float *parent;         /* [B, C*h*w] */
     float *children;       /* [B, K, C*h*w] */
+    float *chain;          /* [B, K, inner, C*h*w]: /inner, when inner > 0 */
+    int32_t *tr;           /* per pair: its transition (0: parent -> child; j: chain step j) */
     float *scores;         /* [B, K] */
     int64_t *pb, *erow;    /* per pair: pool row, embeds row */
     int32_t *win, *lose;   /* per pair: child indices */
@@ -50,7 +54,9 @@ int spo_pairs_text_shape(spo_pairsrc *s, const spo_h5 *f);
  * (spo_pairsrc_free frees what was allocated). */
 int spo_pairsrc_alloc(spo_pairsrc *s, size_t B, size_t np, size_t K, size_t chw);
 /* Keep each of B prompts' best and worst of s->scores [B, K] (spo_pair_select
- * with threshold) as a pair keyed (seed, ids[b], step, lstep), its text row erow[b]. */
+ * with threshold) as a pair keyed (seed, ids[b], step, lstep), its text row
+ * erow[b]; with s->inner, also the pairs of the chains' inner steps, keyed
+ * step + j. */
 void spo_pairsrc_select(spo_pairsrc *s, size_t B, const int64_t *ids, const int64_t *erow, int64_t seed, int64_t step,
                         int64_t lstep, double threshold);
 /* Fetch pair i of s into r. */

@@ -19,6 +19,8 @@ void spo_pairsrc_free(spo_pairsrc *s)
     free(s->uncond);
     free(s->parent);
     free(s->children);
+    free(s->chain);
+    free(s->tr);
     free(s->scores);
     free(s->pb);
     free(s->erow);
@@ -76,15 +78,19 @@ int spo_pairsrc_open(spo_pairsrc **out, const spo_pairs *p)
 
 int spo_pairsrc_alloc(spo_pairsrc *s, size_t B, size_t np, size_t K, size_t chw)
 {
+    size_t T = 1 + (size_t)s->inner; /* pairs per kept prompt */
     s->parent = alloc(B * np * chw, sizeof *s->parent);
     s->children = alloc(B * K * chw, sizeof *s->children);
     s->scores = alloc(B * K, sizeof *s->scores);
-    s->key = alloc(B * 4, sizeof *s->key);
-    s->pb = alloc(B, sizeof *s->pb);
-    s->erow = alloc(B, sizeof *s->erow);
-    s->win = alloc(B, sizeof *s->win);
-    s->lose = alloc(B, sizeof *s->lose);
-    if (!s->parent || !s->children || !s->scores || !s->key || !s->pb || !s->erow || !s->win || !s->lose)
+    s->key = alloc(B * T * 4, sizeof *s->key);
+    s->pb = alloc(B * T, sizeof *s->pb);
+    s->erow = alloc(B * T, sizeof *s->erow);
+    s->win = alloc(B * T, sizeof *s->win);
+    s->lose = alloc(B * T, sizeof *s->lose);
+    s->tr = alloc(B * T, sizeof *s->tr);
+    if (s->inner) s->chain = alloc(B * K * (size_t)s->inner * chw, sizeof *s->chain);
+    if (!s->parent || !s->children || !s->scores || !s->key || !s->pb || !s->erow || !s->win || !s->lose || !s->tr ||
+        (s->inner && !s->chain))
         return spo_err(SPO_EIO, "out of memory");
     return SPO_OK;
 }
@@ -96,13 +102,16 @@ void spo_pairsrc_select(spo_pairsrc *s, size_t B, const int64_t *ids, const int6
     for (size_t b = 0; b < B; b++) {
         int best, worst;
         if (!spo_pair_select(s->scores + b * K, (int)K, threshold, &best, &worst)) continue;
-        int64_t *k = s->key + 4 * s->n;
-        k[0] = seed, k[1] = ids[b], k[2] = step, k[3] = lstep;
-        s->pb[s->n] = (int64_t)b;
-        s->erow[s->n] = erow[b];
-        s->win[s->n] = best;
-        s->lose[s->n] = worst;
-        s->n++;
+        for (int32_t j = 0; j <= (int32_t)s->inner; j++) { /* every transition of the two chains */
+            int64_t *k = s->key + 4 * s->n;
+            k[0] = seed, k[1] = ids[b], k[2] = step + j, k[3] = lstep;
+            s->pb[s->n] = (int64_t)b;
+            s->erow[s->n] = erow[b];
+            s->win[s->n] = best;
+            s->lose[s->n] = worst;
+            s->tr[s->n] = j;
+            s->n++;
+        }
     }
 }
 
@@ -141,6 +150,9 @@ int spo_pairsrc_from_pool(spo_pairsrc **out, const spo_h5 *pool, const spo_h5 *s
     s->num_steps = m.attrs.num_steps, s->guidance = m.guidance, s->eta = m.eta;
     s->C = m.C, s->h = m.h, s->w = m.w, s->K = m.K;
     s->timestep = (int32_t)m.attrs.timestep;
+    s->dt = (int32_t)(m.attrs.timestep - m.child_timestep);
+    s->inner = m.inner;
+    s->own_lose_parent = m.inner > 0; /* inner steps: the loser's chain has its own x_t */
     size_t B = (size_t)m.B, K = (size_t)m.K, chw = (size_t)(m.C * m.h * m.w);
     int64_t *ids = alloc(B, sizeof *ids), *erow = alloc(B, sizeof *erow);
     if ((rc = spo_pairsrc_alloc(s, B, 1, K, chw))) goto out;
@@ -154,6 +166,7 @@ int spo_pairsrc_from_pool(spo_pairsrc **out, const spo_h5 *pool, const spo_h5 *s
     if ((rc = spo_pairs_text_shape(s, emb))) goto out;
     if ((rc = spo_h5_read_f32(pool, "/parent", s->parent, B * chw))) goto out;
     if ((rc = spo_h5_read_f32(pool, "/children", s->children, B * K * chw))) goto out;
+    if (m.inner && (rc = spo_h5_read_f32(pool, "/inner", s->chain, B * K * (size_t)m.inner * chw))) goto out;
     if ((rc = spo_h5_read_f32(sc, "/scores", s->scores, B * K))) goto out;
     spo_pairsrc_select(s, B, ids, erow, m.attrs.seed, m.attrs.step, lstep, threshold);
 out:
@@ -176,6 +189,18 @@ int spo_pairsrc_row(const spo_pairsrc *s, int64_t i, spo_pairrow *r)
     size_t b = (size_t)s->pb[i], K = (size_t)s->K;
     memcpy(r->key, s->key + 4 * i, sizeof r->key);
     r->timestep = s->timestep;
+    if (s->inner && s->tr[i] > 0) { /* transition j of the chains: from their step j - 1 to j */
+        int64_t j = s->tr[i], w = s->win[i], l = s->lose[i];
+        r->timestep = s->timestep - (int32_t)j * s->dt;
+        r->score_win = s->scores[b * K + (size_t)w];
+        r->score_lose = s->scores[b * K + (size_t)l];
+        memcpy(r->parent, spo_pool_chain_at(s->children, s->chain, s->K, s->inner, b, w, j - 1, chw), chw * sizeof(float));
+        if (r->parent_lose)
+            memcpy(r->parent_lose, spo_pool_chain_at(s->children, s->chain, s->K, s->inner, b, l, j - 1, chw), chw * sizeof(float));
+        memcpy(r->win, spo_pool_chain_at(s->children, s->chain, s->K, s->inner, b, w, j, chw), chw * sizeof(float));
+        memcpy(r->lose, spo_pool_chain_at(s->children, s->chain, s->K, s->inner, b, l, j, chw), chw * sizeof(float));
+        return r->cond ? spo_pairsrc_cond(s, i, r->cond) : SPO_OK;
+    }
     r->score_win = s->scores[b * K + (size_t)s->win[i]];
     r->score_lose = s->scores[b * K + (size_t)s->lose[i]];
     if (s->chains) { /* chain win's x_t and x_{t-1}, chain lose's */

@@ -27,7 +27,7 @@ typedef struct {
     char lora_tag[SPO_ID_MAX]; /* the pool's lora_id: "none" or the LoRA's tag */
     int64_t *pid;
     uint32_t *pid32;
-    float *x, *eps_in, *cond, *unc, *peps, *ch, *x0, *ceps;
+    float *x, *eps_in, *cond, *unc, *peps, *ch, *inner, *x0, *ceps;
     long total;
 } run_t;
 
@@ -142,26 +142,30 @@ static int step_and_write(run_t *r)
     const spo_statemeta *m = &r->sm;
     spo_poolmeta *pm = &r->pm;
     size_t B = (size_t)m->B, K = (size_t)j->K, lat = (size_t)(m->C * m->h * m->w);
-    int rc, child_t, final;
+    int N = spo_inner_count((int)m->attrs.step, (int)m->attrs.num_steps, j->inner);
+    int rc, child_t, end_t, final;
     if ((rc = alloc_f32(&r->peps, B * lat)) || (rc = alloc_f32(&r->ch, B * K * lat)) ||
+        (rc = alloc_f32(&r->inner, B * K * (size_t)N * lat)) ||
         (rc = alloc_f32(&r->x0, B * K * lat)) || (rc = alloc_f32(&r->ceps, B * K * lat)))
         return rc;
-    spo_pool_shape shp = {.B = (int)B, .K = (int)K, .C = (int)m->C, .h = (int)m->h, .w = (int)m->w,
+    spo_pool_shape shp = {.B = (int)B, .K = (int)K, .C = (int)m->C, .h = (int)m->h, .w = (int)m->w, .inner = N,
                           .step = (int)m->attrs.step, .t = (int)m->attrs.timestep, .seed = (uint64_t)m->attrs.seed,
                           .pid = r->pid32};
-    r->total = (r->eps_in ? 0 : (long)B) + (long)(B * K);
+    r->total = (r->eps_in ? 0 : (long)B) + (long)(B * K) * (N + (m->attrs.step + 1 + N < m->attrs.num_steps));
     r->s.progress = progress;
     r->s.ctx = r;
     progress(r, 0, r->total);
-    if ((rc = spo_pool_step(&r->s, &shp, r->x, r->eps_in, r->cond, r->peps, r->ch, r->x0, r->ceps, &child_t, &final)))
+    if ((rc = spo_pool_step(&r->s, &shp, r->x, r->eps_in, r->cond, r->peps, r->ch, r->inner, r->x0, r->ceps,
+                            &child_t, &end_t, &final)))
         return rc;
     phase(r, "work");
     pm->attrs = m->attrs; /* the state's step, sampled with this run's LoRA */
     memcpy(pm->attrs.lora_id, r->lora_tag, sizeof pm->attrs.lora_id);
     pm->child_timestep = child_t, pm->guidance = j->guidance, pm->eta = j->eta;
+    pm->inner = N, pm->end_timestep = end_t;
     pm->B = m->B, pm->K = j->K, pm->C = m->C, pm->h = m->h, pm->w = m->w;
     if ((rc = spo_h5_create(&r->out, j->out, "pool", j->force))) return rc;
-    if ((rc = spo_pool_write(r->out, pm, r->pid, r->x, r->peps, r->ch, r->x0, final ? NULL : r->ceps))) return rc;
+    if ((rc = spo_pool_write(r->out, pm, r->pid, r->x, r->peps, r->ch, r->inner, r->x0, final ? NULL : r->ceps))) return rc;
     rc = spo_h5_commit(r->out);
     r->out = NULL;
     return rc;
@@ -185,6 +189,6 @@ int spo_pool_run(const spo_pool_job *j)
     spo_lora_free(&r.lora);
     if (r.dev) spo_dev_close(r.dev);
     free(r.pid), free(r.pid32), free(r.x), free(r.eps_in), free(r.cond), free(r.unc);
-    free(r.peps), free(r.ch), free(r.x0), free(r.ceps);
+    free(r.peps), free(r.ch), free(r.inner), free(r.x0), free(r.ceps);
     return rc;
 }

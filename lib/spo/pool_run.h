@@ -10,6 +10,7 @@
 typedef struct {
     const char *model, *embeds, *state, *lora, *out; /* paths; "-" for stdin/stdout; lora may be NULL */
     int force, K, batch;
+    int inner; /* inner steps of each child's chain (spo/sampler.h; 0: none, the SD v1.5 loop) */
     double guidance, eta;
     spo_hooks hooks; /* progress: latents through the UNet; notes: why a cached eps is recomputed;
                       * phases "load", "init", "work" */

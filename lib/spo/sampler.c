@@ -48,41 +48,80 @@ int spo_guided_eps(spo_sampler *s, const float *x, const float *t, const float *
     return rc;
 }
 
-int spo_pool_step(spo_sampler *s, const spo_pool_shape *ps, const float *x, const float *eps_in, const float *cond,
-                  float *parent_eps, float *children, float *x0, float *eps_out, int *child_t, int *final)
+int spo_inner_count(int step, int num_steps, int N)
 {
-    int B = ps->B, K = ps->K;
-    size_t lat = (size_t)ps->C * ps->h * ps->w;
+    if (N <= 0) return 0;
+    int end = step + 1 + N;
+    if (end >= num_steps - 1) end = num_steps; /* the official loop's last step runs every chain to the end */
+    return end - step - 1 > 0 ? end - step - 1 : 0;
+}
+
+/* nk latents from x with eps, by the DDIM step t -> prev: out[i] = mu +
+ * sigma z, z = Philox(seed, pid, step, k0 + i). mu and z are lat floats of scratch. */
+static void draw(const spo_sampler *s, int t, int prev, const float *x, const float *eps, uint64_t seed, uint32_t pid,
+                 int step, int k0, int nk, float *out, float *mu, float *z, size_t lat)
+{
+    float sigma;
+    spo_ddim_mean(&s->sched, t, prev, s->eta, x, eps, NULL, mu, &sigma, lat);
+    for (int i = 0; i < nk; i++) {
+        spo_normal_fill(z, lat, seed, pid, (uint32_t)step, (uint32_t)(k0 + i));
+        spo_ddim_add_noise(out + (size_t)i * lat, mu, sigma, z, lat);
+    }
+}
+
+/* the guided eps of the n chains cur (each with its prompt's context) at timestep t */
+static int chains_eps(spo_sampler *s, const spo_pool_shape *ps, const float *cur, int t, const float *cond, int *ctx_of,
+                      float *tt, float *eps)
+{
+    int n = ps->B * ps->K;
+    for (int i = 0; i < n; i++) ctx_of[i] = i / ps->K, tt[i] = (float)t;
+    return spo_guided_eps(s, cur, tt, cond, ctx_of, n, ps->h, ps->w, eps);
+}
+
+int spo_pool_step(spo_sampler *s, const spo_pool_shape *ps, const float *x, const float *eps_in, const float *cond,
+                  float *parent_eps, float *children, float *inner, float *x0, float *eps_out, int *child_t,
+                  int *end_t, int *final)
+{
+    int B = ps->B, K = ps->K, N = ps->inner;
+    size_t lat = (size_t)ps->C * ps->h * ps->w, nl = (size_t)B * K * lat;
     int p = spo_ddim_prev(&s->sched, ps->t);
-    *final = p < 0;
-    *child_t = p < 0 ? 0 : p;
+    if (N > 0 && p < 0) return spo_err(SPO_EINVAL, "inner steps after the last step");
     int *ctx_of = malloc((size_t)B * K * sizeof *ctx_of);
     float *t = malloc((size_t)B * K * sizeof *t), *mu = malloc(lat * sizeof *mu), *z = malloc(lat * sizeof *z);
-    int rc = (!ctx_of || !t || !mu || !z) ? spo_err(SPO_EIO, "out of memory") : SPO_OK;
+    float *cur = N ? malloc(nl * sizeof *cur) : children, *nxt = N ? malloc(nl * sizeof *nxt) : NULL;
+    int rc = (!ctx_of || !t || !mu || !z || !cur || (N && !nxt)) ? spo_err(SPO_EIO, "out of memory") : SPO_OK;
+    int ct = p; /* the chains' current timestep (< 0: final latents) */
     s->done = 0;
-    s->total = (eps_in ? 0 : B) + (*final ? 0 : (long)B * K);
+    s->total = (eps_in ? 0 : B) + (long)B * K * (N + (ps->step + 1 + N >= s->sched.num_steps ? 0 : 1));
     for (int b = 0; b < B && !rc; b++) ctx_of[b] = b, t[b] = (float)ps->t;
     if (!rc) {
         if (eps_in) memcpy(parent_eps, eps_in, (size_t)B * lat * sizeof *parent_eps);
         else rc = spo_guided_eps(s, x, t, cond, ctx_of, B, ps->h, ps->w, parent_eps);
     }
-    for (int b = 0; b < B && !rc; b++) {
-        float sigma;
-        spo_ddim_mean(&s->sched, ps->t, p, s->eta, x + b * lat, parent_eps + b * lat, NULL, mu, &sigma, lat);
-        for (int k = 0; k < K; k++) {
-            float *c = children + ((size_t)b * K + k) * lat;
-            spo_normal_fill(z, lat, ps->seed, ps->pid[b], (uint32_t)ps->step, (uint32_t)k);
-            spo_ddim_add_noise(c, mu, sigma, z, lat);
-            ctx_of[b * K + k] = b;
-            t[b * K + k] = (float)p;
-        }
+    for (int b = 0; b < B && !rc; b++)
+        draw(s, ps->t, p, x + b * lat, parent_eps + b * lat, ps->seed, ps->pid[b], ps->step, 0, K,
+             children + (size_t)b * K * lat, mu, z, lat);
+    if (!rc && N) memcpy(cur, children, nl * sizeof *cur);
+    for (int j = 1; j <= N && !rc; j++) { /* inner step j: from step index ps->step + j */
+        int prev = spo_ddim_prev(&s->sched, ct);
+        if ((rc = chains_eps(s, ps, cur, ct, cond, ctx_of, t, eps_out))) break;
+        for (int i = 0; i < B * K; i++)
+            draw(s, ct, prev, cur + i * lat, eps_out + i * lat, ps->seed, ps->pid[i / K], ps->step + j, i % K, 1,
+                 nxt + i * lat, mu, z, lat);
+        for (int i = 0; i < B * K; i++)
+            memcpy(inner + ((size_t)i * N + j - 1) * lat, nxt + i * lat, lat * sizeof *nxt);
+        float *sw = cur;
+        cur = nxt, nxt = sw, ct = prev;
     }
-    if (!rc && *final) memcpy(x0, children, (size_t)B * K * lat * sizeof *x0);
-    else if (!rc) {
-        rc = spo_guided_eps(s, children, t, cond, ctx_of, B * K, ps->h, ps->w, eps_out);
-        float a = spo_ddim_abar(&s->sched, p), sa = sqrtf(a), sb = sqrtf(1.0f - a);
-        for (size_t i = 0; i < (size_t)B * K * lat && !rc; i++) x0[i] = (children[i] - sb * eps_out[i]) / sa;
+    *final = ct < 0;
+    *child_t = p < 0 ? 0 : p;
+    *end_t = ct < 0 ? 0 : ct;
+    if (!rc && *final) memcpy(x0, cur, nl * sizeof *x0);
+    else if (!rc && !(rc = chains_eps(s, ps, cur, ct, cond, ctx_of, t, eps_out))) {
+        float a = spo_ddim_abar(&s->sched, ct), sa = sqrtf(a), sb = sqrtf(1.0f - a);
+        for (size_t i = 0; i < nl; i++) x0[i] = (cur[i] - sb * eps_out[i]) / sa;
     }
+    if (N) free(cur), free(nxt);
     free(ctx_of), free(t), free(mu), free(z);
     return rc;
 }

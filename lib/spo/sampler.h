@@ -9,7 +9,15 @@
  * x_p^k = mu + sigma z_k with z_k = Philox(seed, prompt, step, k); then the
  * guided eps of each child at p and its predicted clean latent. At the last
  * step (p < 0) the children are final latents: no UNet pass, x0_hat = the
- * children, and their timestep counts as 0. */
+ * children, and their timestep counts as 0.
+ *
+ * INNER STEPS (the official SDXL pipeline, multi_sample_pipeline_sdxl:
+ * num_inner_step): each child then goes on as its own chain for N plain
+ * guided DDIM steps, the step from step index s with noise
+ * Philox(seed, prompt, s, k) for chain k, and the eps and x0_hat are those
+ * at the chain's end. The official loop pools again N + 1 steps after a
+ * pool, except that the step that would pool at or after the last step
+ * instead runs every chain to the end (spo_inner_count). */
 #ifndef SPO_SAMPLER_H
 #define SPO_SAMPLER_H
 
@@ -39,16 +47,25 @@ int spo_guided_eps(spo_sampler *s, const float *x, const float *t, const float *
 
 typedef struct {
     int B, K, C, h, w;
+    int inner;            /* inner steps of each chain (spo_inner_count) */
     int step, t;          /* parent's step index and timestep */
     uint64_t seed;
     const uint32_t *pid;  /* (B) prompt ids for the noise */
 } spo_pool_shape;
 
+/* The inner steps of the chains of a pool at step of num_steps when N are
+ * asked: N, but when the next pool (step + N + 1) would be at or after the
+ * last step, as many as reach the end; 0 when N is 0. */
+int spo_inner_count(int step, int num_steps, int N);
+
 /* x (B,C,h,w), eps_in (B,C,h,w) or NULL, cond (B,L,D) host. Outputs host:
- * parent_eps (B,C,h,w), children and x0 (B,K,C,h,w), eps_out (B,K,C,h,w)
- * (untouched at the last step), *child_t (the children's timestep, 0 at
- * the last step), *final (1 at the last step). */
+ * parent_eps (B,C,h,w), children and x0 (B,K,C,h,w), inner
+ * (B,K,ps->inner,C,h,w; may be NULL when ps->inner is 0), eps_out
+ * (B,K,C,h,w; untouched when the chains end in final latents), *child_t
+ * (the children's timestep, 0 at the last step), *end_t (the chains' ends'
+ * timestep, 0 when final), *final (1 when the chains end in final latents). */
 int spo_pool_step(spo_sampler *s, const spo_pool_shape *ps, const float *x, const float *eps_in, const float *cond,
-                  float *parent_eps, float *children, float *x0, float *eps_out, int *child_t, int *final);
+                  float *parent_eps, float *children, float *inner, float *x0, float *eps_out, int *child_t,
+                  int *end_t, int *final);
 
 #endif

@@ -70,7 +70,7 @@ static int read_pool(run_t *r)
     if (!rc) rc = spo_model_matches(spo_h5_path(r->pool), r->m.attrs.model_id, r->j->model);
     if (rc) return rc;
     size_t n = (size_t)(r->m.B * r->m.K), lat = (size_t)(r->m.C * r->m.h * r->m.w);
-    int64_t ct = r->m.child_timestep < 0 ? 0 : r->m.child_timestep;
+    int64_t ct = r->m.end_timestep; /* where /x0_hat is */
     r->x0 = malloc((n * lat + 1) * sizeof *r->x0);
     r->t = malloc((n + 1) * sizeof *r->t);
     r->sc = malloc((n + 1) * sizeof *r->sc);
@@ -99,7 +99,7 @@ static int score_and_write(run_t *r)
     if (rc) return rc;
     phase(r, "work");
     if ((rc = spo_h5_create(&r->out, j->out, "scores", j->force))) return rc;
-    int64_t ct = r->m.child_timestep < 0 ? 0 : r->m.child_timestep;
+    int64_t ct = r->m.end_timestep; /* where /x0_hat is */
     if ((rc = spo_scores_write(r->out, &r->m, spo_scoring_name(r->s), ct, r->pid, r->sc))) return rc;
     rc = spo_h5_commit(r->out);
     r->out = NULL;

@@ -62,8 +62,24 @@ Writes tests/fixtures/sampling/reference.h5 (or -o FILE):
   /pairs/score_win, /pairs/score_lose  f32 [N]
 Children and x0_hat are gzip'd (shuffle); about 1.5 MB in all.
 
+INNER STEPS (--inner N; the official SDXL pipeline's num_inner_step,
+spo/custom_diffusers/multi_sample_pipeline_sdxl.py, here on the same tiny
+SD model: the loop does not depend on the network). After a pool at step
+s every child k goes on as its own chain for N plain guided DDIM steps
+(noise z[s + j, b, k]); the chains' ends are scored (x0_hat from the guided
+eps at the end, at its timestep; the final latents at timestep 0); a kept
+prompt gives a pair for every transition of its best and worst chains
+(step s + j, timestep t_{s+j}); the chosen chain's end is the next pool's
+parent. The next pool is at s + N + 1, except that when that is at or
+after the last step the chains run to the end instead (the official loop's
+last step extends every chain). Writes tests/fixtures/sampling/inner.h5
+with, per pool step, children, inner [B,K,N,C,h,w], x0_hat, scores, best,
+worst, gap, kept, chosen (attributes child_timestep, end_timestep,
+inner_steps), /final and /pairs as above (/pairs/timestep each pair's own).
+
 Run from the repository root:
   make -j2 tests && /work/venv/bin/python tests/reference/sampling_reference.py
+  /work/venv/bin/python tests/reference/sampling_reference.py --inner 3 -K 2 --threshold 0.4 --seed 1
 """
 import argparse
 import os
@@ -151,15 +167,90 @@ def compare(scores):
     best, worst = idx[0], idx[-1]
     p = torch.stack([s[0], s[-1]]).softmax(dim=0)
     gap = p[0] - p[1]
-    return best, worst, gap, gap > THRESHOLD
+    return best, worst, gap, gap > THRESHOLD  # THRESHOLD: --threshold
+
+
+def inner_count(s, N):
+    """spo_inner_count (lib/spo/sampler.c): the inner steps of a pool at step s."""
+    end = s + 1 + N
+    if end >= STEPS - 1:
+        end = STEPS
+    return end - s - 1
+
+
+def run_inner(args, unet, vae, sched, clip, cond, uncond, txt, noise, ids):
+    """The SDXL pipeline's loop with inner steps (see the docstring)."""
+    global K
+    B, N = len(ids), args.inner
+    C, h = noise["init"].shape[1], noise["init"].shape[2]
+    cond_k = cond.repeat_interleave(K, 0)
+    ts = sched.timesteps
+    x = noise["init"].clone()
+    rec, pairs = {}, []
+    margin, sep = float("inf"), float("inf")
+    s = 0
+    while s < STEPS:
+        t = ts[s]
+        eps = guided_eps(unet, x, t, cond, uncond)
+        if s < PLAIN:
+            x = sched.step(eps, t, x, eta=ETA, variance_noise=noise["z"][s, :, 0]).prev_sample
+            rec[s] = dict(latents=x, chosen=noise["chosen"][s].long())
+            s += 1
+            continue
+        n = inner_count(s, N)
+        children = torch.stack([sched.step(eps, t, x, eta=ETA, variance_noise=noise["z"][s, :, k]).prev_sample
+                                for k in range(K)], dim=1)  # (B,K,C,h,w)
+        cur = children.reshape(B * K, C, h, h)
+        chain = []
+        for j in range(1, n + 1):
+            ct = ts[s + j]
+            ceps = guided_eps(unet, cur, ct, cond_k, uncond)
+            z = noise["z"][s + j].reshape(B * K, C, h, h)
+            cur = sched.step(ceps, ct, cur, eta=ETA, variance_noise=z).prev_sample
+            chain.append(cur.reshape(B, K, C, h, h))
+        end = s + 1 + n
+        if end < STEPS:
+            et = int(ts[end])
+            a = sched.alphas_cumprod[et]
+            x0 = (cur - (1 - a) ** 0.5 * guided_eps(unet, cur, ts[end], cond_k, uncond)) / a ** 0.5
+        else:
+            et, x0 = 0, cur
+        sc = score(vae, clip, x0, et, txt).reshape(B, K)
+        best, worst, gap, kept = compare(sc)
+        chosen = noise["chosen"][s].long()
+        for b in range(B):
+            margin = min(margin, abs(float(gap[b]) - args.threshold))
+            if kept[b]:
+                o = torch.sort(sc[b], descending=True).values
+                sep = min(sep, float(o[0] - o[1]), float(o[-2] - o[-1]))
+                for j in range(n + 1):
+                    pairs.append(((args.seed, ids[b], s + j, 0), int(ts[s + j]), int(best[b]), int(worst[b]),
+                                  float(sc[b, best[b]]), float(sc[b, worst[b]])))
+        rec[s] = dict(children=children, inner=torch.stack(chain, dim=2) if chain else None,
+                      x0_hat=x0.reshape(B, K, C, h, h), scores=sc, best=best, worst=worst, gap=gap, kept=kept,
+                      chosen=chosen, child_timestep=int(ts[s + 1]) if s + 1 < STEPS else 0, end_timestep=et,
+                      inner_steps=n)
+        x = cur.reshape(B, K, C, h, h)[torch.arange(B), chosen]
+        print(f"pool {s:2d} inner {n} t {int(t):3d} end t {et:3d} scores "
+              f"{np.array2string(sc.numpy(), precision=4, max_line_width=200)} gap "
+              f"{np.array2string(gap.numpy(), precision=4)} kept {kept.int().tolist()} chosen {chosen.tolist()}")
+        s = end
+    return x, rec, pairs, margin, sep
 
 
 def main():
+    global K, THRESHOLD
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--inner", type=int, default=0, help="inner steps (the SDXL loop); 0: the SD v1.5 loop")
+    ap.add_argument("-K", type=int, default=K)
+    ap.add_argument("--threshold", type=float, default=THRESHOLD)
     ap.add_argument("--noise", help="noise.h5 from tests/helpers/spo-noise (default: run it)")
-    ap.add_argument("-o", "--output", default=os.path.join(FIX, "sampling", "reference.h5"))
+    ap.add_argument("-o", "--output")
     args = ap.parse_args()
+    K, THRESHOLD = args.K, args.threshold
+    if not args.output:
+        args.output = os.path.join(FIX, "sampling", "inner.h5" if args.inner else "reference.h5")
     torch.set_grad_enabled(False)
     torch.use_deterministic_algorithms(True)
 
@@ -179,6 +270,19 @@ def main():
     sched.set_timesteps(STEPS)
     ts = sched.timesteps
     stride = sched.config.num_train_timesteps // STEPS
+    if args.inner:
+        x, rec, pairs, margin, sep = run_inner(args, unet, vae, sched, clip, cond, uncond, txt, noise, ids)
+    else:
+        x, rec, pairs, margin, sep = run_plain(args, unet, vae, sched, clip, cond, uncond, txt, noise, ids, stride)
+    write(args, x, rec, pairs, margin, sep, ids, model_id)
+
+
+def run_plain(args, unet, vae, sched, clip, cond, uncond, txt, noise, ids, stride):
+    """The SD v1.5 pipeline's loop: a pool at every step from PLAIN on."""
+    B = len(ids)
+    C, h = noise["init"].shape[1], noise["init"].shape[2]
+    cond_k = cond.repeat_interleave(K, 0)
+    ts = sched.timesteps
     x = noise["init"].clone()
     rec, pairs = {}, []
     margin, sep = float("inf"), float("inf")
@@ -206,7 +310,7 @@ def main():
         sc = score(vae, clip, x0, max(p, 0), txt).reshape(B, K)
         best, worst, gap, kept = compare(sc)
         for b in range(B):
-            margin = min(margin, abs(float(gap[b]) - THRESHOLD))
+            margin = min(margin, abs(float(gap[b]) - args.threshold))
             if kept[b]:
                 o = torch.sort(sc[b], descending=True).values
                 sep = min(sep, float(o[0] - o[1]), float(o[-2] - o[-1]))
@@ -217,6 +321,10 @@ def main():
         x = children[torch.arange(B), chosen]
         print(f"step {s:2d} t {int(t):3d} scores {np.array2string(sc.numpy(), precision=4, max_line_width=200)}"
               f" gap {np.array2string(gap.numpy(), precision=4)} kept {kept.int().tolist()} chosen {chosen.tolist()}")
+    return x, rec, pairs, margin, sep
+
+
+def write(args, x, rec, pairs, margin, sep, ids, model_id):
     pairs.sort(key=lambda q: q[0])
     print(f"{len(pairs)} pairs kept; min |gap - {THRESHOLD}| = {margin:.3g}, "
           f"min best/worst separation of kept pairs = {sep:.3g}")
@@ -229,7 +337,7 @@ def main():
     f32 = lambda v: v.detach().numpy().astype(np.float32)  # noqa: E731
     i32 = lambda v: np.asarray(v, dtype=np.int32)  # noqa: E731
     with h5py.File(args.output, "w") as f:
-        for k, v in dict(seed=args.seed, steps=STEPS, plain=PLAIN, K=K, threshold=THRESHOLD, guidance=GUIDANCE,
+        for k, v in dict(seed=args.seed, steps=STEPS, plain=PLAIN, K=K, inner=args.inner, threshold=THRESHOLD, guidance=GUIDANCE,
                          eta=ETA, model_id=model_id, min_gap_margin=margin, min_kept_separation=sep,
                          torch=str(torch.__version__), diffusers=str(diffusers.__version__),
                          transformers=str(transformers.__version__)).items():
@@ -242,6 +350,11 @@ def main():
                 g["latents"] = f32(r["latents"])
                 continue
             g.attrs["child_timestep"] = r["child_timestep"]
+            for k in ("end_timestep", "inner_steps"):
+                if k in r:
+                    g.attrs[k] = r[k]
+            if r.get("inner") is not None:
+                g.create_dataset("inner", data=f32(r["inner"]), **z)
             g.create_dataset("children", data=f32(r["children"]), **z)
             g.create_dataset("x0_hat", data=f32(r["x0_hat"]), **z)
             g["scores"] = f32(r["scores"])
