@@ -130,8 +130,6 @@ typedef struct {
 int spo_update_grad(spo_update *u, spo_pairs_in *p, const int64_t *idx, int n, double weight, double *gsum,
                     spo_update_stats *st);
 
-#endif
-
 /* ---- one optimizer step (update.c) ---- */
 /* Sum buf[0..n) over all processes in place (an MPI_Allreduce); NULL for
  * a single process. */
@@ -158,3 +156,5 @@ typedef struct {
  * SPO_EIO, theta untouched. */
 int spo_update_step(spo_update *u, spo_pairs_in *p, const int64_t *batch, int nb, const spo_update_comm *comm,
                     const spo_adamw_cfg *opt, int64_t step, float *theta, float *m, float *v, spo_step_result *res);
+
+#endif

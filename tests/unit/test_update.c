@@ -15,67 +15,8 @@
 
 #include "nn/lora.h"
 #include "nn/lora_train.h"
-#include "nn_testutil.h"
+#include "update_testutil.h"
 #include "spo/update.h"
-
-static char root[1024];
-static spo_dev *dev;
-
-static const char *fix(const char *rel)
-{
-    static char b[4][2048];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(b[i], sizeof b[i], "%s/tests/fixtures/%s", root, rel);
-    return b[i];
-}
-
-typedef struct {
-    spo_unet *unet;
-    spo_lora lora;
-    spo_pairs_in *pairs;
-    spo_update u;
-} env;
-
-/* the tiny UNet, the fixture's pairs and a LoRA from step.h5 group `grp`
- * ("lora" or "after"); zero_b: B = 0 */
-static void env_open(env *e, const char *grp, int zero_b)
-{
-    memset(e, 0, sizeof *e);
-    assert_int_equal(spo_unet_load(&e->unet, fix("tiny-sd/unet"), dev), SPO_OK);
-    assert_int_equal(spo_lora_new(&e->lora, e->unet, 4, 4.0f, 1, "x"), SPO_OK);
-    for (int i = 0; i < e->lora.n; i++) {
-        spo_lora_module *m = &e->lora.m[i];
-        char p[700];
-        size_t n = 0;
-        snprintf(p, sizeof p, "/%s/%s/down", grp, m->name);
-        float *a = h5_floats(fix("update/step.h5"), p, &n);
-        assert_non_null(a);
-        assert_int_equal(n, (size_t)4 * m->in);
-        memcpy(m->down, a, n * sizeof *a), free(a);
-        snprintf(p, sizeof p, "/%s/%s/up", grp, m->name);
-        float *b = h5_floats(fix("update/step.h5"), p, &n);
-        assert_non_null(b);
-        assert_int_equal(n, (size_t)4 * m->out);
-        for (size_t k = 0; k < n; k++) m->up[k] = zero_b ? 0.0f : b[k];
-        free(b);
-    }
-    const char *pp = fix("update/pairs.h5");
-    assert_int_equal(spo_pairs_in_open(&e->pairs, &pp, 1), SPO_OK);
-    e->u.unet = e->unet;
-    assert_int_equal(spo_lora_train_new(&e->u.lt, e->unet, &e->lora), SPO_OK);
-    assert_int_equal(spo_ddim_load(&e->u.sched, fix("tiny-sd/scheduler")), SPO_OK);
-    assert_int_equal(spo_ddim_set_steps(&e->u.sched, 20), SPO_OK);
-    e->u.guidance = 5, e->u.eta = 1, e->u.loss.beta = 10, e->u.loss.clip = 0.1, e->u.micro = 1;
-}
-
-static void env_close(env *e)
-{
-    spo_lora_train_free(e->u.lt);
-    spo_pairs_in_close(e->pairs);
-    spo_lora_free(&e->lora);
-    spo_unet_free(e->unet);
-}
 
 static double attr(const char *name)
 {
@@ -118,7 +59,7 @@ static void test_parity(void **st)
 {
     (void)st;
     env e;
-    env_open(&e, "lora", 0);
+    env_open(&e, fix("update/pairs.h5"), "lora", 0);
     size_t n = spo_lora_numel(&e.lora);
     double *gs = calloc(n, sizeof *gs);
     spo_update_stats s = {0};
@@ -176,7 +117,7 @@ static void test_fresh(void **st)
 {
     (void)st;
     env e;
-    env_open(&e, "lora", 1);
+    env_open(&e, fix("update/pairs.h5"), "lora", 1);
     size_t n = spo_lora_numel(&e.lora);
     double *gs = calloc(n, sizeof *gs);
     for (int j = 0; j < 6; j++) {
@@ -190,14 +131,6 @@ static void test_fresh(void **st)
     env_close(&e);
 }
 
-/* loss of pairs idx with the device LoRA set to theta */
-static double loss_at(env *e, const float *theta, const int64_t *idx, int n, double *gs)
-{
-    spo_update_stats s = {0};
-    assert_int_equal(spo_lora_train_set(e->u.lt, theta), SPO_OK);
-    assert_int_equal(spo_update_grad(&e->u, e->pairs, idx, n, 1.0 / n, gs, &s), SPO_OK);
-    return s.loss / n;
-}
 
 /* central differences (step 3% of the entry, at least 3e-3) of the loss
  * for the largest-gradient entry of A and of B in every 4th module:
@@ -209,37 +142,15 @@ static void test_fd(void **st)
 {
     (void)st;
     env e;
-    env_open(&e, "lora", 0);
+    env_open(&e, fix("update/pairs.h5"), "lora", 0);
     static const int64_t idx[4] = {0, 1, 3, 4};
     size_t n = spo_lora_numel(&e.lora);
-    double *gs = calloc(n, sizeof *gs), *tmp = calloc(n, sizeof *tmp);
+    double *gs = calloc(n, sizeof *gs);
     float *theta = malloc(n * sizeof *theta);
     spo_lora_pack(&e.lora, theta);
     loss_at(&e, theta, idx, 4, gs);
-    size_t off = 0;
-    int checked = 0;
-    double worst = 0;
-    for (int i = 0; i < e.lora.n; i++) {
-        size_t na = (size_t)4 * e.lora.m[i].in, nb = (size_t)4 * e.lora.m[i].out;
-        for (int part = 0; part < 2 && i % 4 == 0; part++) {
-            size_t lo = off + (part ? na : 0), hi = lo + (part ? nb : na), k = lo;
-            for (size_t j = lo; j < hi; j++)
-                if (fabs(gs[j]) > fabs(gs[k])) k = j;
-            float keep = theta[k], h = 3e-2f * (fabsf(keep) > 0.1f ? fabsf(keep) : 0.1f);
-            theta[k] = keep + h;
-            double lp = loss_at(&e, theta, idx, 4, tmp);
-            theta[k] = keep - h;
-            double lm = loss_at(&e, theta, idx, 4, tmp);
-            theta[k] = keep;
-            double fd = (lp - lm) / (2.0 * h), err = fabs(fd - gs[k]) / (fabs(gs[k]) + 1e-12);
-            if (err > worst) worst = err;
-            assert_true(fabs(fd - gs[k]) <= 3e-2 * fabs(gs[k]) + 1e-7);
-            checked++;
-        }
-        off += na + nb;
-    }
-    printf("finite differences: %d entries, worst relative error %.3g\n", checked, worst);
-    free(gs), free(tmp), free(theta);
+    fd_check(&e, theta, gs, idx, 4, "");
+    free(gs), free(theta);
     env_close(&e);
 }
 
@@ -294,7 +205,7 @@ static void test_micro(void **st)
 {
     (void)st;
     env e;
-    env_open(&e, "lora", 0);
+    env_open(&e, fix("update/pairs.h5"), "lora", 0);
     size_t n = spo_lora_numel(&e.lora);
     double *g1 = calloc(n, sizeof *g1), *g3 = calloc(n, sizeof *g3);
     spo_update_stats s1 = {0}, s3 = {0};
@@ -317,7 +228,7 @@ static void test_unmerged(void **st)
 {
     (void)st;
     env e;
-    env_open(&e, "lora", 0);
+    env_open(&e, fix("update/pairs.h5"), "lora", 0);
     size_t lat = 4 * 16 * 16, ctx = 77 * 32;
     float *x = spo_dev_alloc(dev, 2 * lat), *c = spo_dev_alloc(dev, 2 * ctx), *t = spo_dev_alloc(dev, 2);
     float *o = spo_dev_alloc(dev, 2 * lat);

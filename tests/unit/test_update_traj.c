@@ -17,22 +17,13 @@
 
 #include "nn/lora.h"
 #include "nn/lora_train.h"
-#include "nn_testutil.h"
+#include "update_testutil.h"
 #include "spo/pairs.h"
 #include "spo/update.h"
 
-static char root[1024], tmp[1024];
-static spo_dev *dev;
+static char tmp[1024];
 static char f_plain[1100], f_same[1100], f_own[1100];
 
-static const char *fix(const char *rel)
-{
-    static char b[4][2048];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(b[i], sizeof b[i], "%s/tests/fixtures/%s", root, rel);
-    return b[i];
-}
 
 #define NP 6
 #define LAT (4 * 16 * 16)
@@ -66,47 +57,6 @@ static void write_with(const char *path, const float *pl)
     H5Dclose(d), H5Sclose(sp), H5Fclose(f);
 }
 
-typedef struct {
-    spo_unet *unet;
-    spo_lora lora;
-    spo_pairs_in *pairs;
-    spo_update u;
-} env;
-
-/* the tiny UNet with the fixture's LoRA (B != 0) and the pairs at path */
-static void env_open(env *e, const char *path)
-{
-    memset(e, 0, sizeof *e);
-    assert_int_equal(spo_unet_load(&e->unet, fix("tiny-sd/unet"), dev), SPO_OK);
-    assert_int_equal(spo_lora_new(&e->lora, e->unet, 4, 4.0f, 1, "x"), SPO_OK);
-    for (int i = 0; i < e->lora.n; i++) {
-        spo_lora_module *m = &e->lora.m[i];
-        char p[700];
-        size_t n = 0;
-        snprintf(p, sizeof p, "/lora/%s/down", m->name);
-        float *a = h5_floats(fix("update/step.h5"), p, &n);
-        assert_non_null(a);
-        memcpy(m->down, a, n * sizeof *a), free(a);
-        snprintf(p, sizeof p, "/lora/%s/up", m->name);
-        float *b = h5_floats(fix("update/step.h5"), p, &n);
-        assert_non_null(b);
-        memcpy(m->up, b, n * sizeof *b), free(b);
-    }
-    assert_int_equal(spo_pairs_in_open(&e->pairs, &path, 1), SPO_OK);
-    e->u.unet = e->unet;
-    assert_int_equal(spo_lora_train_new(&e->u.lt, e->unet, &e->lora), SPO_OK);
-    assert_int_equal(spo_ddim_load(&e->u.sched, fix("tiny-sd/scheduler")), SPO_OK);
-    assert_int_equal(spo_ddim_set_steps(&e->u.sched, 20), SPO_OK);
-    e->u.guidance = 5, e->u.eta = 1, e->u.loss.beta = 10, e->u.loss.clip = 0.1, e->u.micro = 1;
-}
-
-static void env_close(env *e)
-{
-    spo_lora_train_free(e->u.lt);
-    spo_pairs_in_close(e->pairs);
-    spo_lora_free(&e->lora);
-    spo_unet_free(e->unet);
-}
 
 static const int64_t all6[NP] = {0, 1, 2, 3, 4, 5};
 
@@ -157,8 +107,8 @@ static void test_same_parent(void **st)
 {
     (void)st;
     env a, b;
-    env_open(&a, f_plain);
-    env_open(&b, f_same);
+    env_open(&a, f_plain, "lora", 0);
+    env_open(&b, f_same, "lora", 0);
     assert_int_equal(spo_pairs_in_meta(a.pairs)->own_lose_parent, 0);
     assert_int_equal(spo_pairs_in_meta(b.pairs)->own_lose_parent, 1);
     size_t n = spo_lora_numel(&a.lora);
@@ -182,13 +132,6 @@ static void test_same_parent(void **st)
 }
 
 /* loss of pairs idx with the device LoRA set to theta */
-static double loss_at(env *e, const float *theta, const int64_t *idx, int n, double *gs)
-{
-    spo_update_stats s = {0};
-    assert_int_equal(spo_lora_train_set(e->u.lt, theta), SPO_OK);
-    assert_int_equal(spo_update_grad(&e->u, e->pairs, idx, n, 1.0 / n, gs, &s), SPO_OK);
-    return s.loss / n;
-}
 
 /* a distinct /parent_lose: the loss changes, and central differences
  * (as test_update's: step 3% of the entry, at least 3e-3) agree with the
@@ -198,8 +141,8 @@ static void test_fd_own_parent(void **st)
 {
     (void)st;
     env e, p;
-    env_open(&e, f_own);
-    env_open(&p, f_plain);
+    env_open(&e, f_own, "lora", 0);
+    env_open(&p, f_plain, "lora", 0);
     static const int64_t idx[4] = {0, 1, 3, 4};
     size_t n = spo_lora_numel(&e.lora);
     double *gs = calloc(n, sizeof *gs), *tmpg = calloc(n, sizeof *tmpg);
@@ -208,29 +151,7 @@ static void test_fd_own_parent(void **st)
     double l0 = loss_at(&e, theta, idx, 4, gs), lp0 = loss_at(&p, theta, idx, 4, tmpg);
     printf("loss with the loser's own parent %.9g, with the shared parent %.9g\n", l0, lp0);
     assert_true(fabs(l0 - lp0) > 1e-4);
-    size_t off = 0;
-    int checked = 0;
-    double worst = 0;
-    for (int i = 0; i < e.lora.n; i++) {
-        size_t na = (size_t)4 * e.lora.m[i].in, nb = (size_t)4 * e.lora.m[i].out;
-        for (int part = 0; part < 2 && i % 4 == 0; part++) {
-            size_t lo = off + (part ? na : 0), hi = lo + (part ? nb : na), k = lo;
-            for (size_t j = lo; j < hi; j++)
-                if (fabs(gs[j]) > fabs(gs[k])) k = j;
-            float keep = theta[k], h = 3e-2f * (fabsf(keep) > 0.1f ? fabsf(keep) : 0.1f);
-            theta[k] = keep + h;
-            double lp = loss_at(&e, theta, idx, 4, tmpg);
-            theta[k] = keep - h;
-            double lm = loss_at(&e, theta, idx, 4, tmpg);
-            theta[k] = keep;
-            double fd = (lp - lm) / (2.0 * h), err = fabs(fd - gs[k]) / (fabs(gs[k]) + 1e-12);
-            if (err > worst) worst = err;
-            assert_true(fabs(fd - gs[k]) <= 3e-2 * fabs(gs[k]) + 1e-7);
-            checked++;
-        }
-        off += na + nb;
-    }
-    printf("finite differences (own loser parent): %d entries, worst relative error %.3g\n", checked, worst);
+    int checked = fd_check(&e, theta, gs, idx, 4, " (own loser parent)");
     assert_true(checked >= 4);
     free(gs), free(tmpg), free(theta);
     env_close(&e), env_close(&p);
