@@ -6,8 +6,9 @@ The model has every feature SDXL base's UNet has, at toy size:
   3 levels (8, 16, 16 channels), layers_per_block 2, norm_num_groups 4;
   DownBlock2D first (no attention at level 0), then two
   CrossAttnDownBlock2D (and the mirror up blocks);
-  transformer_layers_per_block (1, 2, 1): level 1 has 2 transformer layers
-  (the up blocks use the list reversed, the mid block its last entry);
+  transformer_layers_per_block (1, 1, 2): level 2 has 2 transformer layers
+  (the up blocks use the list reversed, the mid block its last entry; a
+  palindrome such as (1, 2, 1) would not tell reversed from not);
   attention_head_dim (1, 2, 4): per-level head counts (2 heads of 8 at
   level 1, 4 heads of 4 at level 2 and in the mid block);
   use_linear_projection true; cross_attention_dim 64 (32 + 32, the two
@@ -35,7 +36,7 @@ tests/fixtures/tiny-sdxl/unet_parity.h5:
   /time_ids [2,6]      added_cond_kwargs["time_ids"] (original size, crop
                        top-left, target size as the SDXL pipeline makes them)
   /base/out            the UNet without the LoRA
-  /lora/modules        the 128 target module names, in named_modules order
+  /lora/modules        the 136 target module names, in named_modules order
   /lora/down, /lora/up every module's A [r,in] and B [out,r], flattened and
                        concatenated in that order (one dataset each keeps the
                        file small: 512 datasets cost more than their data)
@@ -43,6 +44,9 @@ tests/fixtures/tiny-sdxl/unet_parity.h5:
   /lora/w              weights of the scalar loss L = sum(out * w)
   /lora/dsample, /lora/dcontext     dL/d sample, dL/d context
   /lora/grad_down, /lora/grad_up    dL/dA, dL/dB, laid out as down and up
+  /time_proj_256 [12,256]  SDXL base's add_time_proj (Timesteps(256, True, 0))
+                       of /time_ids flattened: the full-size sinusoid at
+                       arguments up to 1216 rad, where float32 rounding shows
   attributes: rank, alpha, versions, sha256_unet (of the weights file)
 
 Run:  /path/to/venv/bin/python tests/reference/tiny_sdxl_unet.py [REPO]
@@ -57,6 +61,7 @@ import torch
 import diffusers
 import peft
 from diffusers import UNet2DConditionModel
+from diffusers.models.embeddings import Timesteps
 from peft import LoraConfig
 
 REPO = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
@@ -67,7 +72,7 @@ CONFIG = dict(
     sample_size=8, in_channels=4, out_channels=4, block_out_channels=(8, 16, 16),
     down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
     up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-    layers_per_block=2, transformer_layers_per_block=(1, 2, 1), attention_head_dim=(1, 2, 4),
+    layers_per_block=2, transformer_layers_per_block=(1, 1, 2), attention_head_dim=(1, 2, 4),
     norm_num_groups=4, cross_attention_dim=64, use_linear_projection=True,
     addition_embed_type="text_time", addition_embed_type_num_heads=64, addition_time_embed_dim=8,
     projection_class_embeddings_input_dim=32 + 6 * 8, flip_sin_to_cos=True, freq_shift=0)
@@ -136,6 +141,7 @@ def main():
                                f"peft {peft.__version__}")
         f.attrs["sha256_unet"] = sha
         f.attrs["rank"], f.attrs["alpha"] = RANK, float(RANK)
+        f["time_proj_256"] = Timesteps(256, True, 0)(ids.flatten()).numpy()
         for k, v in (("sample", x), ("timestep", t), ("context", ctx), ("text_embeds", text),
                      ("time_ids", ids), ("base/out", base), ("lora/out", y), ("lora/w", w),
                      ("lora/dsample", xs.grad), ("lora/dcontext", cs.grad)):

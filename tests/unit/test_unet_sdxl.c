@@ -7,7 +7,7 @@
  * the LoRA of the official SDXL script (to_q, to_k, to_v, to_out.0 of
  * every attention) attached as spo-step-update attaches it, the backward
  * to the sample, the context and every A and B; the added-conditioning
- * refusals; and SDXL base's own config (tensor and parameter counts, the
+ * refusals; the full-size (256) time-id sinusoid; and SDXL base's own config (tensor and parameter counts, the
  * arena plan at 128x128). Tolerance: relative L2 error 1e-4. Fixtures are
  * found under $SPO_ROOT (default: the current directory). */
 #include <setjmp.h>
@@ -128,10 +128,28 @@ static void test_config_tiny(void **st)
     assert_int_equal(c.nblocks, 3);
     assert_int_equal(c.down_attn[0], 0), assert_int_equal(c.down_attn[1], 1), assert_int_equal(c.down_attn[2], 1);
     assert_int_equal(c.up_attn[0], 1), assert_int_equal(c.up_attn[2], 0);
-    assert_int_equal(c.tlayers[1], 2), assert_int_equal(c.heads[2], 4);
+    assert_int_equal(c.tlayers[1], 1), assert_int_equal(c.tlayers[2], 2), assert_int_equal(c.heads[2], 4);
     assert_int_equal(c.linear_proj, 1);
     assert_int_equal(c.cross_dim, 64);
     assert_int_equal(c.add_time_dim, 8), assert_int_equal(c.add_ntime, 6), assert_int_equal(c.add_text_dim, 32);
+}
+
+/* SDXL base's add_time_proj: 128 frequencies of time ids up to 1216, where
+ * a float32 argument t * exp(e) is far from 0 and rounding would show */
+static void test_time_proj_256(void **st)
+{
+    size_t ni, nw;
+    float *ids = ref("/time_ids", &ni), *want = ref("/time_proj_256", &nw);
+    assert_int_equal(nw, ni * 256);
+    float *di = dput(ids, ni), *dy = spo_dev_alloc(dev, nw);
+    CHECK_OK(spo_timestep_embed(dev, dy, di, (int)ni, 256, 1, 0.0f, 10000.0f));
+    float *got = dget(dy, nw);
+    double e = rel_l2(got, want, nw), m = 0;
+    for (size_t i = 0; i < nw; i++) m = fmax(m, fabs((double)got[i] - want[i]));
+    print_message("time ids through Timesteps(256): rel L2 %.3g, max abs %.3g\n", e, m);
+    assert_true(e <= 1e-5);
+    free(ids), free(want), free(got);
+    spo_dev_free(dev, di), spo_dev_free(dev, dy);
 }
 
 /* without the LoRA: inference and train forwards */
@@ -174,7 +192,7 @@ static void lora_from_fixture(spo_lora *l, spo_unet *u, const char *down, const 
     float *a = ref(down, &nd), *b = ref(up, &nu);
     int rank = 8;
     CHECK_OK(spo_lora_new(l, u, rank, (float)rank, 1, "test"));
-    assert_int_equal(l->n, nm); /* the same 128 targets as peft's target_modules */
+    assert_int_equal(l->n, nm); /* the same targets as peft's target_modules */
     size_t oa = 0, ob = 0;
     for (int i = 0; i < nm; i++) {
         int k = 0;
@@ -351,7 +369,7 @@ static int teardown(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config_tiny), cmocka_unit_test(test_forward),   cmocka_unit_test(test_lora),
+        cmocka_unit_test(test_config_tiny), cmocka_unit_test(test_time_proj_256), cmocka_unit_test(test_forward),   cmocka_unit_test(test_lora),
         cmocka_unit_test(test_added_refusals), cmocka_unit_test(test_sdxl_base),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
