@@ -350,6 +350,9 @@ static void test_sdxl_base(void **st)
     CHECK_OK(spo_unet_plan_bytes(u, 2, 128, 128, 77, 1, &ft, &bt));
     print_message("  128x128 latents: inference batch 4 (2 with guidance) %zu MiB; train batch 2 %zu + %zu MiB\n",
                   fi >> 20, ft >> 20, bt >> 20);
+    spo_unet_set_attn_recompute(u, 1);
+    CHECK_OK(spo_unet_plan_bytes(u, 2, 128, 128, 77, 1, &ft, &bt));
+    print_message("  recomputing attention probabilities: train batch 2 %zu + %zu MiB\n", ft >> 20, bt >> 20);
     spo_unet_free(u);
 }
 
