@@ -97,10 +97,10 @@ static int added_cond(spo_unet_config *c, const cJSON *j)
     }
     c->add_time_dim = v[0], c->add_ntime = SPO_UNET_TIME_IDS;
     c->add_text_dim = v[1] - SPO_UNET_TIME_IDS * v[0];
-    if (c->add_text_dim < 1)
-        return spo_err(SPO_EINVAL, "%s: 'projection_class_embeddings_input_dim' %d leaves no room for a pooled text "
-                       "embedding after %d time ids of 'addition_time_embed_dim' %d", spo_cfg_name(j), v[1],
-                       SPO_UNET_TIME_IDS, v[0]);
+    if (c->add_text_dim < 1 || c->add_text_dim > SPO_UNET_MAXCH)
+        return spo_err(SPO_EINVAL, "%s: 'projection_class_embeddings_input_dim' %d leaves a pooled text embedding of "
+                       "%d (not in 1..%d) after %d time ids of 'addition_time_embed_dim' %d", spo_cfg_name(j), v[1],
+                       c->add_text_dim, SPO_UNET_MAXCH, SPO_UNET_TIME_IDS, v[0]);
     return SPO_OK;
 }
 

@@ -311,6 +311,12 @@ static void test_added_refusals(void **st)
         {"{\"addition_embed_type\": \"text_time\", \"addition_time_embed_dim\": 0,"
          " \"projection_class_embeddings_input_dim\": 1536}", "addition_time_embed_dim"},
         {"{\"addition_time_embed_dim\": 256}", "addition_time_embed_dim"},
+        {"{\"addition_embed_type\": \"text_time\", \"addition_time_embed_dim\": 2147483647,"
+         " \"projection_class_embeddings_input_dim\": 2816}", "'addition_time_embed_dim'=2147483647"},
+        {"{\"addition_embed_type\": \"text_time\", \"addition_time_embed_dim\": 256,"
+         " \"projection_class_embeddings_input_dim\": 1e300}", "projection_class_embeddings_input_dim"},
+        {"{\"addition_embed_type\": \"text_time\", \"addition_time_embed_dim\": 256,"
+         " \"projection_class_embeddings_input_dim\": 393217}", "projection_class_embeddings_input_dim"},
     };
     spo_unet_config c;
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
