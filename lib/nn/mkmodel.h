@@ -30,6 +30,11 @@ typedef struct {
     void *ctx;
 } spo_mkmodel_opts;
 
+/* The unet/config.json text of a UNet layout by name, or NULL: "tiny" and
+ * "sd15" (the presets'), "sdxl" (stabilityai/stable-diffusion-xl-base-1.0's;
+ * no sdxl preset yet: its text encoders and VAE are still to come). */
+const char *spo_mkmodel_unet_config(const char *name);
+
 /* Write the model to dir (built under a temporary name beside it, renamed
  * when complete). dir must not exist unless force (then it must hold a
  * model_index.json, and is replaced). */

@@ -22,6 +22,30 @@ static const char *unet_sd15 =
     "  \"norm_num_groups\": 32,\n  \"out_channels\": 4,\n  \"sample_size\": 64,\n"
     "  \"up_block_types\": [\"UpBlock2D\", \"CrossAttnUpBlock2D\", \"CrossAttnUpBlock2D\", \"CrossAttnUpBlock2D\"]\n}\n";
 
+/* stabilityai/stable-diffusion-xl-base-1.0 unet/config.json, key for key
+ * (2,567,463,684 parameters in 1680 tensors). Not a preset yet: the SDXL
+ * text encoders, tokenizers and VAE are still to come. */
+static const char *unet_sdxl =
+    "{\n  \"_class_name\": \"UNet2DConditionModel\",\n  \"_diffusers_version\": \"0.19.0.dev0\",\n"
+    "  \"act_fn\": \"silu\",\n  \"addition_embed_type\": \"text_time\",\n  \"addition_embed_type_num_heads\": 64,\n"
+    "  \"addition_time_embed_dim\": 256,\n  \"attention_head_dim\": [5, 10, 20],\n"
+    "  \"block_out_channels\": [320, 640, 1280],\n  \"center_input_sample\": false,\n  \"class_embed_type\": null,\n"
+    "  \"class_embeddings_concat\": false,\n  \"conv_in_kernel\": 3,\n  \"conv_out_kernel\": 3,\n"
+    "  \"cross_attention_dim\": 2048,\n  \"cross_attention_norm\": null,\n"
+    "  \"down_block_types\": [\"DownBlock2D\", \"CrossAttnDownBlock2D\", \"CrossAttnDownBlock2D\"],\n"
+    "  \"downsample_padding\": 1,\n  \"dual_cross_attention\": false,\n  \"encoder_hid_dim\": null,\n"
+    "  \"encoder_hid_dim_type\": null,\n  \"flip_sin_to_cos\": true,\n  \"freq_shift\": 0,\n  \"in_channels\": 4,\n"
+    "  \"layers_per_block\": 2,\n  \"mid_block_only_cross_attention\": null,\n  \"mid_block_scale_factor\": 1,\n"
+    "  \"mid_block_type\": \"UNetMidBlock2DCrossAttn\",\n  \"norm_eps\": 1e-05,\n  \"norm_num_groups\": 32,\n"
+    "  \"num_attention_heads\": null,\n  \"num_class_embeds\": null,\n  \"only_cross_attention\": false,\n"
+    "  \"out_channels\": 4,\n  \"projection_class_embeddings_input_dim\": 2816,\n  \"resnet_out_scale_factor\": 1.0,\n"
+    "  \"resnet_skip_time_act\": false,\n  \"resnet_time_scale_shift\": \"default\",\n  \"sample_size\": 128,\n"
+    "  \"time_cond_proj_dim\": null,\n  \"time_embedding_act_fn\": null,\n  \"time_embedding_dim\": null,\n"
+    "  \"time_embedding_type\": \"positional\",\n  \"timestep_post_act\": null,\n"
+    "  \"transformer_layers_per_block\": [1, 2, 10],\n"
+    "  \"up_block_types\": [\"CrossAttnUpBlock2D\", \"CrossAttnUpBlock2D\", \"UpBlock2D\"],\n"
+    "  \"upcast_attention\": null,\n  \"use_linear_projection\": true\n}\n";
+
 static const char *vae_tiny =
     "{\n  \"_class_name\": \"AutoencoderKL\",\n  \"_diffusers_version\": \"0.26.1\",\n  \"act_fn\": \"silu\",\n"
     "  \"block_out_channels\": [32, 64],\n  \"down_block_types\": [\"DownEncoderBlock2D\", \"DownEncoderBlock2D\"],\n"
@@ -113,4 +137,13 @@ int spo_mk_preset(mk_preset_t *p, const char *name)
         return SPO_OK;
     }
     return spo_err(SPO_EINVAL, "unknown preset '%s' (tiny or sd15)", name);
+}
+
+const char *spo_mkmodel_unet_config(const char *name)
+{
+    static const struct { const char *name, **json; } t[] = {{"tiny", &unet_tiny}, {"sd15", &unet_sd15},
+                                                             {"sdxl", &unet_sdxl}};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++)
+        if (!strcmp(name, t[i].name)) return *t[i].json;
+    return NULL;
 }

@@ -1,7 +1,8 @@
 /* unet.c — UNet2DConditionModel: the whole net, its arenas, load/create.
  *
- * Forward (diffusers 0.26.1 UNet2DConditionModel.forward, SD 1.x):
+ * Forward (diffusers 0.26.1 UNet2DConditionModel.forward, SD 1.x, SDXL):
  *   temb = linear_2(silu(linear_1(sinusoid(t))))          (n, 4*C0)
+ *          [+ SDXL's added embedding: unet_temb.c]
  *   h = conv_in(x); skips = [h]
  *   down block i: per layer h = resnet(h) [h = attn(h)], skips += h;
  *                 then (not last) h = conv_s2(h), skips += h
@@ -29,12 +30,13 @@ static int push_skip(spo_unet *u, float *p, int c, int h, int w)
 }
 
 /* ---- forward -------------------------------------------------------------- */
-static int fwd(spo_unet *u, float *out, const float *x, const float *t, const float *ctx)
+static int fwd(spo_unet *u, float *out, const float *x, const float *t, const float *ctx, const float *text,
+               const float *ids)
 {
     spo_dev *d = u->dev;
     const spo_unet_config *c = &u->cfg;
     spo_unet_arena *a = &u->fa;
-    int n = u->n, h = u->h, w = u->w, nb = c->nblocks, c0 = c->block_out[0], td = 4 * c0;
+    int n = u->n, h = u->h, w = u->w, nb = c->nblocks, c0 = c->block_out[0];
     a->top = 0, a->bad = 0;
 
     if (u->train) { /* own copies: the backward needs them, the caller may reuse its buffers */
@@ -47,16 +49,7 @@ static int fwd(spo_unet *u, float *out, const float *x, const float *t, const fl
         u->x = x, u->ctx = ctx;
     }
 
-    /* time embedding; silu(temb) is what every resnet's time_emb_proj sees */
-    u->ts = spo_unet_arena_take(u, a, (size_t)n * c0);
-    RUN(u, spo_timestep_embed(d, u->ts, t, n, c0, c->flip_sin_to_cos, c->freq_shift, 10000.0f));
-    u->e1 = spo_unet_arena_take(u, a, (size_t)n * td);
-    SPO_TRY(spo_unet_lin_fwd(u, &u->t1, u->e1, u->ts, n));
-    RUN(u, spo_act_fwd(d, SPO_ACT_SILU, u->e1, u->e1, (size_t)n * td));
-    u->temb = spo_unet_arena_take(u, a, (size_t)n * td);
-    SPO_TRY(spo_unet_lin_fwd(u, &u->t2, u->temb, u->e1, n));
-    u->temba = spo_unet_arena_take(u, a, (size_t)n * td);
-    RUN(u, spo_act_fwd(d, SPO_ACT_SILU, u->temba, u->temb, (size_t)n * td));
+    SPO_TRY(spo_unet_temb_fwd(u, t, text, ids)); /* temb, temba = silu(temb) (unet_temb.c) */
 
     float *cur = u->cin_y = spo_unet_arena_take(u, a, (size_t)n * c0 * h * w);
     SPO_TRY(spo_unet_conv_fwd(u, &u->conv_in, cur, u->x, n, h, w));
@@ -220,7 +213,7 @@ static int plan(spo_unet *u)
         return SPO_OK;
     u->dry = 1;
     u->fa.peak = u->ba.peak = 0;
-    int rc = fwd(u, NULL, NULL, NULL, NULL);
+    int rc = fwd(u, NULL, NULL, NULL, NULL, NULL, NULL);
     if (!rc && u->train) rc = bwd(u, NULL, NULL, NULL);
     u->dry = 0;
     u->pl_n = 0;
@@ -241,7 +234,7 @@ int spo_unet_plan_bytes(spo_unet *u, int n, int h, int w, int ctx_len, int train
     u->n = n, u->h = h, u->w = w, u->L = ctx_len, u->train = !!train;
     u->dry = 1;
     u->fa.peak = u->ba.peak = 0;
-    int rc = fwd(u, NULL, NULL, NULL, NULL);
+    int rc = fwd(u, NULL, NULL, NULL, NULL, NULL, NULL);
     if (!rc && u->train) rc = bwd(u, NULL, NULL, NULL);
     u->dry = 0;
     if (fwd_b) *fwd_b = u->fa.peak * sizeof(float);
@@ -254,7 +247,18 @@ int spo_unet_multiple(const spo_unet *u) { return 1 << (u->cfg.nblocks - 1); }
 int spo_unet_forward(spo_unet *u, float *out, const float *x, const float *t, const float *ctx, int n, int h, int w,
                      int ctx_len, int train)
 {
+    return spo_unet_forward_added(u, out, x, t, ctx, NULL, NULL, n, h, w, ctx_len, train);
+}
+
+int spo_unet_forward_added(spo_unet *u, float *out, const float *x, const float *t, const float *ctx,
+                           const float *text, const float *ids, int n, int h, int w, int ctx_len, int train)
+{
     int f = spo_unet_multiple(u);
+    if (u->cfg.add_time_dim && (!text || !ids))
+        return spo_err(SPO_EINVAL, "unet: the model (addition_embed_type \"text_time\") needs pooled text "
+                       "embeddings and time ids");
+    if (!u->cfg.add_time_dim && (text || ids))
+        return spo_err(SPO_EINVAL, "unet: the model takes no added conditioning (no addition_embed_type)");
     if (n < 1 || h < 1 || w < 1 || ctx_len < 1)
         return spo_err(SPO_EINVAL, "unet: bad shape n=%d h=%d w=%d ctx_len=%d", n, h, w, ctx_len);
     if (h % f || w % f) return spo_err(SPO_EINVAL, "unet: sample %dx%d is not a multiple of %d", h, w, f);
@@ -263,7 +267,7 @@ int spo_unet_forward(spo_unet *u, float *out, const float *x, const float *t, co
     u->n = n, u->h = h, u->w = w, u->L = ctx_len, u->train = !!train;
     SPO_TRY(plan(u));
     u->lora_fwd = !u->lora_off;
-    SPO_TRY(fwd(u, out, x, t, ctx));
+    SPO_TRY(fwd(u, out, x, t, ctx, text, ids));
     u->can_bwd = u->train;
     return SPO_OK;
 }

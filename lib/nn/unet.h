@@ -1,5 +1,6 @@
-/* unet.h — UNet2DConditionModel (Stable Diffusion 1.x family), forward and
- * backward to the input sample and the context, equal to diffusers 0.26.1.
+/* unet.h — UNet2DConditionModel (the Stable Diffusion 1.x and SDXL
+ * families), forward and backward to the input sample and the context,
+ * equal to diffusers 0.26.1.
  *
  * The model is loaded from a diffusers `unet/` directory (config.json and
  * diffusion_pytorch_model.safetensors; fp16/bf16 files are converted on
@@ -7,7 +8,9 @@
  * its exact diffusers name (lib/nn/unet_params.c).
  *
  * Shapes: sample x and output (n, in/out_channels, h, w) NCHW; timesteps t
- * (n) as float; context (n, L, cross_attention_dim). h and w must be
+ * (n) as float; context (n, L, cross_attention_dim); SDXL's added
+ * conditioning (addition_embed_type "text_time"): pooled text embeddings
+ * (n, add_text_dim) and time ids (n, add_ntime) as float. h and w must be
  * multiples of 2^(number of blocks - 1). All pointers are device memory of
  * the model's spo_dev. Activations live in two arenas sized by a planning
  * pass per input shape (allocated once, grown only when a shape needs more).
@@ -26,6 +29,10 @@
 
 #define SPO_UNET_MAXB 8 /* most blocks (len(block_out_channels)) */
 #define SPO_UNET_MAXCH 65536 /* most channels of any block, input, output or context */
+/* SDXL's time ids per sample: original size (h, w), crop top-left (y, x),
+ * target size (h, w), as StableDiffusionXLPipeline._get_add_time_ids makes
+ * them. (The refiner's 5, with an aesthetic score, is not supported.) */
+#define SPO_UNET_TIME_IDS 6
 
 typedef struct {
     int in_channels, out_channels, sample_size;
@@ -42,6 +49,15 @@ typedef struct {
     int flip_sin_to_cos;
     float freq_shift;
     int linear_proj;                   /* use_linear_projection: proj_in/out are Linear, not 1x1 conv */
+    /* addition_embed_type "text_time" (SDXL): each time id through the
+     * sinusoid of add_time_dim (flip_sin_to_cos and freq_shift as above),
+     * flattened and concatenated AFTER the pooled text embedding, through
+     * add_embedding (linear_1, SiLU, linear_2) and added to the time
+     * embedding. add_text_dim = projection_class_embeddings_input_dim -
+     * add_ntime * add_time_dim. add_time_dim 0: no added conditioning. */
+    int add_time_dim;                  /* addition_time_embed_dim */
+    int add_ntime;                     /* time ids per sample (SPO_UNET_TIME_IDS) */
+    int add_text_dim;                  /* width of the pooled text embedding */
 } spo_unet_config;
 
 typedef struct spo_unet spo_unet;
@@ -74,9 +90,18 @@ int spo_unet_multiple(const spo_unet *u);
 
 /* out (n,out_channels,h,w) = unet(x (n,in_channels,h,w), t (n), ctx (n,ctx_len,cross_dim)).
  * train: keep the activations (and copies of x and ctx) for spo_unet_backward.
- * x, t, ctx may be reused by the caller after the call. */
+ * x, t, ctx may be reused by the caller after the call. A model with added
+ * conditioning (cfg.add_time_dim > 0) needs spo_unet_forward_added. */
 int spo_unet_forward(spo_unet *u, float *out, const float *x, const float *t, const float *ctx, int n, int h, int w,
                      int ctx_len, int train);
+/* The same with SDXL's added conditioning (diffusers' added_cond_kwargs):
+ * text_embeds (n, add_text_dim) and time_ids (n, add_ntime), both NULL for
+ * a model without it (then equal to spo_unet_forward). SPO_EINVAL when the
+ * model needs them and they are NULL, or the other way round. They may be
+ * reused after the call (the backward does not need them). */
+int spo_unet_forward_added(spo_unet *u, float *out, const float *x, const float *t, const float *ctx,
+                           const float *text_embeds, const float *time_ids, int n, int h, int w, int ctx_len,
+                           int train);
 /* After a train forward: dx (n,in,h,w) += d out/d x . dout; dctx (n,L,cross_dim)
  * likewise (dctx may be NULL). dout (n,out,h,w). */
 int spo_unet_backward(spo_unet *u, float *dx, float *dctx, const float *dout);

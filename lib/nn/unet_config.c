@@ -2,9 +2,11 @@
  * (typed reads through lib/io/jsoncfg.h, so messages name the file and key).
  *
  * Absent keys take the diffusers 0.26.1 defaults (the SD v1.5 values).
- * Only the SD 1.x family is supported: every key that would change the
- * architecture away from it must hold its default, and a value we do not
- * implement is SPO_EINVAL naming the key. */
+ * The SD 1.x and SDXL families are supported (SDXL: per-level heads and
+ * transformer depths, linear projections, addition_embed_type
+ * "text_time"); every other key that would change the architecture must
+ * hold its default, and a value we do not implement is SPO_EINVAL naming
+ * the key. */
 #include <stdio.h>
 #include <string.h>
 
@@ -74,6 +76,34 @@ static int want_false(const cJSON *j, const char *key)
     return ok ? SPO_OK : unsupported(j, key, "false");
 }
 
+/* addition_embed_type: null, or "text_time" with its two sizes */
+static int added_cond(spo_unet_config *c, const cJSON *j)
+{
+    static const char *keys[2] = {"addition_time_embed_dim", "projection_class_embeddings_input_dim"};
+    if (!item(j, "addition_embed_type")) {
+        for (int i = 0; i < 2; i++) SPO_TRY(want_null(j, keys[i]));
+        return SPO_OK;
+    }
+    const char *s;
+    SPO_TRY(spo_cfg_str(j, "addition_embed_type", "", &s));
+    if (strcmp(s, "text_time")) return unsupported(j, "addition_embed_type", "null, \"text_time\"");
+    int v[2];
+    for (int i = 0; i < 2; i++) {
+        if (!item(j, keys[i]))
+            return spo_err(SPO_EINVAL, "%s: addition_embed_type \"text_time\" needs '%s'", spo_cfg_name(j), keys[i]);
+        SPO_TRY(spo_cfg_int(j, keys[i], 0, &v[i]));
+        if (v[i] < 1 || v[i] > SPO_UNET_MAXCH * (SPO_UNET_TIME_IDS + 1))
+            return spo_err(SPO_EINVAL, "%s: '%s'=%d is out of range", spo_cfg_name(j), keys[i], v[i]);
+    }
+    c->add_time_dim = v[0], c->add_ntime = SPO_UNET_TIME_IDS;
+    c->add_text_dim = v[1] - SPO_UNET_TIME_IDS * v[0];
+    if (c->add_text_dim < 1 || c->add_text_dim > SPO_UNET_MAXCH)
+        return spo_err(SPO_EINVAL, "%s: 'projection_class_embeddings_input_dim' %d leaves a pooled text embedding of "
+                       "%d (not in 1..%d) after %d time ids of 'addition_time_embed_dim' %d", spo_cfg_name(j), v[1],
+                       c->add_text_dim, SPO_UNET_MAXCH, SPO_UNET_TIME_IDS, v[0]);
+    return SPO_OK;
+}
+
 /* block type list -> attn flags; returns the count in *nb (unchanged if absent) */
 static int block_types(const cJSON *j, const char *key, int *attn, int *nb, const char *plain, const char *cross)
 {
@@ -95,10 +125,10 @@ static int block_types(const cJSON *j, const char *key, int *attn, int *nb, cons
 
 int spo_unet_config_from_json(spo_unet_config *c, const cJSON *j)
 {
-    static const char *nulls[] = {"addition_embed_type", "addition_time_embed_dim", "class_embed_type",
+    static const char *nulls[] = {"class_embed_type",
                                   "num_class_embeds", "encoder_hid_dim", "encoder_hid_dim_type",
                                   "time_cond_proj_dim", "time_embedding_act_fn", "time_embedding_dim",
-                                  "timestep_post_act", "projection_class_embeddings_input_dim",
+                                  "timestep_post_act",
                                   "cross_attention_norm", "mid_block_only_cross_attention", "num_attention_heads",
                                   "reverse_transformer_layers_per_block"};
     static const char *falses[] = {"center_input_sample", "class_embeddings_concat", "dual_cross_attention",
@@ -147,6 +177,7 @@ int spo_unet_config_from_json(spo_unet_config *c, const cJSON *j)
     SPO_TRY(spo_cfg_bool(j, "flip_sin_to_cos", 1, &c->flip_sin_to_cos));
     SPO_TRY(spo_cfg_float(j, "freq_shift", 0, &c->freq_shift));
     SPO_TRY(spo_cfg_bool(j, "use_linear_projection", 0, &c->linear_proj));
+    SPO_TRY(added_cond(c, j));
     int rc = spo_unet_config_check(c);
     return rc ? spo_err_prefix(rc, "%s", spo_cfg_name(j)) : SPO_OK;
 }
@@ -170,6 +201,11 @@ int spo_unet_config_check(const spo_unet_config *c)
     SPO_TRY(in_range("cross_attention_dim", -1, c->cross_dim, 1, SPO_UNET_MAXCH));
     if (!(c->eps > 0)) return spo_err(SPO_EINVAL, "'norm_eps' must be positive");
     if (c->block_out[0] % 2) return spo_err(SPO_EINVAL, "'block_out_channels'[0] must be even (time_proj)");
+    if (c->add_time_dim) {
+        SPO_TRY(in_range("addition_time_embed_dim", -1, c->add_time_dim, 1, SPO_UNET_MAXCH));
+        SPO_TRY(in_range("time ids", -1, c->add_ntime, 1, 16));
+        SPO_TRY(in_range("pooled text width", -1, c->add_text_dim, 1, SPO_UNET_MAXCH));
+    }
     for (int i = 0; i < c->nblocks; i++) {
         int ch = c->block_out[i];
         SPO_TRY(in_range("block_out_channels", i, ch, 1, SPO_UNET_MAXCH));

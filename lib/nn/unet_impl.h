@@ -101,6 +101,7 @@ struct spo_unet {
     spo_dev *dev;
     spo_params ps;
     ulin t1, t2;
+    ulin a1, a2;                            /* add_embedding.linear_1/2 (text_time models) */
     uconv conv_in, conv_out;
     unorm gn_out;
     ublock down[SPO_UNET_MAXB], up[SPO_UNET_MAXB];
@@ -137,6 +138,11 @@ static inline void ufwd_release(spo_unet *u, size_t m)
 }
 /* *p = a zeroed backward temporary of n floats */
 int spo_unet_bwd_zeroed(spo_unet *u, float **p, size_t n);
+
+/* time embedding (unet_temb.c): u->temb (n, 4*C0) and u->temba = silu(temb)
+ * in the forward arena, from t (n) and, for a text_time model, the pooled
+ * text embeddings and time ids (no backward: nothing there is trained) */
+int spo_unet_temb_fwd(spo_unet *u, const float *t, const float *text, const float *ids);
 
 /* params (unet_params.c) */
 int spo_unet_declare(spo_unet *u);

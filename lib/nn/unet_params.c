@@ -137,6 +137,10 @@ int spo_unet_declare(spo_unet *u)
     SPO_TRY(p_conv(u, &u->conv_in, "conv_in", c->in_channels, c0, 3, 1, 1));
     SPO_TRY(p_lin(u, &u->t1, "time_embedding.linear_1", c0, 4 * c0, 1));
     SPO_TRY(p_lin(u, &u->t2, "time_embedding.linear_2", 4 * c0, 4 * c0, 1));
+    if (c->add_time_dim) { /* TimestepEmbedding(projection_class_embeddings_input_dim, 4*C0) */
+        SPO_TRY(p_lin(u, &u->a1, "add_embedding.linear_1", c->add_text_dim + c->add_ntime * c->add_time_dim, 4 * c0, 1));
+        SPO_TRY(p_lin(u, &u->a2, "add_embedding.linear_2", 4 * c0, 4 * c0, 1));
+    }
 
     for (int i = 0; i < nb; i++) { /* down */
         ublock *bl = &u->down[i];

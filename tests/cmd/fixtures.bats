@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # Stale fixtures: a reference fixture records the sha256 of the weight files
 # it was computed from (root attributes sha256_*, written by
-# tests/reference/tiny_sd_fixtures.py and spm_reference.py). When a weight
+# tests/reference/tiny_sd_fixtures.py, spm_reference.py and tiny_sdxl_unet.py). When a weight
 # file changes and the fixture is not regenerated, the parity tests compare
 # against numbers from other weights: this names the stale fixture.
 # Also the test helpers' own contract: spo-pnginfo tells "differs" (exit 1)
@@ -18,6 +18,7 @@ tiny_sd_parity.h5 sha256_vae_legacy tiny-vae-legacy/diffusion_pytorch_model.safe
 tiny_sd_parity.h5 sha256_text_encoder tiny-sd/text_encoder/model.safetensors
 spm_parity.h5 sha256_spm_bin tiny-spm/spm.bin
 spm_parity.h5 sha256_clip tiny-spm/clip/model.safetensors
+tiny-sdxl/unet_parity.h5 sha256_unet tiny-sdxl/unet/diffusion_pytorch_model.safetensors
 "
 
 # check DIR FIXTURE ATTR WEIGHTS: the recorded sum equals the file's

@@ -92,6 +92,18 @@ refused_spm() {
     refused unet/config.json "'layers_per_block'"
 }
 
+@test "unet: SDXL's text_time conditioning with absurd sizes, or without its weights" {
+    set_key unet/config.json addition_embed_type '"text_time"'
+    set_key unet/config.json addition_time_embed_dim 2147483647
+    set_key unet/config.json projection_class_embeddings_input_dim 2816
+    refused unet/config.json "'addition_time_embed_dim'=2147483647"
+    set_key unet/config.json addition_time_embed_dim 256
+    set_key unet/config.json projection_class_embeddings_input_dim 1000000000
+    refused unet/config.json "'projection_class_embeddings_input_dim'"
+    set_key unet/config.json projection_class_embeddings_input_dim 2816
+    refused unet/diffusion_pytorch_model.safetensors "add_embedding.linear_1"
+}
+
 @test "text encoder: absurd hidden_size, vocab_size, intermediate_size" {
     set_key text_encoder/config.json hidden_size 1000000
     refused text_encoder/config.json "'hidden_size'"
