@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "nn/clip_text.h"
+#include "spo/embeds.h"
 #include "spo/encode.h"
 #include "spo/time_ids.h"
 #include "io/h5io.h"
@@ -312,6 +313,31 @@ static void test_time_ids(void **state)
     free(def);
 }
 
+/* spo_embeds_pooled_dim: 0 without the SDXL datasets, E with both, an error with one */
+static void test_embeds_pooled_dim(void **state)
+{
+    char dir[] = "/tmp/spo-test-xl-XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    float v[2 * 3] = {0};
+    int64_t s[2] = {2, 3}, s1[2] = {1, 3}, E;
+    spo_h5 *f;
+    for (int k = 0; k < 3; k++) { /* k: 0 none, 1 /pooled only, 2 both */
+        snprintf(path, sizeof path, "%s/%d.h5", dir, k);
+        assert_int_equal(spo_h5_create(&f, path, NULL, 1), SPO_OK);
+        assert_int_equal(spo_h5_write(f, "/x", SPO_T_F32, 2, s, v), SPO_OK);
+        if (k) assert_int_equal(spo_h5_write(f, "/pooled", SPO_T_F32, 2, s, v), SPO_OK);
+        if (k == 2) assert_int_equal(spo_h5_write(f, "/uncond_pooled", SPO_T_F16, 2, s1, v), SPO_OK);
+        assert_int_equal(spo_h5_commit(f), SPO_OK);
+        assert_int_equal(spo_h5_open(&f, path, NULL, NULL), SPO_OK);
+        int rc = spo_embeds_pooled_dim(f, &E);
+        spo_h5_close(f);
+        assert_int_equal(rc, k == 1 ? SPO_EINVAL : SPO_OK);
+        assert_int_equal(E, k == 2 ? 3 : 0);
+        if (k == 1) assert_non_null(strstr(spo_errmsg(), "/pooled without /uncond_pooled"));
+    }
+    rm_copy(dir);
+}
+
 int main(void)
 {
     const char *r = getenv("SPO_ROOT");
@@ -323,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_uncond_empty_prompt),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_time_ids),
+        cmocka_unit_test(test_embeds_pooled_dim),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
