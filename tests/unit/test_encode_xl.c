@@ -216,7 +216,9 @@ static void rm_copy(const char *tmp)
 static void test_uncond_empty_prompt(void **state)
 {
     char tmp[] = "/tmp/spo-test-xl-XXXXXX";
+    /* SDXL base's model_index.json also has "add_watermarker": null */
     make_copy(tmp, "{\"_class_name\": \"StableDiffusionXLPipeline\", \"force_zeros_for_empty_prompt\": false,\n"
+                   " \"add_watermarker\": null,\n"
                    " \"text_encoder\": [\"transformers\", \"CLIPTextModel\"],\n"
                    " \"text_encoder_2\": [\"transformers\", \"CLIPTextModelWithProjection\"],\n"
                    " \"tokenizer\": [\"transformers\", \"CLIPTokenizer\"],\n"
