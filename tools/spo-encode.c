@@ -1,11 +1,13 @@
 /* spo-encode — prompts to embeds.h5 (embeds/1): the CLIP text encoder's
  * last hidden state for every prompt and for the empty prompt, the token
  * ids, the prompt ids and texts, and optionally the preference model's
- * token ids. The work is in lib/prompts*.c and lib/spo/encode.c. */
+ * token ids; for SDXL both encoders' states and the pooled embeddings. The
+ * work is in lib/prompts*.c and lib/spo/encode*.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "spo/embeds.h"
 #include "spo/encode.h"
 #include "frame.h"
 #include "io/h5io.h"
@@ -27,8 +29,8 @@ typedef struct {
     spo_encoder *enc;
     spo_tok *spm;
     spo_h5 *out;
-    int32_t *ids, *spm_ids;
-    float *cond;
+    int32_t *ids, *spm_ids, *ids2;
+    float *cond, *pooled, *unc_pooled; /* ids2, pooled, unc_pooled: SDXL */
 } run_t;
 
 static void release(run_t *r)
@@ -41,6 +43,9 @@ static void release(run_t *r)
     free(r->ids);
     free(r->spm_ids);
     free(r->cond);
+    free(r->ids2);
+    free(r->pooled);
+    free(r->unc_pooled);
     memset(r, 0, sizeof *r);
 }
 
@@ -54,13 +59,14 @@ static _Noreturn void fail(run_t *r, int rc)
 
 static int encode_all(run_t *r, int batch, int quiet)
 {
-    int P = r->p.n, L = spo_encoder_len(r->enc), D = spo_encoder_dim(r->enc);
+    int P = r->p.n, L = spo_encoder_len(r->enc), D = spo_encoder_dim(r->enc), E = spo_encoder_pooled_dim(r->enc);
     spo_progress *pg = spo_progress_start("encode", (P + batch - 1) / batch, quiet);
     int rc = SPO_OK;
     for (int b = 0; b < P && !rc; b += batch) {
         int n = P - b < batch ? P - b : batch;
-        rc = spo_encode_prompts(r->enc, (const char *const *)r->p.text + b, n, r->ids + (size_t)b * L,
-                                r->cond + (size_t)b * L * D);
+        rc = spo_encode_prompts_ex(r->enc, (const char *const *)r->p.text + b, n, r->ids + (size_t)b * L,
+                                   E ? r->ids2 + (size_t)b * L : NULL, r->cond + (size_t)b * L * D,
+                                   E ? r->pooled + (size_t)b * E : NULL);
         spo_progress_update(pg, (b + n + batch - 1) / batch);
     }
     spo_progress_end(pg);
@@ -85,6 +91,12 @@ static int write_all(run_t *r, const tool_vals *c, const float *uncond, const ch
     char shard[32];
     snprintf(shard, sizeof shard, "%d/%d", c->shard_i, c->shard_n);
     if (c->shard_n && (rc = spo_h5_attr_str(r->out, NULL, "shard", shard))) return rc;
+    int64_t E = spo_encoder_pooled_dim(r->enc);
+    char tokdir2[4200];
+    snprintf(tokdir2, sizeof tokdir2, "%.4000s_2", tokdir);
+    if (E && (rc = spo_embeds_write_xl(r->out, c->dtype, P, L, E, r->ids2, r->pooled, r->unc_pooled, tokdir2,
+                                       spo_encoder_uncond_zeros(r->enc))))
+        return rc;
     if (r->spm && ((rc = spo_h5_write(r->out, "/spm_ids", SPO_T_I32, 2, s_spm, r->spm_ids)) ||
                    (rc = spo_h5_attr_str(r->out, NULL, "spm_tokenizer", c->spm)) ||
                    (rc = spo_h5_attr_str(r->out, NULL, "spm_text_clean", spo_tok_mode_name(spo_tok_mode(r->spm))))))
@@ -118,19 +130,22 @@ int main(int argc, char **argv)
     spo_vtime(&a, "load", spo_now() - t1);
 
     double t2 = spo_now();
-    int P = r.p.n, L = spo_encoder_len(r.enc), D = spo_encoder_dim(r.enc);
+    int P = r.p.n, L = spo_encoder_len(r.enc), D = spo_encoder_dim(r.enc), E = spo_encoder_pooled_dim(r.enc);
     int S = r.spm ? spo_tok_max_length(r.spm) : 0;
-    int32_t unc_ids[1024];
     float *uncond = malloc((size_t)L * D * sizeof *uncond);
     r.ids = malloc((size_t)P * L * sizeof *r.ids);
     r.cond = malloc((size_t)P * L * D * sizeof *r.cond);
     if (c.spm) r.spm_ids = malloc((size_t)P * S * sizeof *r.spm_ids);
-    if (!uncond || !r.ids || !r.cond || (c.spm && !r.spm_ids) || L > 1024) {
+    if (E) {
+        r.ids2 = malloc((size_t)P * L * sizeof *r.ids2);
+        r.pooled = malloc((size_t)P * E * sizeof *r.pooled);
+        r.unc_pooled = malloc((size_t)E * sizeof *r.unc_pooled);
+    }
+    if (!uncond || !r.ids || !r.cond || (c.spm && !r.spm_ids) || (E && (!r.ids2 || !r.pooled || !r.unc_pooled))) {
         free(uncond);
         fail(&r, spo_err(SPO_EIO, "out of memory for %d prompts", P));
     }
-    const char *empty = "";
-    if ((rc = encode_all(&r, c.batch, a.quiet)) || (rc = spo_encode_prompts(r.enc, &empty, 1, unc_ids, uncond)) ||
+    if ((rc = encode_all(&r, c.batch, a.quiet)) || (rc = spo_encode_uncond(r.enc, uncond, r.unc_pooled)) ||
         (c.spm && (rc = spo_tokenize(r.spm, (const char *const *)r.p.text, P, S, r.spm_ids)))) {
         free(uncond);
         fail(&r, rc);

@@ -107,9 +107,10 @@ int spo_model_id(const char *model_dir, char *out, size_t n)
     int rc = spo_md_open(&md, model_dir);
     if (rc) return rc;
     uint64_t h = SPO_FNV_INIT;
-    static const char *const parts[] = {"text_encoder", "unet"};
+    static const char *const parts[] = {"text_encoder", "unet", "text_encoder_2"};
     char path[4096], lab[64];
-    for (int i = 0; i < 2 && !rc; i++) {
+    int np = spo_md_class(md, "text_encoder_2") ? 3 : 2; /* SDXL's second encoder */
+    for (int i = 0; i < np && !rc; i++) {
         snprintf(lab, sizeof lab, "%s/config.json", parts[i]);
         if ((rc = spo_md_file(md, parts[i], "config.json", path, sizeof path)) ||
             (rc = hash_file(&h, lab, path)) || (rc = spo_md_weights(md, parts[i], path, sizeof path)))

@@ -4,7 +4,9 @@
  *
  * The id is the 64-bit FNV-1a hash, as 16 lowercase hex digits, of (in this
  * order) text_encoder/config.json, the text encoder's safetensors header,
- * unet/config.json and the UNet's safetensors header, plus a sample of each
+ * unet/config.json and the UNet's safetensors header (then, for SDXL, whose
+ * model_index.json names a text_encoder_2, its config.json and safetensors
+ * header; the id of an SD model is as before), plus a sample of each
  * weights file's data (its first and last 64 KiB), so that fine-tunes of
  * one architecture differ too. Each piece is hashed as its label, a NUL, its
  * length (8 bytes, little-endian) and its bytes. The weights files are the

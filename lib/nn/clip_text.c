@@ -18,8 +18,9 @@ struct spo_clip_text {
     float *tok, *pos;          /* token_embedding (vocab,C), position_embedding (max_pos,C) */
     spo_clip_layer *layer;     /* cfg.layers */
     float *fw, *fb;            /* final_layer_norm (C) */
-    /* activations for up to arena_tok tokens */
-    float *arena, *x, *y, *mean, *rstd, *scratch;
+    float *pw;                 /* text_projection (proj_dim, C), with_proj only */
+    /* activations for up to arena_tok tokens; proj: (arena_tok, proj_dim) */
+    float *arena, *x, *y, *mean, *rstd, *scratch, *proj;
     size_t arena_tok;
 };
 
@@ -31,7 +32,8 @@ static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
  * keys; errors name the file and the key. */
 static int parse_config(spo_clip_text_config *c, const cJSON *j)
 {
-    const char *act;
+    const char *act, *arch[16];
+    int narch = 0;
     const spo_cfg_intkey ints[] = {
         {"vocab_size", 49408, &c->vocab},
         {"hidden_size", 512, &c->dim},
@@ -40,6 +42,7 @@ static int parse_config(spo_clip_text_config *c, const cJSON *j)
         {"num_attention_heads", 8, &c->heads},
         {"max_position_embeddings", 77, &c->max_pos},
         {"eos_token_id", 49407, &c->eos},
+        {"projection_dim", 512, &c->proj_dim},
     };
     SPO_TRY(spo_cfg_ints(j, ints, (int)(sizeof ints / sizeof *ints)));
     SPO_TRY(spo_cfg_float(j, "layer_norm_eps", 1e-5f, &c->eps));
@@ -50,6 +53,10 @@ static int parse_config(spo_clip_text_config *c, const cJSON *j)
         c->act = SPO_ACT_GELU;
     else
         return spo_err(SPO_EINVAL, "%s: 'hidden_act' %s is unsupported (quick_gelu or gelu)", spo_cfg_name(j), act);
+    SPO_TRY(spo_cfg_str_array(j, "architectures", arch, 16, &narch));
+    c->with_proj = 0;
+    for (int i = 0; i < narch; i++)
+        if (!strcmp(arch[i], "CLIPTextModelWithProjection")) c->with_proj = 1;
     return SPO_OK;
 }
 
@@ -70,6 +77,7 @@ static int check_config(const spo_clip_text_config *c)
         return spo_err(SPO_EINVAL, "clip text: 'num_attention_heads' %d does not divide hidden_size %d", c->heads,
                        c->dim);
     if (!(c->eps > 0)) return spo_err(SPO_EINVAL, "clip text: 'layer_norm_eps' must be positive");
+    if (c->with_proj) SPO_TRY(in_range("projection_dim", c->proj_dim, 1, 65536));
     if (c->act != SPO_ACT_QUICK_GELU && c->act != SPO_ACT_GELU)
         return spo_err(SPO_EINVAL, "clip text: 'hidden_act' must be quick_gelu or gelu");
     return SPO_OK;
@@ -99,6 +107,7 @@ static int declare(void *model)
     }
     SPO_TRY(spo_params_add(ps, &m->fw, "text_model.final_layer_norm.weight", c->dim, 0, 0, 0));
     SPO_TRY(spo_params_add(ps, &m->fb, "text_model.final_layer_norm.bias", c->dim, 0, 0, 0));
+    if (c->with_proj) SPO_TRY(spo_params_add(ps, &m->pw, "text_projection.weight", c->proj_dim, c->dim, 0, 0));
     /* a buffer (arange) that some files carry */
     return spo_params_ignore(ps, "text_model.embeddings.position_ids");
 }
@@ -134,11 +143,21 @@ static int read_config(void *c, const cJSON *j) { return spo_clip_text_config_pa
 
 int spo_clip_text_load(spo_clip_text **out, const char *dir, spo_dev *dev)
 {
+    return spo_clip_text_load_as(out, dir, NULL, dev);
+}
+
+int spo_clip_text_load_as(spo_clip_text **out, const char *dir, const char *cls, spo_dev *dev)
+{
     *out = NULL;
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
     spo_clip_text_config cfg;
     SPO_TRY(spo_cfg_read(path, read_config, &cfg));
+    if (cls && !strcmp(cls, "CLIPTextModel")) cfg.with_proj = 0;
+    else if (cls && !strcmp(cls, "CLIPTextModelWithProjection")) cfg.with_proj = 1;
+    else if (cls)
+        return spo_err(SPO_EINVAL, "%s: class %s is not a CLIP text encoder (CLIPTextModel or "
+                       "CLIPTextModelWithProjection)", dir, cls);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (access(path, R_OK)) snprintf(path, sizeof path, "%s/model.fp16.safetensors", dir);
     if (access(path, R_OK)) return spo_err(SPO_EINVAL, "%s: no weights (model.safetensors or model.fp16.safetensors)", dir);
@@ -174,18 +193,27 @@ static int arena_fit(spo_clip_text *m, size_t ntok)
 {
     if (m->arena && ntok <= m->arena_tok) return SPO_OK;
     const spo_clip_text_config *c = &m->cfg;
-    size_t nc = align16(ntok * c->dim), st = 0;
+    size_t nc = align16(ntok * c->dim), st = 0, np = c->with_proj ? align16(ntok * c->proj_dim) : 0;
     if (c->layers) st = spo_clip_layer_scratch(&m->layer[0], ntok);
     if (m->arena) spo_dev_free(m->dev, m->arena);
     m->arena_tok = 0;
-    m->arena = spo_dev_alloc(m->dev, 2 * nc + 2 * align16(ntok) + st);
+    m->arena = spo_dev_alloc(m->dev, 2 * nc + 2 * align16(ntok) + st + np);
     if (!m->arena) return SPO_EIO;
     m->x = m->arena;
     m->y = m->x + nc;
     m->mean = m->y + nc;
     m->rstd = m->mean + align16(ntok);
     m->scratch = m->rstd + align16(ntok);
+    m->proj = m->scratch + st;
     m->arena_tok = ntok;
+    return SPO_OK;
+}
+
+/* layers [from, to) on m->x */
+static int layers_from(spo_clip_text *m, int from, int to, int batch, int len)
+{
+    for (int l = from; l < to; l++)
+        SPO_TRY(spo_clip_layer_fwd(m->dev, &m->layer[l], m->x, m->scratch, batch, len, 1, NULL));
     return SPO_OK;
 }
 
@@ -203,8 +231,8 @@ static int pool_index(const spo_clip_text_config *c, const int32_t *ids, int len
     return 0;
 }
 
-/* embeddings, layers, final norm: hidden (b*len, C) device memory, NULL for m->y */
-static int encode(spo_clip_text *m, float *hidden, const int32_t *ids, int batch, int len)
+/* embeddings and layers 0..k-1: hidden_states[k] in m->x (b*len, C) */
+static int embed_layers(spo_clip_text *m, int k, const int32_t *ids, int batch, int len)
 {
     const spo_clip_text_config *c = &m->cfg;
     if (batch < 1 || len < 1 || len > c->max_pos)
@@ -212,11 +240,18 @@ static int encode(spo_clip_text *m, float *hidden, const int32_t *ids, int batch
                        c->max_pos);
     size_t n = (size_t)batch * len, tc = (size_t)len * c->dim;
     SPO_TRY(arena_fit(m, n));
-    if (!hidden) hidden = m->y;
     SPO_TRY(spo_embed_fwd(m->dev, m->x, m->tok, ids, (int)n, c->dim, c->vocab));
     for (int b = 0; b < batch; b++) SPO_TRY(spo_add_fwd(m->dev, m->x + b * tc, m->x + b * tc, m->pos, tc));
-    for (int l = 0; l < c->layers; l++) SPO_TRY(spo_clip_layer_fwd(m->dev, &m->layer[l], m->x, m->scratch, batch, len, 1, NULL));
-    return spo_layernorm_fwd(m->dev, hidden, m->mean, m->rstd, m->x, m->fw, m->fb, (int)n, c->dim, c->eps);
+    return layers_from(m, 0, k, batch, len);
+}
+
+/* embeddings, layers, final norm: hidden (b*len, C) device memory, NULL for m->y */
+static int encode(spo_clip_text *m, float *hidden, const int32_t *ids, int batch, int len)
+{
+    const spo_clip_text_config *c = &m->cfg;
+    SPO_TRY(embed_layers(m, c->layers, ids, batch, len));
+    return spo_layernorm_fwd(m->dev, hidden ? hidden : m->y, m->mean, m->rstd, m->x, m->fw, m->fb, batch * len,
+                             c->dim, c->eps);
 }
 
 int spo_clip_text_forward_dev(spo_clip_text *m, float *hidden, float *pooled, const int32_t *ids, int batch, int len)
@@ -239,6 +274,30 @@ int spo_clip_text_forward(spo_clip_text *m, float *hidden, float *pooled, const 
     for (int b = 0; pooled && b < batch; b++) {
         size_t row = (size_t)b * len + pool_index(&m->cfg, ids + (size_t)b * len, len);
         SPO_TRY(spo_dev_download(m->dev, pooled + (size_t)b * C, m->y + row * C, (size_t)C));
+    }
+    return spo_dev_sync(m->dev);
+}
+
+int spo_clip_text_forward_hs(spo_clip_text *m, int k, float *hs, float *pooled, const int32_t *ids, int batch, int len)
+{
+    const spo_clip_text_config *c = &m->cfg;
+    if (k < 0 || k > c->layers)
+        return spo_err(SPO_EINVAL, "clip text: hidden state %d is not in 0..%d (num_hidden_layers)", k, c->layers);
+    size_t n = (size_t)batch * len;
+    SPO_TRY(embed_layers(m, k, ids, batch, len));
+    if (hs) SPO_TRY(spo_dev_download(m->dev, hs, m->x, n * c->dim));
+    if (!pooled) return spo_dev_sync(m->dev);
+    SPO_TRY(layers_from(m, k, c->layers, batch, len));
+    SPO_TRY(spo_layernorm_fwd(m->dev, m->y, m->mean, m->rstd, m->x, m->fw, m->fb, (int)n, c->dim, c->eps));
+    /* the pooled rows (batch, C) into x, which the final norm has consumed */
+    for (int b = 0; b < batch; b++) {
+        size_t row = (size_t)b * len + pool_index(c, ids + (size_t)b * len, len);
+        SPO_TRY(spo_dev_copy(m->dev, m->x + (size_t)b * c->dim, m->y + row * c->dim, (size_t)c->dim));
+    }
+    if (!c->with_proj) SPO_TRY(spo_dev_download(m->dev, pooled, m->x, (size_t)batch * c->dim));
+    else {
+        SPO_TRY(spo_linear_fwd(m->dev, m->proj, m->x, m->pw, NULL, batch, c->dim, c->proj_dim));
+        SPO_TRY(spo_dev_download(m->dev, pooled, m->proj, (size_t)batch * c->proj_dim));
     }
     return spo_dev_sync(m->dev);
 }

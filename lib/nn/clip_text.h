@@ -9,7 +9,12 @@
  *                                   (old configs, SD v1.5), else the first
  *                                   position where ids[i] == eos_token_id (0 if none)
  *
- * SD uses `hidden`. No attention mask (SD pipelines pass none). */
+ * SD uses `hidden`. No attention mask (SD pipelines pass none).
+ *
+ * A CLIPTextModelWithProjection (SDXL's text_encoder_2, OpenCLIP bigG) adds
+ *   text_embeds = pooled @ text_projection.weight^T     (b, projection_dim), no bias
+ * and SDXL takes hidden_states[-2] (the input of the last layer, no final
+ * LayerNorm) of both of its encoders: spo_clip_text_forward_hs. */
 #ifndef SPO_CLIP_TEXT_H
 #define SPO_CLIP_TEXT_H
 
@@ -28,6 +33,9 @@ typedef struct {
     spo_act act;        /* hidden_act: quick_gelu or gelu (exact erf) */
     float eps;          /* layer_norm_eps */
     int eos;            /* eos_token_id */
+    int proj_dim;       /* projection_dim */
+    int with_proj;      /* 1: CLIPTextModelWithProjection (text_projection.weight
+                           (proj_dim, dim), no bias), 0: CLIPTextModel */
 } spo_clip_text_config;
 
 typedef struct spo_clip_text spo_clip_text;
@@ -35,13 +43,18 @@ struct cJSON;
 
 /* A CLIPTextConfig JSON object (a text_encoder/config.json, or the
  * text_config of a CLIPModel config.json) with transformers 4.40.1 defaults
- * for absent keys, checked; errors name the file and the key. */
+ * for absent keys, checked; errors name the file and the key. with_proj is
+ * 1 when "architectures" names CLIPTextModelWithProjection. */
 int spo_clip_text_config_parse(spo_clip_text_config *c, const struct cJSON *j);
 
 /* Read dir/config.json and dir/model.safetensors (fp32/fp16/bf16). Unknown
  * config values are SPO_EINVAL naming the key; a missing, unexpected or
  * wrong-shaped tensor is SPO_EINVAL naming it (position_ids is ignored). */
 int spo_clip_text_load(spo_clip_text **m, const char *dir, spo_dev *dev);
+/* The same as the class cls ("CLIPTextModel" or "CLIPTextModelWithProjection",
+ * what a model_index.json names; NULL: config.json's "architectures"
+ * decides); another class is SPO_EINVAL naming dir. */
+int spo_clip_text_load_as(spo_clip_text **m, const char *dir, const char *cls, spo_dev *dev);
 /* A model with zeroed weights for cfg (fill with spo_clip_text_randn). */
 int spo_clip_text_create(spo_clip_text **m, const spo_clip_text_config *cfg, spo_dev *dev);
 /* dev NULL: the parameter table only (names, shapes), for checking a file
@@ -59,6 +72,14 @@ int spo_clip_text_forward(spo_clip_text *m, float *hidden, float *pooled, const 
 /* The same with hidden and pooled in the memory of the model's device (ids stay on the host). */
 int spo_clip_text_forward_dev(spo_clip_text *m, float *hidden, float *pooled, const int32_t *ids, int batch,
                               int len);
+/* transformers' hidden_states[k] (k = 0: the embeddings; k = layers: the
+ * last layer's output, before final_layer_norm; SDXL takes layers - 1, that
+ * is hidden_states[-2]) -> hs (batch, len, C), and the pooled output ->
+ * pooled: text_embeds (batch, proj_dim) for a model with a projection,
+ * else pooler_output (batch, C). HOST memory; either may be NULL (without
+ * pooled the layers from k on are not run). */
+int spo_clip_text_forward_hs(spo_clip_text *m, int k, float *hs, float *pooled, const int32_t *ids, int batch,
+                             int len);
 void spo_clip_text_free(spo_clip_text *m);
 
 #endif

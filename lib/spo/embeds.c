@@ -44,3 +44,32 @@ int spo_embeds_rows(const spo_h5 *emb, const int64_t *ids, int64_t n, const char
     free(t);
     return rc;
 }
+
+int spo_embeds_write_xl(spo_h5 *out, spo_dtype_t dtype, int64_t P, int64_t L, int64_t E, const int32_t *ids2,
+                        const float *pooled, const float *uncond_pooled, const char *tokdir2, int zeros)
+{
+    int64_t s_ids[2] = {P, L}, s_p[2] = {P, E}, s_u[2] = {1, E};
+    int rc;
+    if ((rc = spo_h5_write(out, "/token_ids_2", SPO_T_I32, 2, s_ids, ids2)) ||
+        (rc = spo_h5_write(out, "/pooled", dtype, 2, s_p, pooled)) ||
+        (rc = spo_h5_write(out, "/uncond_pooled", dtype, 2, s_u, uncond_pooled)) ||
+        (rc = spo_h5_attr_str(out, NULL, "tokenizer_2", tokdir2)))
+        return rc;
+    return spo_h5_attr_str(out, NULL, "uncond", zeros ? "zeros" : "empty prompt");
+}
+
+int spo_embeds_pooled_dim(const spo_h5 *emb, int64_t *E)
+{
+    *E = 0;
+    int p = spo_h5_exists(emb, "/pooled"), u = spo_h5_exists(emb, "/uncond_pooled");
+    if (!p && !u) return SPO_OK;
+    if (!p || !u)
+        return spo_err(SPO_EINVAL, "%s: %s without %s", spo_h5_path(emb), p ? "/pooled" : "/uncond_pooled",
+                       p ? "/uncond_pooled" : "/pooled");
+    spo_dsinfo di;
+    int rc = spo_h5_info(emb, "/pooled", &di);
+    if (rc) return rc;
+    if (di.ndim != 2 || di.shape[1] < 1) return spo_err(SPO_EINVAL, "%s: /pooled is not (P, E)", spo_h5_path(emb));
+    *E = di.shape[1];
+    return SPO_OK;
+}

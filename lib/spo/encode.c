@@ -6,14 +6,10 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#include "nn/clip_text.h"
-#include "core/err.h"
+#include <string.h>
 
-struct spo_encoder {
-    spo_tok *tok;
-    spo_clip_text *te;
-    int len, dim;
-};
+#include "core/err.h"
+#include "spo/encode_impl.h"
 
 static int is_dir(const char *p)
 {
@@ -49,6 +45,7 @@ int spo_encoder_load(spo_encoder **out, const char *model_dir, spo_dev *dev)
                      model_dir, e->len, c->max_pos);
         goto fail;
     }
+    if ((rc = spo_encoder_load_xl(e, model_dir, dev))) goto fail;
     *out = e;
     return SPO_OK;
 fail:
@@ -59,7 +56,16 @@ fail:
 int spo_encoder_len(const spo_encoder *e) { return e->len; }
 int spo_encoder_dim(const spo_encoder *e) { return e->dim; }
 const spo_tok *spo_encoder_tok(const spo_encoder *e) { return e->tok; }
-int spo_encoder_set_mode(spo_encoder *e, int mode) { return spo_tok_set_mode(e->tok, mode); }
+int spo_encoder_pooled_dim(const spo_encoder *e) { return e->pdim; }
+int spo_encoder_uncond_zeros(const spo_encoder *e) { return e->zeros; }
+const spo_tok *spo_encoder_tok2(const spo_encoder *e) { return e->tok2; }
+
+int spo_encoder_set_mode(spo_encoder *e, int mode)
+{
+    int rc = spo_tok_set_mode(e->tok, mode);
+    if (!rc && e->tok2) rc = spo_tok_set_mode(e->tok2, mode);
+    return rc;
+}
 
 int spo_tokenize(const spo_tok *t, const char *const *text, int n, int len, int32_t *ids)
 {
@@ -72,16 +78,40 @@ int spo_tokenize(const spo_tok *t, const char *const *text, int n, int len, int3
 
 int spo_encode_prompts(spo_encoder *e, const char *const *text, int n, int32_t *ids, float *hidden)
 {
+    return spo_encode_prompts_ex(e, text, n, ids, NULL, hidden, NULL);
+}
+
+int spo_encode_prompts_ex(spo_encoder *e, const char *const *text, int n, int32_t *ids, int32_t *ids2,
+                          float *hidden, float *pooled)
+{
+    if (e->te2) return spo_encode_xl(e, text, n, ids, ids2, hidden, pooled);
     int rc = spo_tokenize(e->tok, text, n, e->len, ids);
     if (rc) return rc;
     return spo_clip_text_forward(e->te, hidden, NULL, ids, n, e->len);
+}
+
+int spo_encode_uncond(spo_encoder *e, float *hidden, float *pooled)
+{
+    const char *empty = "";
+    int32_t *ids = malloc((size_t)e->len * sizeof *ids);
+    if (!ids) return spo_err(SPO_EIO, "out of memory");
+    int rc = SPO_OK;
+    if (e->te2 && e->zeros) {
+        memset(hidden, 0, (size_t)e->len * e->dim * sizeof *hidden);
+        if (pooled) memset(pooled, 0, (size_t)e->pdim * sizeof *pooled);
+    } else
+        rc = spo_encode_prompts_ex(e, &empty, 1, ids, NULL, hidden, pooled);
+    free(ids);
+    return rc;
 }
 
 void spo_encoder_free(spo_encoder *e)
 {
     if (!e) return;
     spo_tok_free(e->tok);
+    spo_tok_free(e->tok2);
     spo_clip_text_free(e->te);
+    spo_clip_text_free(e->te2);
     free(e);
 }
 

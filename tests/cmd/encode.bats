@@ -114,6 +114,75 @@ ints() { h5dump -d "$2" -y -w 0 "$1" | sed -n '/DATA {/,/}/p' | grep -o '[0-9-]\
     [[ "$stderr" == *"--text-clean"* ]]
 }
 
+# an SDXL model dir: tiny-sdxl's parts, with tiny-sd's UNet where tiny-sdxl
+# has none yet (the model id needs one)
+sdxl_dir() {
+    mkdir -p "$1"
+    local p
+    for p in "$FIX"/tiny-sdxl/*; do cp -r "$p" "$1/"; done
+    [ -d "$1/unet" ] || cp -r "$FIX/tiny-sd/unet" "$1/"
+}
+
+# the prompts of tiny_sdxl_text.h5
+sdxl_prompts() {
+    printf '["a photo of a Cat, sitting on 2 mats!", "wow!! a bright ! sky", "", "  Caf\xc3\xa9   au lait'"'"'s\\tfoam  ",' > x.json
+    printf ' "an extremely long prompt that goes on and on, far past the seventy-five tokens a CLIP text encoder can take, so it must be truncated"]' >> x.json
+}
+
+@test "SDXL: both encoders, the pooled embedding and the zero negative equal diffusers' encode_prompt" {
+    sdxl_dir xl
+    sdxl_prompts
+    "$BIN/spo-encode" -q -m xl x.json -o x.h5
+    run "$BIN/spo-inspect" --check x.h5
+    [ "$output" = "x.h5: ok (embeds/1)" ]
+    [ "$(shape x.h5 /cond)" = "( 5, 77, 64 )" ]
+    [ "$(shape x.h5 /uncond)" = "( 1, 77, 64 )" ]
+    [ "$(shape x.h5 /pooled)" = "( 5, 32 )" ]
+    [ "$(shape x.h5 /uncond_pooled)" = "( 1, 32 )" ]
+    R="$FIX/tiny_sdxl_text.h5"
+    h5diff x.h5 "$R" /token_ids /ids
+    h5diff x.h5 "$R" /token_ids_2 /ids_2
+    h5diff -d 1e-4 x.h5 "$R" /cond /prompt_embeds
+    h5diff -d 1e-4 x.h5 "$R" /pooled /pooled
+    h5diff x.h5 "$R" /uncond /neg/zeros/prompt_embeds
+    h5diff x.h5 "$R" /uncond_pooled /neg/zeros/pooled
+    h5dump -a uncond x.h5 | grep -q '"zeros"'
+    h5dump -a tokenizer_2 x.h5 | grep -q 'xl/tokenizer_2"'
+    # f16 storage of the pooled embeddings too
+    "$BIN/spo-encode" -q -m xl --dtype f16 x.json -o h.h5
+    h5dump -H -d /pooled h.h5 | grep -q 'H5T_IEEE_F16LE\|16-bit'
+    h5diff -d 1e-2 h.h5 x.h5 /pooled /pooled
+}
+
+@test "SDXL: force_zeros_for_empty_prompt false encodes the empty prompt; text_encoder_2 is in the model id" {
+    sdxl_dir xl
+    sdxl_prompts
+    "$BIN/spo-encode" -q -m xl x.json -o a.h5
+    sed 's/"force_zeros_for_empty_prompt": true/"force_zeros_for_empty_prompt": false/' "$FIX/tiny-sdxl/model_index.json" > xl/model_index.json
+    "$BIN/spo-encode" -q -m xl x.json -o b.h5
+    h5dump -a uncond b.h5 | grep -q '"empty prompt"'
+    R="$FIX/tiny_sdxl_text.h5"
+    h5diff -d 1e-4 b.h5 "$R" /uncond /neg/empty/prompt_embeds
+    h5diff -d 1e-4 b.h5 "$R" /uncond_pooled /neg/empty/pooled
+    [ "$(h5dump -a model_id a.h5 | grep '(0)')" = "$(h5dump -a model_id b.h5 | grep '(0)')" ]
+    echo ' ' >> xl/text_encoder_2/config.json
+    "$BIN/spo-encode" -q -m xl x.json -o c.h5
+    [ "$(h5dump -a model_id a.h5 | grep '(0)')" != "$(h5dump -a model_id c.h5 | grep '(0)')" ]
+}
+
+@test "SD v1.5 files have no SDXL datasets or attributes" {
+    "$BIN/spo-encode" -q -m "$MODEL" p.txt -o e.h5
+    ! h5ls e.h5 | grep -q 'pooled\|token_ids_2'
+    ! h5dump -A e.h5 | grep -q 'ATTRIBUTE "uncond"\|tokenizer_2'
+}
+
+@test "bad: SDXL model whose text_encoder_2 is named a CLIPTextModel" {
+    sdxl_dir xl
+    sed 's/"CLIPTextModelWithProjection"/"CLIPTextModel"/' "$FIX/tiny-sdxl/model_index.json" > xl/model_index.json
+    expect_fail 2 "$BIN/spo-encode" -m xl p.txt -o out.h5
+    [[ "$stderr" == *"text_projection.weight"* ]]
+}
+
 @test "usage and man page list every long option" {
     run "$BIN/spo-encode" --help
     [ "$status" -eq 0 ]

@@ -19,6 +19,8 @@ tiny_sd_parity.h5 sha256_text_encoder tiny-sd/text_encoder/model.safetensors
 spm_parity.h5 sha256_spm_bin tiny-spm/spm.bin
 spm_parity.h5 sha256_clip tiny-spm/clip/model.safetensors
 tiny-sdxl/unet_parity.h5 sha256_unet tiny-sdxl/unet/diffusion_pytorch_model.safetensors
+tiny_sdxl_text.h5 sha256_text_encoder tiny-sdxl/text_encoder/model.safetensors
+tiny_sdxl_text.h5 sha256_text_encoder_2 tiny-sdxl/text_encoder_2/model.safetensors
 "
 
 # check DIR FIXTURE ATTR WEIGHTS: the recorded sum equals the file's
