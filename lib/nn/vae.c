@@ -203,6 +203,13 @@ static int find_weights(const char *dir, char *buf, size_t n)
     return spo_err(SPO_EINVAL, "%s: no weights (%s or %s)", dir, names[0], names[1]);
 }
 
+int spo_vae_config_load(spo_vae_config *c, const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    return spo_cfg_read(path, read_config, c);
+}
+
 int spo_vae_load(spo_vae **out, const char *dir, spo_dev *dev)
 {
     *out = NULL;

@@ -43,6 +43,9 @@ typedef struct spo_vae spo_vae;
  * naming it. Both mid-block attention namings load (to_q/to_k/to_v/to_out.0
  * and legacy query/key/value/proj_attn, as [C,C] or [C,C,1,1]). */
 int spo_vae_load(spo_vae **v, const char *vae_dir, spo_dev *dev);
+/* Only vae_dir/config.json, checked as spo_vae_load checks it (to know the
+ * image size of a latent without loading the weights). */
+int spo_vae_config_load(spo_vae_config *c, const char *vae_dir);
 /* A decoder with zeroed weights for cfg (fill with spo_vae_randn). */
 int spo_vae_create(spo_vae **v, const spo_vae_config *cfg, spo_dev *dev);
 int spo_vae_randn(spo_vae *v, uint64_t seed, float std);

@@ -9,11 +9,13 @@
 #include "io/h5io.h"
 #include "io/h5rows.h"
 #include "nn/lora.h"
+#include "nn/vae.h"
 #include "spo/embeds.h"
 #include "spo/loopfile.h"
 #include "spo/pool.h"
 #include "spo/sampler.h"
 #include "spo/state.h"
+#include "spo/time_ids.h"
 
 typedef struct {
     const spo_pool_job *j;
@@ -28,6 +30,7 @@ typedef struct {
     int64_t *pid;
     uint32_t *pid32;
     float *x, *eps_in, *cond, *unc, *peps, *ch, *inner, *x0, *ceps;
+    float *pooled, *unc_pooled; /* SDXL: (B, E) and (E) */
     long total;
 } run_t;
 
@@ -98,6 +101,37 @@ static int check_state(run_t *r)
     return SPO_OK;
 }
 
+/* SDXL's added conditioning: each prompt's pooled text embedding (embeds
+ * rows row[b]) and the time ids of the state's image size. */
+static int read_added(run_t *r, const int64_t *row)
+{
+    const spo_unet_config *cf = spo_unet_cfg(r->s.unet);
+    int64_t E;
+    SPO_TRY(spo_embeds_pooled_dim(r->em, &E));
+    if (!E && cf->add_time_dim <= 0) return SPO_OK;
+    if (!E)
+        return spo_err(SPO_EINVAL, "%s: no /pooled, and the UNet of %s takes SDXL's pooled text embeddings "
+                                   "(spo-encode with the SDXL model)", spo_h5_path(r->em), r->j->model);
+    if (cf->add_time_dim <= 0 || E != cf->add_text_dim)
+        return spo_err(SPO_EINVAL, "%s: pooled text width %lld, the UNet of %s takes %d", spo_h5_path(r->em),
+                       (long long)E, r->j->model, cf->add_time_dim > 0 ? cf->add_text_dim : 0);
+    size_t B = (size_t)r->sm.B;
+    SPO_TRY(alloc_f32(&r->pooled, B * (size_t)E));
+    SPO_TRY(alloc_f32(&r->unc_pooled, (size_t)E));
+    SPO_TRY(spo_h5_read_f32(r->em, "/uncond_pooled", r->unc_pooled, (size_t)E));
+    for (size_t b = 0; b < B; b++)
+        SPO_TRY(spo_h5_read_rows(r->em, "/pooled", SPO_T_F32, row[b], 1, r->pooled + b * (size_t)E));
+    char vae[4096];
+    spo_vae_config vc;
+    snprintf(vae, sizeof vae, "%s/vae", r->j->model);
+    SPO_TRY(spo_vae_config_load(&vc, vae));
+    int f = 1 << (vc.nblocks - 1);
+    spo_time_size ts = spo_time_size_default((int)r->sm.h * f, (int)r->sm.w * f);
+    r->s.add = (spo_added){.E = (int)E, .pooled = r->pooled, .uncond_pooled = r->unc_pooled};
+    spo_time_ids(r->s.add.time_ids, &ts);
+    return SPO_OK;
+}
+
 /* The latents (and the cached eps when it was computed with this guidance
  * and LoRA) and the prompts' embeddings. */
 static int read_inputs(run_t *r)
@@ -131,6 +165,7 @@ static int read_inputs(run_t *r)
         rc = spo_embeds_rows(r->em, r->pid, (int64_t)B, spo_h5_path(r->st), row);
     for (size_t b = 0; b < B && !rc; b++)
         rc = spo_h5_read_rows(r->em, "/cond", SPO_T_F32, row[b], 1, r->cond + b * ld);
+    if (!rc) rc = read_added(r, row);
     free(row);
     r->s.uncond = r->unc;
     return rc;
@@ -189,6 +224,6 @@ int spo_pool_run(const spo_pool_job *j)
     spo_lora_free(&r.lora);
     if (r.dev) spo_dev_close(r.dev);
     free(r.pid), free(r.pid32), free(r.x), free(r.eps_in), free(r.cond), free(r.unc);
-    free(r.peps), free(r.ch), free(r.inner), free(r.x0), free(r.ceps);
+    free(r.peps), free(r.ch), free(r.inner), free(r.x0), free(r.ceps), free(r.pooled), free(r.unc_pooled);
     return rc;
 }

@@ -12,28 +12,39 @@ int spo_guided_eps(spo_sampler *s, const float *x, const float *t, const float *
                    int w, float *eps)
 {
     const spo_unet_config *cf = spo_unet_cfg(s->unet);
-    int C = cf->in_channels, L = s->L, D = s->D, bs = s->batch > 0 ? s->batch : 1;
+    const spo_added *ad = &s->add;
+    int C = cf->in_channels, L = s->L, D = s->D, bs = s->batch > 0 ? s->batch : 1, E = ad->E;
     if (cf->out_channels != C) return spo_err(SPO_EINVAL, "the UNet's in and out channels differ");
     if (D != cf->cross_dim) return spo_err(SPO_EINVAL, "text width %d, the UNet's cross_attention_dim is %d", D, cf->cross_dim);
-    size_t lat = (size_t)C * h * w, ctx = (size_t)L * D;
+    if ((cf->add_time_dim > 0) != (E > 0) || (E && E != cf->add_text_dim))
+        return spo_err(SPO_EINVAL, "pooled text width %d, the UNet's added conditioning takes %d", E,
+                       cf->add_time_dim > 0 ? cf->add_text_dim : 0);
+    size_t lat = (size_t)C * h * w, ctx = (size_t)L * D, T = SPO_UNET_TIME_IDS;
     int m2 = 2 * (n < bs ? n : bs);
     float *dx = spo_dev_alloc(s->dev, m2 * lat), *dout = spo_dev_alloc(s->dev, m2 * lat);
     float *dctx = spo_dev_alloc(s->dev, m2 * ctx), *dt = spo_dev_alloc(s->dev, (size_t)m2);
+    float *dte = E ? spo_dev_alloc(s->dev, (size_t)m2 * E) : NULL, *dti = E ? spo_dev_alloc(s->dev, m2 * T) : NULL;
     float *hout = malloc(m2 * lat * sizeof *hout), *ht = malloc((size_t)m2 * sizeof *ht);
-    int rc = (!dx || !dout || !dctx || !dt || !hout || !ht) ? spo_err(SPO_EIO, "out of memory") : SPO_OK;
+    int rc = (!dx || !dout || !dctx || !dt || !hout || !ht || (E && (!dte || !dti))) ? spo_err(SPO_EIO, "out of memory")
+                                                                                     : SPO_OK;
+    for (int i = 0; i < m2 && E && !rc; i++) rc = spo_dev_upload(s->dev, dti + i * T, ad->time_ids, T);
     for (int i0 = 0; i0 < n && !rc; i0 += bs) {
         int m = n - i0 < bs ? n - i0 : bs;
-        /* [x_0..x_m-1 | x_0..x_m-1] with [uncond.. | cond..] */
+        /* [x_0..x_m-1 | x_0..x_m-1] with [uncond.. | cond..] (and [uncond pooled.. | pooled..]) */
         for (int k = 0; k < 2 && !rc; k++) {
             rc = spo_dev_upload(s->dev, dx + (size_t)k * m * lat, x + (size_t)i0 * lat, (size_t)m * lat);
             for (int i = 0; i < m && !rc; i++) {
                 const float *c = k ? cond + (size_t)ctx_of[i0 + i] * ctx : s->uncond;
                 rc = spo_dev_upload(s->dev, dctx + ((size_t)k * m + i) * ctx, c, ctx);
+                if (!rc && E) {
+                    const float *p = k ? ad->pooled + (size_t)ctx_of[i0 + i] * E : ad->uncond_pooled;
+                    rc = spo_dev_upload(s->dev, dte + ((size_t)k * m + i) * E, p, (size_t)E);
+                }
                 ht[k * m + i] = t[i0 + i];
             }
         }
         if (!rc) rc = spo_dev_upload(s->dev, dt, ht, (size_t)2 * m);
-        if (!rc) rc = spo_unet_forward(s->unet, dout, dx, dt, dctx, 2 * m, h, w, L, 0);
+        if (!rc) rc = spo_unet_forward_added(s->unet, dout, dx, dt, dctx, dte, dti, 2 * m, h, w, L, 0);
         if (!rc) rc = spo_dev_download(s->dev, hout, dout, (size_t)2 * m * lat);
         for (int i = 0; i < m && !rc; i++) {
             const float *eu = hout + (size_t)i * lat, *ec = hout + (size_t)(m + i) * lat;
@@ -44,6 +55,8 @@ int spo_guided_eps(spo_sampler *s, const float *x, const float *t, const float *
         if (s->progress && !rc) s->progress(s->ctx, s->done, s->total);
     }
     spo_dev_free(s->dev, dx), spo_dev_free(s->dev, dout), spo_dev_free(s->dev, dctx), spo_dev_free(s->dev, dt);
+    if (dte) spo_dev_free(s->dev, dte);
+    if (dti) spo_dev_free(s->dev, dti);
     free(hout), free(ht);
     return rc;
 }

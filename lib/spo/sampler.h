@@ -27,9 +27,21 @@
 #include "ops/ops.h"
 #include "nn/unet.h"
 
+/* SDXL's added conditioning of a guided UNet call (unet.h: text_time):
+ * each sample's pooled text embedding, the unconditional one for the
+ * unconditional half, and the time ids (the same for both halves, as the
+ * official sampler makes them). E 0: none (SD v1.5). */
+typedef struct {
+    int E;                      /* pooled width */
+    const float *pooled;        /* (contexts, E) host, indexed like cond */
+    const float *uncond_pooled; /* (E) host */
+    float time_ids[SPO_UNET_TIME_IDS];
+} spo_added;
+
 typedef struct {
     spo_unet *unet;
     spo_dev *dev;
+    spo_added add;        /* SDXL; zero for SD v1.5 */
     spo_ddim sched;
     float guidance, eta;
     int batch;            /* latents per guided UNet call (each is 2 UNet images) */

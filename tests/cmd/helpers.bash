@@ -52,3 +52,16 @@ data() {
     shift 2
     h5dump -m '%.9g' -y -w 0 -d "$d" "$@" "$f" | sed -n '/DATA {/,/^ *}/p' | sed '1d;$d' | tr -s ', ' '\n\n' | sed '/^$/d'
 }
+
+# tiny_sdxl DIR: a whole tiny SDXL model directory in DIR, of links: the
+# tiny SDXL UNet, text encoders and tokenizers (tests/fixtures/tiny-sdxl)
+# with tiny-sd's VAE and DDIM scheduler (the loop does not depend on them).
+tiny_sdxl() {
+    local d
+    mkdir -p "$1"
+    for d in unet text_encoder text_encoder_2 tokenizer tokenizer_2 model_index.json; do
+        ln -sfn "$FIX/tiny-sdxl/$d" "$1/$d"
+    done
+    ln -sfn "$FIX/tiny-sd/vae" "$1/vae"
+    ln -sfn "$FIX/tiny-sd/scheduler" "$1/scheduler"
+}

@@ -77,9 +77,19 @@ with, per pool step, children, inner [B,K,N,C,h,w], x0_hat, scores, best,
 worst, gap, kept, chosen (attributes child_timestep, end_timestep,
 inner_steps), /final and /pairs as above (/pairs/timestep each pair's own).
 
+SDXL (--sdxl): the same loops on a tiny SDXL UNet (tests/fixtures/tiny-sdxl/unet:
+addition_embed_type text_time) with tiny-sd's VAE and scheduler, the
+prompts' embeddings from tests/fixtures/sampling/sdxl_embeds.h5 (spo-encode
+of ids 10, 11, 12 on that model: both encoders' hidden states, the pooled
+embeddings, the official zero negative), and the UNet's added conditioning
+as multi_sample_pipeline_sdxl passes it: text_embeds [uncond pooled | pooled],
+time_ids (h, w, 0, 0, h, w) of the image size for both halves. Writes
+tests/fixtures/sampling/sdxl.h5.
+
 Run from the repository root:
   make -j2 tests && /work/venv/bin/python tests/reference/sampling_reference.py
   /work/venv/bin/python tests/reference/sampling_reference.py --inner 3 -K 2 --threshold 0.4 --seed 1
+  /work/venv/bin/python tests/reference/sampling_reference.py --sdxl --inner 3 -K 2 --threshold 0.4
 """
 import argparse
 import os
@@ -108,9 +118,12 @@ MARGIN = 1e-3  # |gap - THRESHOLD| must exceed this
 TIE = 1e-3     # a kept pair's best/worst must beat the runner-up by this much (score units)
 
 
-def load_models():
+ADDED = None  # SDXL: dict(time_ids=(1,6)) once known
+
+
+def load_models(sdxl=False):
     sd = os.path.join(FIX, "tiny-sd")
-    unet = UNet2DConditionModel.from_pretrained(os.path.join(sd, "unet")).eval()
+    unet = UNet2DConditionModel.from_pretrained(os.path.join(FIX, "tiny-sdxl" if sdxl else "tiny-sd", "unet")).eval()
     vae = AutoencoderKL.from_pretrained(os.path.join(sd, "vae")).eval()
     sched = DDIMScheduler.from_pretrained(os.path.join(sd, "scheduler"))
     clipdir = os.path.join(FIX, "tiny-spm", "clip")
@@ -144,10 +157,16 @@ def make_noise(args, ids, shape):
 
 
 def guided_eps(unet, x, t, cond, uncond):
-    """x (n,C,h,w), cond (n,L,D), uncond (1,L,D): the pipeline's CFG batch."""
+    """x (n,C,h,w), cond (n,L,D), uncond (1,L,D): the pipeline's CFG batch.
+    SDXL: cond and uncond are (embeddings, pooled) tuples."""
     n = x.shape[0]
+    kw = {}
+    if ADDED is not None:
+        (cond, pooled), (uncond, upooled) = cond, uncond
+        kw["added_cond_kwargs"] = {"text_embeds": torch.cat([upooled.expand(n, -1), pooled]),
+                                   "time_ids": ADDED["time_ids"].repeat(2 * n, 1)}
     ctx = torch.cat([uncond.expand(n, -1, -1), cond])
-    out = unet(torch.cat([x, x]), t, encoder_hidden_states=ctx, return_dict=False)[0]
+    out = unet(torch.cat([x, x]), t, encoder_hidden_states=ctx, return_dict=False, **kw)[0]
     eu, ec = out.chunk(2)
     return eu + GUIDANCE * (ec - eu)
 
@@ -178,12 +197,19 @@ def inner_count(s, N):
     return end - s - 1
 
 
+def rep_k(cond):
+    """each prompt's conditioning K times (prompt-major), tuples too"""
+    if isinstance(cond, tuple):
+        return tuple(c.repeat_interleave(K, 0) for c in cond)
+    return cond.repeat_interleave(K, 0)
+
+
 def run_inner(args, unet, vae, sched, clip, cond, uncond, txt, noise, ids):
     """The SDXL pipeline's loop with inner steps (see the docstring)."""
     global K
     B, N = len(ids), args.inner
     C, h = noise["init"].shape[1], noise["init"].shape[2]
-    cond_k = cond.repeat_interleave(K, 0)
+    cond_k = rep_k(cond)
     ts = sched.timesteps
     x = noise["init"].clone()
     rec, pairs = {}, []
@@ -243,6 +269,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--inner", type=int, default=0, help="inner steps (the SDXL loop); 0: the SD v1.5 loop")
+    ap.add_argument("--sdxl", action="store_true", help="the tiny SDXL UNet with added conditioning")
     ap.add_argument("-K", type=int, default=K)
     ap.add_argument("--threshold", type=float, default=THRESHOLD)
     ap.add_argument("--noise", help="noise.h5 from tests/helpers/spo-noise (default: run it)")
@@ -250,22 +277,30 @@ def main():
     args = ap.parse_args()
     K, THRESHOLD = args.K, args.threshold
     if not args.output:
-        args.output = os.path.join(FIX, "sampling", "inner.h5" if args.inner else "reference.h5")
+        args.output = os.path.join(FIX, "sampling", "sdxl.h5" if args.sdxl else
+                                   "inner.h5" if args.inner else "reference.h5")
     torch.set_grad_enabled(False)
     torch.use_deterministic_algorithms(True)
 
-    unet, vae, sched, clip = load_models()
-    with h5py.File(os.path.join(FIX, "score", "embeds.h5"), "r") as f:
+    global ADDED
+    unet, vae, sched, clip = load_models(args.sdxl)
+    emb = os.path.join(FIX, "sampling", "sdxl_embeds.h5") if args.sdxl else os.path.join(FIX, "score", "embeds.h5")
+    with h5py.File(emb, "r") as f:
         cond = torch.from_numpy(f["cond"][...])
         uncond = torch.from_numpy(f["uncond"][...])
+        if args.sdxl:
+            cond = (cond, torch.from_numpy(f["pooled"][...]))
+            uncond = (uncond, torch.from_numpy(f["uncond_pooled"][...]))
         spm_ids = torch.from_numpy(f["spm_ids"][...].astype(np.int64))
         ids = [int(i) for i in f["prompt_id"][...]]
         model_id = f.attrs["model_id"]
     B = len(ids)
     C, h = unet.config.in_channels, unet.config.sample_size
+    if args.sdxl:
+        side = h * 2 ** (len(vae.config.block_out_channels) - 1)  # the image size, vae_scale_factor
+        ADDED = dict(time_ids=torch.tensor([[side, side, 0, 0, side, side]], dtype=torch.float32))
     noise = make_noise(args, ids, (C, h, h))
     txt = ref.text_features(clip, spm_ids).repeat_interleave(K, 0)  # (B*K, E), prompt-major
-    cond_k = cond.repeat_interleave(K, 0)
 
     sched.set_timesteps(STEPS)
     ts = sched.timesteps
@@ -281,7 +316,7 @@ def run_plain(args, unet, vae, sched, clip, cond, uncond, txt, noise, ids, strid
     """The SD v1.5 pipeline's loop: a pool at every step from PLAIN on."""
     B = len(ids)
     C, h = noise["init"].shape[1], noise["init"].shape[2]
-    cond_k = cond.repeat_interleave(K, 0)
+    cond_k = rep_k(cond)
     ts = sched.timesteps
     x = noise["init"].clone()
     rec, pairs = {}, []
@@ -337,7 +372,7 @@ def write(args, x, rec, pairs, margin, sep, ids, model_id):
     f32 = lambda v: v.detach().numpy().astype(np.float32)  # noqa: E731
     i32 = lambda v: np.asarray(v, dtype=np.int32)  # noqa: E731
     with h5py.File(args.output, "w") as f:
-        for k, v in dict(seed=args.seed, steps=STEPS, plain=PLAIN, K=K, inner=args.inner, threshold=THRESHOLD, guidance=GUIDANCE,
+        for k, v in dict(seed=args.seed, steps=STEPS, plain=PLAIN, K=K, inner=args.inner, sdxl=int(args.sdxl), threshold=THRESHOLD, guidance=GUIDANCE,
                          eta=ETA, model_id=model_id, min_gap_margin=margin, min_kept_separation=sep,
                          torch=str(torch.__version__), diffusers=str(diffusers.__version__),
                          transformers=str(transformers.__version__)).items():
