@@ -28,7 +28,16 @@ Writes tests/fixtures/update/:
              clamped_lose (counts), grad_norm (before clipping),
              max_grad_norm, adam_step (steps before this one), versions
 
-Run:  /path/to/venv/bin/python tests/reference/spo_update_fixture.py [REPO]
+SDXL (--sdxl): the same on the tiny SDXL UNet (tests/fixtures/tiny-sdxl/unet,
+text width 64) with its added conditioning: each pair's prompt has a pooled
+text embedding, the unconditional half gets a pooled one of its own, and
+both halves the time ids (32, 32, 0, 0, 32, 32) of the 32x32 image of the
+16x16 latents (tiny-sd's VAE, factor 2), as train_spo_sdxl.py passes
+added_cond_kwargs. Writes tests/fixtures/update/sdxl/pairs.h5 (pairs/2 with
+/pooled and /uncond_pooled; model id of the tiny SDXL directory that
+tests/cmd/helpers.bash tiny_sdxl assembles) and sdxl/step.h5 (as above).
+
+Run:  /path/to/venv/bin/python tests/reference/spo_update_fixture.py [--sdxl] [REPO]
 """
 import math
 import os
@@ -43,17 +52,20 @@ import peft
 from diffusers import DDIMScheduler, UNet2DConditionModel
 from peft import LoraConfig
 
-REPO = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..")
+SDXL = "--sdxl" in sys.argv[1:]
+ARGS = [a for a in sys.argv[1:] if a != "--sdxl"]
+REPO = ARGS[0] if ARGS else os.path.join(os.path.dirname(__file__), "..", "..")
 MODEL = os.path.join(REPO, "tests/fixtures/tiny-sd")
-OUT = os.path.join(REPO, "tests/fixtures/update")
+OUT = os.path.join(REPO, "tests/fixtures/update", "sdxl" if SDXL else "")
 G, ETA, BETA, CLIP = 5.0, 1.0, 10.0, 0.1
 MAX_NORM, ADAM_STEP = 0.1, 5   # clipping active: the gradient norm is about 0.37
-MODEL_ID = "2e71b10a025e2dae"  # lib/io/modelid.c of tests/fixtures/tiny-sd
+MODEL_ID = "0302720aecfda451" if SDXL else "2e71b10a025e2dae"  # lib/io/modelid.c of the model directory
 TIMESTEPS = [951, 751, 501, 301, 101, 1]   # on the 20-step leading schedule
 
 torch.manual_seed(0)
 torch.use_deterministic_algorithms(True)
-unet = UNet2DConditionModel.from_pretrained(os.path.join(MODEL, "unet")).float()
+unet = UNet2DConditionModel.from_pretrained(os.path.join(REPO, "tests/fixtures/tiny-sdxl/unet") if SDXL
+                                            else os.path.join(MODEL, "unet")).float()
 unet.requires_grad_(False)
 sched = DDIMScheduler.from_pretrained(os.path.join(MODEL, "scheduler"))
 sched.set_timesteps(20)
@@ -73,7 +85,12 @@ def logprob(eps, t, x, prev):
 
 
 def guided(model, x, t, unc, cond):
-    out = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([unc, cond])).sample
+    kw = {}
+    if SDXL:
+        n = x.shape[0]
+        kw["added_cond_kwargs"] = {"text_embeds": torch.cat([upooled.expand(n, -1), pooled]),
+                                   "time_ids": TIME_IDS.repeat(2 * n, 1)}
+    out = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([unc, cond]), **kw).sample
     u, c = out.chunk(2)
     return u + G * (c - u)
 
@@ -84,6 +101,10 @@ x = torch.randn(n, 4, 16, 16)
 cond = torch.randn(n, L, D)
 unc = torch.randn(1, L, D).expand(n, L, D).contiguous()
 ts = torch.tensor(TIMESTEPS, dtype=torch.int64)
+if SDXL:
+    E = unet.config.projection_class_embeddings_input_dim - 6 * unet.config.addition_time_embed_dim
+    pooled, upooled = torch.randn(n, E), torch.randn(1, E)
+    TIME_IDS = torch.tensor([[32.0, 32.0, 0.0, 0.0, 32.0, 32.0]])
 
 with torch.no_grad():
     eps_ref = guided(unet, x, ts, unc, cond)
@@ -159,7 +180,7 @@ os.makedirs(OUT, exist_ok=True)
 
 def write_pairs(name, rows, guidance):
     with h5py.File(os.path.join(OUT, name), "w") as f:
-        f.attrs["spo_schema"] = "pairs/1"
+        f.attrs["spo_schema"] = "pairs/2" if SDXL else "pairs/1"
         f.attrs["model_id"] = MODEL_ID
         f.attrs["num_steps"] = np.int64(20)
         f.attrs["guidance"] = guidance
@@ -173,11 +194,16 @@ def write_pairs(name, rows, guidance):
         f["score_lose"] = np.zeros(n, np.float32)[rows]
         f["cond"] = cond.numpy()[rows]
         f["uncond"] = unc[:1].numpy()
+        if SDXL:  # pairs/2: a table by prompt id (each pair its own prompt i)
+            f["prompt_id"] = np.arange(n, dtype=np.int64)[rows]
+            f["pooled"] = pooled.numpy()[rows]
+            f["uncond_pooled"] = upooled.numpy()
 
 
 write_pairs("pairs.h5", slice(0, n), G)
-write_pairs("pairs_g3.h5", slice(0, 2), 3.0)   # sampled with another guidance
-write_pairs("pairs_empty.h5", slice(0, 0), G)   # no pairs
+if not SDXL:
+    write_pairs("pairs_g3.h5", slice(0, 2), 3.0)   # sampled with another guidance
+    write_pairs("pairs_empty.h5", slice(0, 0), G)   # no pairs
 with h5py.File(os.path.join(OUT, "step.h5"), "w") as f:
     for k in lora:
         f[f"lora/{k}/down"], f[f"lora/{k}/up"] = before[k][0].numpy(), before[k][1].numpy()
