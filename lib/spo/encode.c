@@ -67,15 +67,6 @@ int spo_encoder_set_mode(spo_encoder *e, int mode)
     return rc;
 }
 
-int spo_tokenize(const spo_tok *t, const char *const *text, int n, int len, int32_t *ids)
-{
-    for (int i = 0; i < n; i++) {
-        int rc = spo_tok_encode(t, text[i], ids + (size_t)i * len, len, NULL);
-        if (rc) return spo_err_prefix(rc, "prompt '%.40s'", text[i]);
-    }
-    return SPO_OK;
-}
-
 int spo_encode_prompts(spo_encoder *e, const char *const *text, int n, int32_t *ids, float *hidden)
 {
     return spo_encode_prompts_ex(e, text, n, ids, NULL, hidden, NULL);
@@ -113,18 +104,4 @@ void spo_encoder_free(spo_encoder *e)
     spo_clip_text_free(e->te);
     spo_clip_text_free(e->te2);
     free(e);
-}
-
-int spo_tok_load_clip_dir(spo_tok **t, const char *dir)
-{
-    char sub[4096], f[4200];
-    struct stat st;
-    snprintf(sub, sizeof sub, "%s/tokenizer", dir);
-    snprintf(f, sizeof f, "%s/vocab.json", sub);
-    int rc;
-    if (stat(f, &st) == 0) rc = spo_tok_load(t, sub);
-    else if (!is_dir(dir)) return spo_err(SPO_EINVAL, "%s: not a directory", dir);
-    else rc = spo_tok_load(t, dir);
-    if (!rc) spo_tok_set_mode(*t, SPO_TOK_FAST);
-    return rc;
 }
