@@ -373,8 +373,12 @@ typedef struct {
  * SCAN_BLOCK elements so memory does not grow with the dataset: -1 when it
  * is not counted (over SCAN_MAX elements: the readers check such sizes
  * against the model before reading), -2 when it cannot be read, -3 when an
- * uncompressed dataset stores fewer bytes than its shape declares. */
-#define SCAN_BLOCK ((hsize_t)1 << 22)
+ * uncompressed dataset stores fewer bytes than its shape declares. The
+ * block is small because libhdf5 builds a selection per chunk a read
+ * touches: a dataset of one-element chunks read 4M elements at a time took
+ * gigabytes (tests/fuzz/fuzz_h5.c found it); 64K elements bound that to a
+ * few hundred megabytes and cost nothing on real files. */
+#define SCAN_BLOCK ((hsize_t)1 << 16)
 #define SCAN_MAX ((hsize_t)1 << 32)
 static int64_t count_bad(hid_t ds, const spo_dsinfo *d)
 {
