@@ -99,6 +99,7 @@ typedef struct {
     int64_t C, h, w, L, D;  /* latent [C,h,w], text [L,D] */
     spo_dtype_t cond_type;  /* stored type of /cond: SPO_T_F32 or SPO_T_F16 */
     int has_parent_lose;    /* /parent_lose present (trajectory pairs) */
+    int64_t E;              /* SDXL: /pooled [P,E] and /uncond_pooled [1,E]; 0 without them */
 } spo_pairsinfo;
 
 /* Rows i0 .. i0+n-1 of each field, into the caller's arrays; any pointer may
@@ -112,14 +113,16 @@ typedef struct {
     float *score_win, *score_lose;
     float *parent, *win, *lose, *cond;
     float *parent_lose;
+    float *pooled; /* E: the prompt's /pooled row (SDXL pairs only) */
 } spo_pairbatch;
 
 /* Open path ("-": stdin) for reading. pre: extra dimension bindings for the
  * schema check (e.g. {"C", 4}), or NULL. */
 int spo_pairs_open(spo_pairs **p, const char *path, const spo_dimbind *pre);
 const spo_pairsinfo *spo_pairs_info(const spo_pairs *p);
-/* The empty-prompt embedding [L*D]. */
+/* The empty-prompt embedding [L*D]; SDXL's pooled one [E] (NULL when E is 0). */
 const float *spo_pairs_uncond(const spo_pairs *p);
+const float *spo_pairs_uncond_pooled(const spo_pairs *p);
 /* The open HDF5 file (for attributes such as history). */
 const spo_h5 *spo_pairs_h5(const spo_pairs *p);
 int spo_pairs_read(const spo_pairs *p, int64_t i0, int64_t n, spo_pairbatch *b);

@@ -19,6 +19,8 @@ struct spo_pairsrc {
     spo_dtype_t cond_type; /* stored dtype of /cond (F32 or F16) */
     int64_t *key;          /* [n,4] */
     float *uncond;         /* [L*D] */
+    int64_t E;             /* SDXL's pooled width (0: none) */
+    float *uncond_pooled;  /* [E] */
     int own_lose_parent;   /* losers have parents of their own (/parent_lose, or chains) */
     int chains;            /* a chains source: K chains, parent [B,K,C*h*w] */
     /* a pool or chains source only (f is the pool, of chain 0): */
@@ -47,7 +49,8 @@ typedef struct {
 } spo_pairrow;
 
 /* s's text shape, its /cond type and /uncond from embeds file f
- * (/cond [P,L,D], /uncond [1,L,D]). */
+ * (/cond [P,L,D], /uncond [1,L,D]), and SDXL's pooled width and
+ * /uncond_pooled. */
 int spo_pairs_text_shape(spo_pairsrc *s, const spo_h5 *f);
 /* s's arrays for B prompts of K children and np parents each (1, or K for
  * chains), children and parents of chw floats; SPO_EIO when out of memory
@@ -63,5 +66,7 @@ void spo_pairsrc_select(spo_pairsrc *s, size_t B, const int64_t *ids, const int6
 int spo_pairsrc_row(const spo_pairsrc *s, int64_t i, spo_pairrow *r);
 /* The conditional embedding [L*D] of pair i's prompt. */
 int spo_pairsrc_cond(const spo_pairsrc *s, int64_t i, float *cond);
+/* SDXL: the pooled embedding [E] of pair i's prompt. */
+int spo_pairsrc_pooled(const spo_pairsrc *s, int64_t i, float *pooled);
 
 #endif

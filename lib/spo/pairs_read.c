@@ -16,11 +16,13 @@ struct spo_pairs {
     spo_h5 *f;
     spo_pairsinfo in;
     float *uncond; /* [L*D] */
+    float *uncond_pooled; /* [E] */
     int64_t *pids; /* pairs/2: the table's prompt ids [P], increasing */
 };
 
 const spo_pairsinfo *spo_pairs_info(const spo_pairs *p) { return &p->in; }
 const float *spo_pairs_uncond(const spo_pairs *p) { return p->uncond; }
+const float *spo_pairs_uncond_pooled(const spo_pairs *p) { return p->uncond_pooled; }
 const spo_h5 *spo_pairs_h5(const spo_pairs *p) { return p->f; }
 
 void spo_pairs_close(spo_pairs *p)
@@ -28,8 +30,27 @@ void spo_pairs_close(spo_pairs *p)
     if (!p) return;
     spo_h5_close(p->f);
     free(p->uncond);
+    free(p->uncond_pooled);
     free(p->pids);
     free(p);
+}
+
+/* SDXL's /pooled [P,E] and /uncond_pooled [1,E] (pairs/2), both or neither. */
+static int read_pooled_info(spo_pairs *p)
+{
+    spo_pairsinfo *in = &p->in;
+    const char *fn = spo_h5_path(p->f);
+    int hp = spo_h5_exists(p->f, "/pooled"), hu = spo_h5_exists(p->f, "/uncond_pooled");
+    if (!hp && !hu) return SPO_OK;
+    if (!hp || !hu || in->version < 2)
+        return spo_err(SPO_EINVAL, "%s: /pooled and /uncond_pooled go together, in pairs/2", fn);
+    spo_dsinfo d;
+    SPO_TRY(spo_h5_info(p->f, "/pooled", &d));
+    if (d.ndim != 2 || d.shape[0] != in->P) return spo_err(SPO_EINVAL, "%s: /pooled is not [P,E]", fn);
+    in->E = d.shape[1];
+    SPO_TRY(spo_dim_check(fn, "/pooled E", in->E, 1, SPO_MAX_TEXT));
+    SPO_TRY(spo_storage_check(p->f, "/pooled"));
+    return spo_storage_check(p->f, "/uncond_pooled");
 }
 
 /* Attributes and the sizes every dataset declares. */
@@ -67,6 +88,7 @@ static int read_info(spo_pairs *p)
     if (!rc && in->has_parent_lose) rc = spo_storage_check(p->f, "/parent_lose");
     if (!rc && in->version == 1 && in->P != in->n)
         rc = spo_err(SPO_EINVAL, "%s: /cond has %" PRId64 " rows, /parent %" PRId64, fn, in->P, in->n);
+    if (!rc) rc = read_pooled_info(p);
     return rc;
 }
 
@@ -97,6 +119,9 @@ int spo_pairs_open(spo_pairs **out, const char *path, const spo_dimbind *pre)
     size_t ld = (size_t)(p->in.L * p->in.D);
     if (!rc && !(p->uncond = malloc((ld + 1) * sizeof *p->uncond))) rc = spo_err(SPO_EIO, "out of memory");
     if (!rc) rc = spo_h5_read_f32(p->f, "/uncond", p->uncond, ld);
+    size_t E = (size_t)p->in.E;
+    if (!rc && E && !(p->uncond_pooled = malloc(E * sizeof *p->uncond_pooled))) rc = spo_err(SPO_EIO, "out of memory");
+    if (!rc && E) rc = spo_h5_read_f32(p->f, "/uncond_pooled", p->uncond_pooled, E);
     if (rc) {
         spo_pairs_close(p);
         return rc;
@@ -117,11 +142,12 @@ static int64_t table_row(const spo_pairs *p, int64_t id)
     return lo < p->in.P && p->pids[lo] == id ? lo : -1;
 }
 
-/* cond of pairs i0.. (keys given): a table lookup per pair (pairs/2). */
-static int read_cond(const spo_pairs *p, int64_t i0, int64_t n, const int64_t *key, float *cond)
+/* rows of table ds (ld floats each: /cond, /pooled) of pairs i0.. (keys
+ * given): a table lookup per pair (pairs/2). */
+static int read_table_rows(const spo_pairs *p, const char *ds, size_t ld, int64_t i0, int64_t n, const int64_t *key,
+                           float *cond)
 {
-    if (p->in.version == 1) return spo_h5_read_rows(p->f, "/cond", SPO_T_F32, i0, n, cond);
-    size_t ld = (size_t)(p->in.L * p->in.D);
+    if (p->in.version == 1) return spo_h5_read_rows(p->f, ds, SPO_T_F32, i0, n, cond);
     int rc = SPO_OK;
     for (int64_t i = 0; i < n && !rc; i++) {
         int64_t r = table_row(p, key[4 * i + 1]);
@@ -129,7 +155,7 @@ static int read_cond(const spo_pairs *p, int64_t i0, int64_t n, const int64_t *k
             return spo_err(SPO_EINVAL, "%s: pair %" PRId64 " has prompt id %" PRId64 ", which is not in /prompt_id",
                            spo_h5_path(p->f), i0 + i, key[4 * i + 1]);
         if (i && key[4 * i + 1] == key[4 * (i - 1) + 1]) memcpy(cond + (size_t)i * ld, cond + (size_t)(i - 1) * ld, ld * sizeof *cond);
-        else rc = spo_h5_read_rows(p->f, "/cond", SPO_T_F32, r, 1, cond + (size_t)i * ld);
+        else rc = spo_h5_read_rows(p->f, ds, SPO_T_F32, r, 1, cond + (size_t)i * ld);
     }
     return rc;
 }
@@ -158,7 +184,9 @@ int spo_pairs_read(const spo_pairs *p, int64_t i0, int64_t n, spo_pairbatch *b)
     if (!rc && b->lose) rc = spo_h5_read_rows(p->f, "/lose", SPO_T_F32, i0, n, b->lose);
     if (!rc && b->parent_lose)
         rc = spo_h5_read_rows(p->f, p->in.has_parent_lose ? "/parent_lose" : "/parent", SPO_T_F32, i0, n, b->parent_lose);
-    if (!rc && b->cond) rc = read_cond(p, i0, n, key, b->cond);
+    if (!rc && b->cond) rc = read_table_rows(p, "/cond", (size_t)(p->in.L * p->in.D), i0, n, key, b->cond);
+    if (!rc && b->pooled && !p->in.E) rc = spo_err(SPO_EINVAL, "%s: no /pooled (not SDXL pairs)", fn);
+    if (!rc && b->pooled) rc = read_table_rows(p, "/pooled", (size_t)p->in.E, i0, n, key, b->pooled);
     if (key != b->key) free(key);
     if (t != b->timestep) free(t);
     return rc;

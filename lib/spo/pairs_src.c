@@ -17,6 +17,7 @@ void spo_pairsrc_free(spo_pairsrc *s)
     if (!s) return;
     free(s->key);
     free(s->uncond);
+    free(s->uncond_pooled);
     free(s->parent);
     free(s->children);
     free(s->chain);
@@ -44,7 +45,11 @@ int spo_pairs_text_shape(spo_pairsrc *s, const spo_h5 *f)
     int64_t ld[2] = {s->L, s->D};
     if ((rc = spo_size_check(spo_h5_path(f), "/cond", ld, 2, 1, sizeof(float), NULL))) return rc;
     if (!(s->uncond = alloc((size_t)(s->L * s->D), sizeof *s->uncond))) return spo_err(SPO_EIO, "out of memory");
-    return spo_h5_read_f32(f, "/uncond", s->uncond, (size_t)(s->L * s->D));
+    SPO_TRY(spo_h5_read_f32(f, "/uncond", s->uncond, (size_t)(s->L * s->D)));
+    SPO_TRY(spo_embeds_pooled_dim(f, &s->E));
+    if (!s->E) return SPO_OK;
+    if (!(s->uncond_pooled = alloc((size_t)s->E, sizeof *s->uncond_pooled))) return spo_err(SPO_EIO, "out of memory");
+    return spo_h5_read_f32(f, "/uncond_pooled", s->uncond_pooled, (size_t)s->E);
 }
 
 int spo_pairsrc_open(spo_pairsrc **out, const spo_pairs *p)
@@ -61,12 +66,16 @@ int spo_pairsrc_open(spo_pairsrc **out, const spo_pairs *p)
     s->n = in->n, s->C = in->C, s->h = in->h, s->w = in->w, s->L = in->L, s->D = in->D;
     s->cond_type = in->cond_type;
     s->own_lose_parent = in->has_parent_lose;
+    s->E = in->E;
     size_t ld = (size_t)(s->L * s->D);
     s->key = alloc((size_t)s->n * 4, sizeof *s->key);
     s->uncond = alloc(ld, sizeof *s->uncond);
     spo_pairbatch b = {.key = s->key};
     int rc = !s->key || !s->uncond ? spo_err(SPO_EIO, "out of memory") : SPO_OK;
     if (!rc) memcpy(s->uncond, spo_pairs_uncond(p), ld * sizeof *s->uncond);
+    if (!rc && s->E && !(s->uncond_pooled = alloc((size_t)s->E, sizeof *s->uncond_pooled)))
+        rc = spo_err(SPO_EIO, "out of memory");
+    if (!rc && s->E) memcpy(s->uncond_pooled, spo_pairs_uncond_pooled(p), (size_t)s->E * sizeof *s->uncond_pooled);
     if (!rc) rc = spo_pairs_read(p, 0, s->n, &b); /* every key, and every timestep checked */
     if (rc) {
         spo_pairsrc_free(s);
@@ -220,5 +229,12 @@ int spo_pairsrc_cond(const spo_pairsrc *s, int64_t i, float *cond)
 {
     if (!s->file) return spo_h5_read_rows(s->embeds, "/cond", SPO_T_F32, s->erow[i], 1, cond);
     spo_pairbatch b = {.cond = cond};
+    return spo_pairs_read(s->file, i, 1, &b);
+}
+
+int spo_pairsrc_pooled(const spo_pairsrc *s, int64_t i, float *pooled)
+{
+    if (!s->file) return spo_h5_read_rows(s->embeds, "/pooled", SPO_T_F32, s->erow[i], 1, pooled);
+    spo_pairbatch b = {.pooled = pooled};
     return spo_pairs_read(s->file, i, 1, &b);
 }

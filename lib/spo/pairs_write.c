@@ -37,6 +37,12 @@ static int compatible(const spo_pairsrc *a, const spo_pairsrc *b)
     for (int64_t i = 0; i < a->L * a->D; i++)
         if (!(fabsf(a->uncond[i] - b->uncond[i]) <= 1e-2f * (1.0f + fabsf(a->uncond[i]))))
             return spo_err(SPO_EINVAL, "cannot mix pairs with different /uncond (%s, %s)", an, bn);
+    if (a->E != b->E)
+        return spo_err(SPO_EINVAL, "cannot mix pairs with pooled text width %" PRId64 " (%s) and %" PRId64 " (%s)", a->E,
+                       an, b->E, bn);
+    for (int64_t i = 0; i < a->E; i++)
+        if (!(fabsf(a->uncond_pooled[i] - b->uncond_pooled[i]) <= 1e-2f * (1.0f + fabsf(a->uncond_pooled[i]))))
+            return spo_err(SPO_EINVAL, "cannot mix pairs with different /uncond_pooled (%s, %s)", an, bn);
     return SPO_OK;
 }
 
@@ -56,6 +62,10 @@ static int create_all(spo_h5 *out, const spo_pairsrc *s, int64_t N, int64_t P, s
     if (!rc) rc = spo_h5_create_rows(out, "/cond", ct, 3, txt);
     txt[0] = 1;
     if (!rc) rc = spo_h5_write(out, "/uncond", ct, 3, txt, s->uncond);
+    int64_t pe[2] = {P, s->E};
+    if (!rc && s->E) rc = spo_h5_create_rows(out, "/pooled", ct, 2, pe);
+    pe[0] = 1;
+    if (!rc && s->E) rc = spo_h5_write(out, "/uncond_pooled", ct, 2, pe, s->uncond_pooled);
     if (!rc) rc = spo_h5_attr_str(out, NULL, "model_id", s->model_id);
     if (!rc) rc = spo_h5_attr_str(out, NULL, "text_clean", s->text_clean);
     if (!rc) rc = spo_h5_attr_int(out, NULL, "num_steps", s->num_steps);
@@ -128,8 +138,8 @@ int spo_pairs_write(spo_h5 *out, spo_pairsrc *const *src, int nsrc, int64_t *wri
     free(n);
     if (!rc) rc = plan_table(src, plan, N, &table, &P);
     const spo_pairsrc *s0 = src[0];
-    size_t chw = (size_t)(s0->C * s0->h * s0->w), ld = (size_t)(s0->L * s0->D);
-    float *buf = rc ? NULL : malloc((4 * chw + ld + 1) * sizeof *buf);
+    size_t chw = (size_t)(s0->C * s0->h * s0->w), ld = (size_t)(s0->L * s0->D), E = (size_t)s0->E;
+    float *buf = rc ? NULL : malloc((4 * chw + ld + E + 1) * sizeof *buf);
     if (!rc && !buf) rc = spo_err(SPO_EIO, "out of memory");
     spo_pairrow r = {.parent = buf, .win = buf + chw, .lose = buf + 2 * chw,
                      .parent_lose = lose_parent ? buf + 3 * chw + ld : NULL}; /* cond at buf + 3 chw */
@@ -143,6 +153,8 @@ int spo_pairs_write(spo_h5 *out, spo_pairsrc *const *src, int nsrc, int64_t *wri
         rc = spo_pairsrc_cond(src[f->src], f->row, buf + 3 * chw);
         if (!rc) rc = spo_h5_write_rows(out, "/prompt_id", SPO_T_I64, p, 1, &table[p].id);
         if (!rc) rc = spo_h5_write_rows(out, "/cond", SPO_T_F32, p, 1, buf + 3 * chw);
+        if (!rc && E) rc = spo_pairsrc_pooled(src[f->src], f->row, buf + 4 * chw + ld);
+        if (!rc && E) rc = spo_h5_write_rows(out, "/pooled", SPO_T_F32, p, 1, buf + 4 * chw + ld);
     }
     free(buf);
     free(plan);

@@ -6,7 +6,9 @@
  * half. Both passes run in train mode, so they take the same code path and
  * a LoRA with B = 0 gives ratios of exactly 1.
  * Trajectory pairs (the loser with its own parent) run 4P images
- * [x.. xl.. | x.. xl..]: per half the winners' parents, then the losers'. */
+ * [x.. xl.. | x.. xl..]: per half the winners' parents, then the losers'.
+ * SDXL pairs add the UNet's added conditioning per image: the pooled text
+ * embedding ([uncond pooled.. | pooled..]) and u->time_ids. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,22 +19,24 @@
 typedef struct {
     float *parent, *win, *lose, *cond, *ht, *ref, *pol, *eps, *epsr, *geps, *hdout, *g;
     float *plose, *epsl, *epsrl; /* trajectory pairs only */
+    float *pooled;               /* SDXL only: (P, E) */
     int *t;
     float *dx, *dctx, *dt, *dout, *ddx; /* device */
+    float *dte, *dti;                   /* device, SDXL only: text_embeds (m2, E), time_ids (m2, 6) */
 } bufs;
 
 static void free_bufs(spo_dev *d, bufs *b)
 {
     free(b->parent), free(b->win), free(b->lose), free(b->cond), free(b->ht), free(b->ref), free(b->pol);
     free(b->eps), free(b->epsr), free(b->geps), free(b->hdout), free(b->g), free(b->t);
-    free(b->plose), free(b->epsl), free(b->epsrl);
-    float *dv[] = {b->dx, b->dctx, b->dt, b->dout, b->ddx};
-    for (int i = 0; i < 5; i++)
+    free(b->plose), free(b->epsl), free(b->epsrl), free(b->pooled);
+    float *dv[] = {b->dx, b->dctx, b->dt, b->dout, b->ddx, b->dte, b->dti};
+    for (int i = 0; i < 7; i++)
         if (dv[i]) spo_dev_free(d, dv[i]);
 }
 
-/* S parents per pair: 1, or 2 for trajectory pairs */
-static int alloc_bufs(spo_dev *d, bufs *b, int P, int S, size_t lat, size_t ctx, size_t numel)
+/* S parents per pair: 1, or 2 for trajectory pairs; E: SDXL's pooled width, or 0 */
+static int alloc_bufs(spo_dev *d, bufs *b, int P, int S, size_t lat, size_t ctx, size_t numel, size_t E)
 {
     memset(b, 0, sizeof *b);
     size_t m = 2 * (size_t)S * P;
@@ -52,7 +56,11 @@ static int alloc_bufs(spo_dev *d, bufs *b, int P, int S, size_t lat, size_t ctx,
         return spo_err(SPO_EIO, "out of memory");
     b->dx = spo_dev_alloc(d, m * lat), b->dctx = spo_dev_alloc(d, m * ctx), b->dt = spo_dev_alloc(d, m);
     b->dout = spo_dev_alloc(d, m * lat), b->ddx = spo_dev_alloc(d, m * lat);
-    return (!b->dx || !b->dctx || !b->dt || !b->dout || !b->ddx) ? SPO_EIO : SPO_OK;
+    if (!b->dx || !b->dctx || !b->dt || !b->dout || !b->ddx) return SPO_EIO;
+    if (!E) return SPO_OK;
+    b->pooled = malloc(P * E * sizeof(float));
+    b->dte = spo_dev_alloc(d, m * E), b->dti = spo_dev_alloc(d, m * SPO_UNET_TIME_IDS);
+    return (!b->pooled || !b->dte || !b->dti) ? spo_err(SPO_EIO, "out of memory") : SPO_OK;
 }
 
 /* guided eps of pair j of mm from a (2mm, lat) UNet output */
@@ -64,17 +72,34 @@ static void guide(float *e, const float *out, int j, int mm, size_t lat, float g
 
 /* the pairs of one UNet call: inputs on the device; S parents per pair,
  * so m = S mm images per half, the losers' parents after the winners' */
+/* SDXL: the added conditioning of the m images per half of mm pairs */
+static int load_added(spo_update *u, spo_pairs_in *p, bufs *b, const int64_t *idx, int mm, int m, size_t E)
+{
+    spo_dev *d = spo_unet_params(u->unet)->dev;
+    const float *unp = spo_pairs_in_uncond_pooled(p);
+    for (int j = 0; j < mm; j++) SPO_TRY(spo_pairs_in_pooled(p, idx[j], b->pooled + j * E));
+    for (int k = 0; k < 2; k++)
+        for (int j = 0; j < m; j++) {
+            size_t q = (size_t)k * m + j;
+            SPO_TRY(spo_dev_upload(d, b->dte + q * E, k ? b->pooled + (j % mm) * E : unp, E));
+            SPO_TRY(spo_dev_upload(d, b->dti + q * SPO_UNET_TIME_IDS, u->time_ids, SPO_UNET_TIME_IDS));
+        }
+    return SPO_OK;
+}
+
 static int load_inputs(spo_update *u, spo_pairs_in *p, bufs *b, const int64_t *idx, int mm, int S, size_t lat,
                        size_t ctx)
 {
     spo_dev *d = spo_unet_params(u->unet)->dev;
     const float *unc = spo_pairs_in_uncond(p);
+    size_t E = (size_t)spo_pairs_in_meta(p)->E;
     int rc = SPO_OK, m = S * mm;
     for (int j = 0; j < mm && !rc; j++) {
         rc = spo_pairs_in_row(p, idx[j], b->parent + j * lat, b->win + j * lat, b->lose + j * lat, b->cond + j * ctx,
                               &b->t[j]);
         if (!rc && S == 2) rc = spo_pairs_in_parent_lose(p, idx[j], b->plose + j * lat);
     }
+    if (!rc && E) rc = load_added(u, p, b, idx, mm, m, E);
     for (int k = 0; k < 2 && !rc; k++) {
         rc = spo_dev_upload(d, b->dx + (size_t)k * m * lat, b->parent, (size_t)mm * lat);
         if (!rc && S == 2) rc = spo_dev_upload(d, b->dx + ((size_t)k * m + mm) * lat, b->plose, (size_t)mm * lat);
@@ -96,6 +121,9 @@ int spo_update_grad(spo_update *u, spo_pairs_in *p, const int64_t *idx, int n, d
         return spo_err(SPO_EINVAL, "pairs have %d latent channels, the UNet takes %d", mt->C, cf->in_channels);
     if (mt->D != cf->cross_dim)
         return spo_err(SPO_EINVAL, "pairs have text width %d, the UNet's cross_attention_dim is %d", mt->D, cf->cross_dim);
+    if ((cf->add_time_dim > 0) != (mt->E > 0) || (mt->E && mt->E != cf->add_text_dim))
+        return spo_err(SPO_EINVAL, "pairs have pooled text width %d, the UNet's added conditioning takes %d", mt->E,
+                       cf->add_time_dim > 0 ? cf->add_text_dim : 0);
     int P = u->micro > 0 ? u->micro : 1, h = mt->h, w = mt->w, L = mt->L, f = spo_unet_multiple(u->unet);
     if (h % f || w % f)
         return spo_err(SPO_EINVAL, "pairs have %dx%d latents, the UNet takes multiples of %d", h, w, f);
@@ -103,7 +131,7 @@ int spo_update_grad(spo_update *u, spo_pairs_in *p, const int64_t *idx, int n, d
     float g = u->guidance;
     int S = mt->own_lose_parent ? 2 : 1;
     bufs b;
-    int rc = alloc_bufs(d, &b, P < n ? P : n, S, lat, ctx, numel);
+    int rc = alloc_bufs(d, &b, P < n ? P : n, S, lat, ctx, numel, (size_t)mt->E);
     for (int i0 = 0; i0 < n && !rc; i0 += P) {
         int mm = n - i0 < P ? n - i0 : P, m = S * mm;
         if ((rc = load_inputs(u, p, &b, idx + i0, mm, S, lat, ctx))) break;
@@ -113,10 +141,10 @@ int spo_update_grad(spo_update *u, spo_pairs_in *p, const int64_t *idx, int n, d
                              u->sched.num_train - 1);
         if (rc) break;
         spo_unet_lora_enable(u->unet, 0);
-        rc = spo_unet_forward(u->unet, b.dout, b.dx, b.dt, b.dctx, 2 * m, h, w, L, 1);
+        rc = spo_unet_forward_added(u->unet, b.dout, b.dx, b.dt, b.dctx, b.dte, b.dti, 2 * m, h, w, L, 1);
         if (!rc) rc = spo_dev_download(d, b.ref, b.dout, 2 * (size_t)m * lat);
         spo_unet_lora_enable(u->unet, 1);
-        if (!rc) rc = spo_unet_forward(u->unet, b.dout, b.dx, b.dt, b.dctx, 2 * m, h, w, L, 1);
+        if (!rc) rc = spo_unet_forward_added(u->unet, b.dout, b.dx, b.dt, b.dctx, b.dte, b.dti, 2 * m, h, w, L, 1);
         if (!rc) rc = spo_dev_download(d, b.pol, b.dout, 2 * (size_t)m * lat);
         if (rc) break;
         for (int j = 0; j < mm; j++) {

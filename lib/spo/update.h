@@ -84,6 +84,7 @@ typedef struct {
     int C, h, w, L, D;
     int64_t n;              /* pairs over all files */
     int own_lose_parent;    /* some file has /parent_lose (trajectory pairs) */
+    int E;                  /* SDXL: the pooled text width of /pooled; 0 for SD pairs */
 } spo_pairs_meta;
 
 /* Open pairs files (validated); they must agree on model, steps, guidance,
@@ -94,6 +95,7 @@ int spo_pairs_in_open(spo_pairs_in **p, const char *const *paths, int npaths);
 void spo_pairs_in_close(spo_pairs_in *p);
 const spo_pairs_meta *spo_pairs_in_meta(const spo_pairs_in *p);
 const float *spo_pairs_in_uncond(const spo_pairs_in *p); /* (L, D) */
+const float *spo_pairs_in_uncond_pooled(const spo_pairs_in *p); /* (E); NULL when E is 0 */
 
 /* Pair i (over all files, in order) into the caller's arrays:
  * parent, win, lose (C*h*w), cond (L*D), *t its timestep. */
@@ -101,6 +103,8 @@ int spo_pairs_in_row(spo_pairs_in *p, int64_t i, float *parent, float *win, floa
 /* The loser's parent of pair i (C*h*w): /parent_lose, or /parent in a
  * file without it. */
 int spo_pairs_in_parent_lose(spo_pairs_in *p, int64_t i, float *parent_lose);
+/* SDXL: the pooled text embedding (E) of pair i's prompt. */
+int spo_pairs_in_pooled(spo_pairs_in *p, int64_t i, float *pooled);
 
 /* perm (n) = the seeded permutation of 0..n-1 for pass `pass` of the run
  * that starts at LoRA step `step0` (Fisher-Yates on Philox words). */
@@ -114,6 +118,9 @@ typedef struct {
     float guidance, eta;
     spo_loss_cfg loss;
     int micro;              /* pairs per UNet call (>= 1) */
+    /* SDXL (a UNet with added conditioning): the time ids of the pairs'
+     * image size, for both halves, as the official script passes them */
+    float time_ids[SPO_UNET_TIME_IDS];
 } spo_update;
 
 typedef struct {

@@ -22,17 +22,19 @@ struct spo_pairs_in {
     int64_t *first;    /* first global row of each file; first[nf] = n */
     spo_pairs_meta meta;
     float *uncond;
+    float *uncond_pooled; /* SDXL: (E) */
 };
 
 void spo_pairs_in_close(spo_pairs_in *p)
 {
     if (!p) return;
     for (int i = 0; i < p->nf; i++) spo_pairs_close(p->f[i]);
-    free(p->f), free(p->first), free(p->uncond), free(p);
+    free(p->f), free(p->first), free(p->uncond), free(p->uncond_pooled), free(p);
 }
 
 const spo_pairs_meta *spo_pairs_in_meta(const spo_pairs_in *p) { return &p->meta; }
 const float *spo_pairs_in_uncond(const spo_pairs_in *p) { return p->uncond; }
+const float *spo_pairs_in_uncond_pooled(const spo_pairs_in *p) { return p->uncond_pooled; }
 
 /* the metadata of one pairs file (pairs/1 or pairs/2) into m */
 static void read_meta(const spo_pairs *f, spo_pairs_meta *m)
@@ -44,6 +46,7 @@ static void read_meta(const spo_pairs *f, spo_pairs_meta *m)
     m->n = in->n, m->C = (int)in->C, m->h = (int)in->h, m->w = (int)in->w;
     m->L = (int)in->L, m->D = (int)in->D;
     m->own_lose_parent = in->has_parent_lose;
+    m->E = (int)in->E;
 }
 
 static int same_meta(const spo_pairs_meta *a, const spo_pairs_meta *b, const char *fa, const char *fb)
@@ -55,6 +58,8 @@ static int same_meta(const spo_pairs_meta *a, const spo_pairs_meta *b, const cha
         return spo_err(SPO_EINVAL, "%s: sampled with %" PRId64 " steps, guidance %g, eta %g; %s with %" PRId64
                                    " steps, guidance %g, eta %g",
                        fb, b->num_steps, b->guidance, b->eta, fa, a->num_steps, a->guidance, a->eta);
+    if (a->E != b->E)
+        return spo_err(SPO_EINVAL, "%s: pooled text width %d, but %s has %d", fb, b->E, fa, a->E);
     if (a->C != b->C || a->h != b->h || a->w != b->w || a->L != b->L || a->D != b->D)
         return spo_err(SPO_EINVAL, "%s: latents [%d,%d,%d] and text [%d,%d], but %s has [%d,%d,%d] and [%d,%d]", fb,
                        b->C, b->h, b->w, b->L, b->D, fa, a->C, a->h, a->w, a->L, a->D);
@@ -88,6 +93,11 @@ int spo_pairs_in_open(spo_pairs_in **out, const char *const *paths, int np)
     if (!rc) memcpy(p->uncond, spo_pairs_uncond(p->f[0]), ld * sizeof *p->uncond);
     for (size_t i = 0; i < ld && !rc; i++)
         if (!isfinite(p->uncond[i])) rc = spo_err(SPO_EINVAL, "%s: /uncond is not finite", paths[0]);
+    size_t E = rc ? 0 : (size_t)p->meta.E;
+    if (E && !(p->uncond_pooled = malloc(E * sizeof *p->uncond_pooled))) rc = spo_err(SPO_EIO, "out of memory");
+    if (E && !rc) memcpy(p->uncond_pooled, spo_pairs_uncond_pooled(p->f[0]), E * sizeof *p->uncond_pooled);
+    for (size_t i = 0; i < E && !rc; i++)
+        if (!isfinite(p->uncond_pooled[i])) rc = spo_err(SPO_EINVAL, "%s: /uncond_pooled is not finite", paths[0]);
     if (rc) {
         spo_pairs_in_close(p);
         return rc;
@@ -103,12 +113,21 @@ static int all_finite(const float *a, size_t n)
     return 1;
 }
 
-int spo_pairs_in_row(spo_pairs_in *p, int64_t i, float *parent, float *win, float *lose, float *cond, int *t)
+/* the file k of pair i and its row r there */
+static int locate(const spo_pairs_in *p, int64_t i, int *k, int64_t *r)
 {
     if (i < 0 || i >= p->meta.n) return spo_err(SPO_EINVAL, "pair %" PRId64 " out of range", i);
-    int k = 0;
-    while (i >= p->first[k + 1]) k++;
-    int64_t r = i - p->first[k];
+    *k = 0;
+    while (i >= p->first[*k + 1]) (*k)++;
+    *r = i - p->first[*k];
+    return SPO_OK;
+}
+
+int spo_pairs_in_row(spo_pairs_in *p, int64_t i, float *parent, float *win, float *lose, float *cond, int *t)
+{
+    int k;
+    int64_t r;
+    SPO_TRY(locate(p, i, &k, &r));
     int32_t ts;
     spo_pairbatch b = {.parent = parent, .win = win, .lose = lose, .cond = cond, .timestep = &ts};
     int rc = spo_pairs_read(p->f[k], r, 1, &b);
@@ -123,10 +142,9 @@ int spo_pairs_in_row(spo_pairs_in *p, int64_t i, float *parent, float *win, floa
 
 int spo_pairs_in_parent_lose(spo_pairs_in *p, int64_t i, float *parent_lose)
 {
-    if (i < 0 || i >= p->meta.n) return spo_err(SPO_EINVAL, "pair %" PRId64 " out of range", i);
-    int k = 0;
-    while (i >= p->first[k + 1]) k++;
-    int64_t r = i - p->first[k];
+    int k;
+    int64_t r;
+    SPO_TRY(locate(p, i, &k, &r));
     spo_pairbatch b = {.parent_lose = parent_lose};
     int rc = spo_pairs_read(p->f[k], r, 1, &b);
     if (!rc && !all_finite(parent_lose, (size_t)p->meta.C * p->meta.h * p->meta.w))
@@ -145,4 +163,17 @@ void spo_update_perm(int64_t *perm, int64_t n, uint64_t seed, int64_t step0, int
         int64_t x = perm[i];
         perm[i] = perm[j], perm[j] = x;
     }
+}
+
+int spo_pairs_in_pooled(spo_pairs_in *p, int64_t i, float *pooled)
+{
+    int k;
+    int64_t r;
+    SPO_TRY(locate(p, i, &k, &r));
+    spo_pairbatch b = {.pooled = pooled};
+    SPO_TRY(spo_pairs_read(p->f[k], r, 1, &b));
+    if (!all_finite(pooled, (size_t)p->meta.E))
+        return spo_err(SPO_EINVAL, "%s: pair %" PRId64 "'s /pooled holds NaN or Inf", spo_h5_path(spo_pairs_h5(p->f[k])),
+                       r);
+    return SPO_OK;
 }

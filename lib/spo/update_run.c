@@ -11,6 +11,8 @@
 #include "io/h5io.h"
 #include "io/modelid.h"
 #include "nn/lora.h"
+#include "nn/vae.h"
+#include "spo/time_ids.h"
 #include "nn/lora_opt.h"
 #include "nn/lora_train.h"
 #include "ops/ops.h"
@@ -85,6 +87,14 @@ static int load_model(run_t *r)
     snprintf(path, sizeof path, "%s/scheduler", j->model);
     SPO_TRY(spo_ddim_load(&r->u.sched, path));
     if ((rc = spo_ddim_set_steps(&r->u.sched, (int)mt->num_steps))) return spo_err_prefix(SPO_EINVAL, "%s", j->pairs[0]);
+    if (spo_unet_cfg(r->u.unet)->add_time_dim > 0) { /* SDXL: the time ids of the pairs' image size */
+        spo_vae_config vc;
+        snprintf(path, sizeof path, "%s/vae", j->model);
+        SPO_TRY(spo_vae_config_load(&vc, path));
+        int f = 1 << (vc.nblocks - 1);
+        spo_time_size ts = spo_time_size_default(mt->h * f, mt->w * f);
+        spo_time_ids(r->u.time_ids, &ts);
+    }
     if ((rc = spo_lora_check(&r->lora, r->u.unet))) return spo_err_prefix(SPO_EINVAL, "%s", j->lora);
     if ((rc = spo_lora_train_new(&r->u.lt, r->u.unet, &r->lora))) return spo_err_prefix(rc, "%s", j->lora);
     if (j->metrics && j->comm.rank == 0 && !(r->mf = fopen(j->metrics, "a")))

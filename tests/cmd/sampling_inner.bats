@@ -147,6 +147,18 @@ check_pairs() {
     check_pairs
 }
 
+@test "SDXL: the pairs carry the prompts' pooled embeddings, and spo-step-update trains on them (ln 2 fresh)" {
+    use xl
+    run "$BIN/spo-inspect" "$D/pairs.h5"
+    [[ "$output" == *"/pooled "* ]] && [[ "$output" == *"/uncond_pooled "* ]]
+    "$BIN/spo-init" -m "$W/tiny-sdxl" --lora-out l0.h5
+    "$BIN/spo-step-update" -q -m "$W/tiny-sdxl" --lora l0.h5 "$D/pairs.h5" -o l1.h5 --metrics m.jsonl
+    grep -q '"loss": 0.693147' m.jsonl
+    # SD pairs on the SDXL model (and back) are refused naming what differs
+    run "$BIN/spo-step-update" -q -m "$W/tiny-sdxl" --lora l0.h5 "$W/sd/pairs.h5" -o l2.h5
+    [ "$status" -eq 2 ]
+}
+
 @test "inner steps: a pool whose next pool would be the last step runs its chains to the end" {
     use sd
     # plain steps from the state at 12 to one at 15; a pool there with --inner 3 would pool next at 19, the

@@ -2,7 +2,7 @@
  * test_update_traj.c) share: the fixtures' root, the tiny UNet with the
  * LoRA of tests/fixtures/update/step.h5 over a pairs file, the loss at a
  * given LoRA, and the finite-difference check of its gradient. Static,
- * header only; the test defines `root` and `dev` (setup fills them). */
+ * header only; setup fills `root` and `dev`; `fx` picks the fixture set. */
 #ifndef SPO_UPDATE_TESTUTIL_H
 #define SPO_UPDATE_TESTUTIL_H
 
@@ -28,6 +28,17 @@ static const char *fix(const char *rel)
     return b[i];
 }
 
+/* the fixture set the env reads: SD v1.5's (tiny-sd) or SDXL's (the tiny SDXL
+ * UNet, whose pairs carry pooled embeddings; the time ids of their 32x32
+ * images), both written by tests/reference/spo_update_fixture.py */
+typedef struct {
+    const char *unet, *step, *pairs;
+    int sdxl;
+} fixset;
+static const fixset fx_sd = {"tiny-sd/unet", "update/step.h5", "update/pairs.h5", 0};
+static const fixset fx_xl = {"tiny-sdxl/unet", "update/sdxl/step.h5", "update/sdxl/pairs.h5", 1};
+static const fixset *fx = &fx_sd;
+
 typedef struct {
     spo_unet *unet;
     spo_lora lora;
@@ -43,19 +54,19 @@ static void env_open(env *e, const char *pairs, const char *grp, int zero_b)
     snprintf(path, sizeof path, "%s", pairs);
     const char *pp = path;
     memset(e, 0, sizeof *e);
-    assert_int_equal(spo_unet_load(&e->unet, fix("tiny-sd/unet"), dev), SPO_OK);
+    assert_int_equal(spo_unet_load(&e->unet, fix(fx->unet), dev), SPO_OK);
     assert_int_equal(spo_lora_new(&e->lora, e->unet, 4, 4.0f, 1, "x"), SPO_OK);
     for (int i = 0; i < e->lora.n; i++) {
         spo_lora_module *m = &e->lora.m[i];
         char p[700];
         size_t n = 0;
         snprintf(p, sizeof p, "/%s/%s/down", grp, m->name);
-        float *a = h5_floats(fix("update/step.h5"), p, &n);
+        float *a = h5_floats(fix(fx->step), p, &n);
         assert_non_null(a);
         assert_int_equal(n, (size_t)4 * m->in);
         memcpy(m->down, a, n * sizeof *a), free(a);
         snprintf(p, sizeof p, "/%s/%s/up", grp, m->name);
-        float *b = h5_floats(fix("update/step.h5"), p, &n);
+        float *b = h5_floats(fix(fx->step), p, &n);
         assert_non_null(b);
         assert_int_equal(n, (size_t)4 * m->out);
         for (size_t k = 0; k < n; k++) m->up[k] = zero_b ? 0.0f : b[k];
@@ -67,6 +78,8 @@ static void env_open(env *e, const char *pairs, const char *grp, int zero_b)
     assert_int_equal(spo_ddim_load(&e->u.sched, fix("tiny-sd/scheduler")), SPO_OK);
     assert_int_equal(spo_ddim_set_steps(&e->u.sched, 20), SPO_OK);
     e->u.guidance = 5, e->u.eta = 1, e->u.loss.beta = 10, e->u.loss.clip = 0.1, e->u.micro = 1;
+    static const float ids[SPO_UNET_TIME_IDS] = {32, 32, 0, 0, 32, 32};
+    if (fx->sdxl) memcpy(e->u.time_ids, ids, sizeof ids);
 }
 
 static void env_close(env *e)
