@@ -477,23 +477,38 @@ static int into_container(machine *m, size_t n, vkind kind, const char *many)
     return SPO_OK;
 }
 
+/* Bytes of the little-endian argument of fixed size that follows an opcode
+ * (op_name names them): PROTO, the memo's PUTs and GETs, BININT*, the
+ * strings' lengths, FRAME. 0 for none, or one the opcode reads itself
+ * (LONG1, BINFLOAT, GLOBAL). */
+static size_t arg_size(int op)
+{
+    switch (op) {
+    case 0x80: case 'q': case 'h': case 'K': case 0x8c: case 'U': return 1;
+    case 'M': return 2;
+    case 'r': case 'j': case 'J': case 'X': case 'T': return 4;
+    case 0x95: case 0x8d: return 8;
+    default: return 0;
+    }
+}
+
 static int step(machine *m, int *stop)
 {
-    int rc = SPO_OK;
     m->at = m->pos;
     m->op = m->p[m->pos++];
+    size_t w = arg_size(m->op);
+    int rc = need_bytes(m, w);
+    if (rc) return rc;
+    const uint64_t a = rd_le(m->p + m->pos, (int)w); /* the opcode's argument */
+    m->pos += w;
     const uint8_t *q = m->p + m->pos;
     val *v;
     switch (m->op) {
     case 0x80: /* PROTO */
-        if ((rc = need_bytes(m, 1))) return rc;
-        if (q[0] > 5) return fail(m, "unsupported pickle protocol %d", q[0]);
-        m->pos += 1;
+        if (a > 5) return fail(m, "unsupported pickle protocol %d", (int)a);
         return SPO_OK;
     case 0x95: /* FRAME: a length hint only */
-        if ((rc = need_bytes(m, 8))) return rc;
-        if (rd_le(q, 8) > m->len - m->pos - 8) return fail(m, "truncated pickle in FRAME");
-        m->pos += 8;
+        if (a > m->len - m->pos) return fail(m, "truncated pickle in FRAME");
         return SPO_OK;
     case '}': return push(m, mk(m, V_DICT));
     case ']': return push(m, mk(m, V_LIST));
@@ -519,35 +534,11 @@ static int step(machine *m, int *stop)
     case 'u': return into_container(m, 0, V_DICT, "SETITEMS");
     case 'a': return into_container(m, 1, V_LIST, "APPENDS"); /* APPEND */
     case 'e': return into_container(m, 0, V_LIST, "APPENDS");
-    case 'q':
-        if ((rc = need_bytes(m, 1))) return rc;
-        m->pos += 1;
-        return put_memo(m, q[0]);
-    case 'r':
-        if ((rc = need_bytes(m, 4))) return rc;
-        m->pos += 4;
-        return put_memo(m, rd_le(q, 4));
+    case 'q': case 'r': return put_memo(m, a); /* BINPUT, LONG_BINPUT */
     case 0x94: return put_memo(m, m->memo_used);
-    case 'h':
-        if ((rc = need_bytes(m, 1))) return rc;
-        m->pos += 1;
-        return get_memo(m, q[0]);
-    case 'j':
-        if ((rc = need_bytes(m, 4))) return rc;
-        m->pos += 4;
-        return get_memo(m, rd_le(q, 4));
-    case 'J':
-        if ((rc = need_bytes(m, 4))) return rc;
-        m->pos += 4;
-        return push_int(m, V_INT, (int32_t)(uint32_t)rd_le(q, 4));
-    case 'K':
-        if ((rc = need_bytes(m, 1))) return rc;
-        m->pos += 1;
-        return push_int(m, V_INT, q[0]);
-    case 'M':
-        if ((rc = need_bytes(m, 2))) return rc;
-        m->pos += 2;
-        return push_int(m, V_INT, (int64_t)rd_le(q, 2));
+    case 'h': case 'j': return get_memo(m, a); /* BINGET, LONG_BINGET */
+    case 'J': return push_int(m, V_INT, (int32_t)(uint32_t)a);
+    case 'K': case 'M': return push_int(m, V_INT, (int64_t)a);
     case 0x8a: { /* LONG1: n bytes, little-endian two's complement */
         if ((rc = need_bytes(m, 1))) return rc;
         int n = q[0];
@@ -572,25 +563,10 @@ static int step(machine *m, int *stop)
     case 0x88: return push_int(m, V_BOOL, 1);
     case 0x89: return push_int(m, V_BOOL, 0);
     case 'N': return push(m, mk(m, V_NONE));
-    case 'X':
-        if ((rc = need_bytes(m, 4))) return rc;
-        m->pos += 4;
-        return push_str(m, rd_le(q, 4));
-    case 0x8c: case 'U':
-        if ((rc = need_bytes(m, 1))) return rc;
-        m->pos += 1;
-        return push_str(m, q[0]);
-    case 0x8d:
-        if ((rc = need_bytes(m, 8))) return rc;
-        m->pos += 8;
-        return push_str(m, rd_le(q, 8));
-    case 'T': {
-        if ((rc = need_bytes(m, 4))) return rc;
-        int32_t n = (int32_t)(uint32_t)rd_le(q, 4);
-        if (n < 0) return fail(m, "malformed pickle: negative BINSTRING length");
-        m->pos += 4;
-        return push_str(m, (uint64_t)n);
-    }
+    case 'X': case 0x8c: case 'U': case 0x8d: return push_str(m, a);
+    case 'T':
+        if ((int32_t)(uint32_t)a < 0) return fail(m, "malformed pickle: negative BINSTRING length");
+        return push_str(m, a);
     case 'c': {
         const uint8_t *mod, *name;
         size_t nm, nn;
