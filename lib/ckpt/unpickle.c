@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow.h"
+
 #define MAX_MARKS 64
 #define MAX_STR 256 /* GLOBAL module/name lines */
 
@@ -195,13 +197,9 @@ static void free_all(val *v)
 
 static int seq_push(val *s, val *x)
 {
-    if (s->u.seq.n == s->u.seq.cap) {
-        size_t nc = s->u.seq.cap ? 2 * s->u.seq.cap : 4;
-        val **nv = realloc(s->u.seq.v, nc * sizeof *nv);
-        if (!nv) return -1;
-        s->u.seq.v = nv;
-        s->u.seq.cap = nc;
-    }
+    val **nv = spo_grow(s->u.seq.v, &s->u.seq.cap, s->u.seq.n + 1, sizeof *nv, 4);
+    if (!nv) return -1;
+    s->u.seq.v = nv;
     s->u.seq.v[s->u.seq.n++] = x;
     return 0;
 }
@@ -213,13 +211,9 @@ static size_t avail(const machine *m) { return m->sp - fence(m); }
 static int push(machine *m, val *v)
 {
     if (!v) return oom(m);
-    if (m->sp == m->scap) {
-        size_t nc = m->scap ? 2 * m->scap : 64;
-        val **ns = realloc(m->stack, nc * sizeof *ns);
-        if (!ns) return oom(m);
-        m->stack = ns;
-        m->scap = nc;
-    }
+    val **ns = spo_grow(m->stack, &m->scap, m->sp + 1, sizeof *ns, 64);
+    if (!ns) return oom(m);
+    m->stack = ns;
     m->stack[m->sp++] = v;
     return SPO_OK;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow.h"
 #include "core/philox.h"
 #include "ckpt/safetensors.h"
 
@@ -27,13 +28,9 @@ void spo_params_free(spo_params *ps)
 int spo_params_add(spo_params *ps, float **slot, const char *name, int64_t d0, int64_t d1, int64_t d2, int64_t d3)
 {
     if (ps->buf) return spo_err(SPO_EINVAL, "params: add '%s' after alloc", name);
-    if (ps->n == ps->cap) {
-        int cap = ps->cap ? ps->cap * 2 : 256;
-        spo_param *p = realloc(ps->p, cap * sizeof *p);
-        if (!p) return spo_err(SPO_EIO, "out of memory");
-        ps->p = p;
-        ps->cap = cap;
-    }
+    spo_param *p = spo_grow(ps->p, &ps->cap, (size_t)ps->n + 1, sizeof *p, 256);
+    if (!p) return SPO_EIO;
+    ps->p = p;
     spo_param *e = &ps->p[ps->n];
     memset(e, 0, sizeof *e);
     int64_t d[4] = {d0, d1, d2, d3};

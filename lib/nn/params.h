@@ -28,7 +28,8 @@ typedef struct {
 
 typedef struct {
     spo_param *p;
-    int n, cap;
+    int n;
+    size_t cap;
     size_t total;     /* floats */
     float *buf;       /* device memory, after alloc */
     spo_dev *dev;
