@@ -91,48 +91,41 @@ static const struct { const char *name; size_t size; } dtypes[SPO_PT_NDTYPE] = {
 const char *spo_pt_dtype_name(spo_pt_dtype dt) { return (unsigned)dt < SPO_PT_NDTYPE ? dtypes[dt].name : "?"; }
 size_t spo_pt_dtype_size(spo_pt_dtype dt) { return (unsigned)dt < SPO_PT_NDTYPE ? dtypes[dt].size : 0; }
 
-/* ---- opcode names, for messages ----------------------------------------- */
-static const char *op_name(int c)
-{
-    switch (c) {
-    case 0x80: return "PROTO";          case 0x95: return "FRAME";
-    case '}': return "EMPTY_DICT";      case ']': return "EMPTY_LIST";
-    case ')': return "EMPTY_TUPLE";     case '(': return "MARK";
-    case 't': return "TUPLE";           case 0x85: return "TUPLE1";
-    case 0x86: return "TUPLE2";         case 0x87: return "TUPLE3";
-    case 's': return "SETITEM";         case 'u': return "SETITEMS";
-    case 'a': return "APPEND";          case 'e': return "APPENDS";
-    case 'q': return "BINPUT";          case 'r': return "LONG_BINPUT";
-    case 0x94: return "MEMOIZE";        case 'h': return "BINGET";
-    case 'j': return "LONG_BINGET";     case 'J': return "BININT";
-    case 'K': return "BININT1";         case 'M': return "BININT2";
-    case 0x8a: return "LONG1";          case 'G': return "BINFLOAT";
-    case 0x88: return "NEWTRUE";        case 0x89: return "NEWFALSE";
-    case 'N': return "NONE";            case 'X': return "BINUNICODE";
-    case 0x8c: return "SHORT_BINUNICODE"; case 0x8d: return "BINUNICODE8";
-    case 'T': return "BINSTRING";       case 'U': return "SHORT_BINSTRING";
-    case 'c': return "GLOBAL";          case 0x93: return "STACK_GLOBAL";
-    case 'R': return "REDUCE";          case 'b': return "BUILD";
-    case 'Q': return "BINPERSID";       case '.': return "STOP";
-    /* known to pickle, refused here */
-    case 'i': return "INST";            case 'o': return "OBJ";
-    case 0x81: return "NEWOBJ";         case 0x92: return "NEWOBJ_EX";
-    case 0x82: return "EXT1";           case 0x83: return "EXT2";
-    case 0x84: return "EXT4";           case 'P': return "PERSID";
-    case '0': return "POP";             case '1': return "POP_MARK";
-    case '2': return "DUP";             case 'F': return "FLOAT";
-    case 'I': return "INT";             case 'L': return "LONG";
-    case 0x8b: return "LONG4";          case 'S': return "STRING";
-    case 'V': return "UNICODE";         case 'd': return "DICT";
-    case 'l': return "LIST";            case 'g': return "GET";
-    case 'p': return "PUT";             case 'B': return "BINBYTES";
-    case 'C': return "SHORT_BINBYTES";  case 0x8e: return "BINBYTES8";
-    case 0x96: return "BYTEARRAY8";     case 0x97: return "NEXT_BUFFER";
-    case 0x98: return "READONLY_BUFFER"; case 0x8f: return "EMPTY_SET";
-    case 0x90: return "ADDITEMS";       case 0x91: return "FROZENSET";
-    default: return NULL;
-    }
-}
+/* ---- the opcodes --------------------------------------------------------- */
+/* Each opcode's name (for messages) and the size of the little-endian
+ * argument that follows it: 0 for none, or one the opcode reads itself
+ * (LONG1, BINFLOAT, GLOBAL). An opcode without a name is unknown. */
+static const struct {
+    const char *name;
+    uint8_t arg;
+} opcodes[256] = {
+    [0x80] = {"PROTO", 1},        [0x95] = {"FRAME", 8},          ['}'] = {"EMPTY_DICT", 0},
+    [']'] = {"EMPTY_LIST", 0},    [')'] = {"EMPTY_TUPLE", 0},     ['('] = {"MARK", 0},
+    ['t'] = {"TUPLE", 0},         [0x85] = {"TUPLE1", 0},         [0x86] = {"TUPLE2", 0},
+    [0x87] = {"TUPLE3", 0},       ['s'] = {"SETITEM", 0},         ['u'] = {"SETITEMS", 0},
+    ['a'] = {"APPEND", 0},        ['e'] = {"APPENDS", 0},         ['q'] = {"BINPUT", 1},
+    ['r'] = {"LONG_BINPUT", 4},   [0x94] = {"MEMOIZE", 0},        ['h'] = {"BINGET", 1},
+    ['j'] = {"LONG_BINGET", 4},   ['J'] = {"BININT", 4},          ['K'] = {"BININT1", 1},
+    ['M'] = {"BININT2", 2},       [0x8a] = {"LONG1", 0},          ['G'] = {"BINFLOAT", 0},
+    [0x88] = {"NEWTRUE", 0},      [0x89] = {"NEWFALSE", 0},       ['N'] = {"NONE", 0},
+    ['X'] = {"BINUNICODE", 4},    [0x8c] = {"SHORT_BINUNICODE", 1}, [0x8d] = {"BINUNICODE8", 8},
+    ['T'] = {"BINSTRING", 4},     ['U'] = {"SHORT_BINSTRING", 1}, ['c'] = {"GLOBAL", 0},
+    [0x93] = {"STACK_GLOBAL", 0}, ['R'] = {"REDUCE", 0},          ['b'] = {"BUILD", 0},
+    ['Q'] = {"BINPERSID", 0},     ['.'] = {"STOP", 0},
+    /* known to pickle, refused here (their arguments are never read) */
+    ['i'] = {"INST"},             ['o'] = {"OBJ"},                [0x81] = {"NEWOBJ"},
+    [0x92] = {"NEWOBJ_EX"},       [0x82] = {"EXT1"},              [0x83] = {"EXT2"},
+    [0x84] = {"EXT4"},            ['P'] = {"PERSID"},             ['0'] = {"POP"},
+    ['1'] = {"POP_MARK"},         ['2'] = {"DUP"},                ['F'] = {"FLOAT"},
+    ['I'] = {"INT"},              ['L'] = {"LONG"},               [0x8b] = {"LONG4"},
+    ['S'] = {"STRING"},           ['V'] = {"UNICODE"},            ['d'] = {"DICT"},
+    ['l'] = {"LIST"},             ['g'] = {"GET"},                ['p'] = {"PUT"},
+    ['B'] = {"BINBYTES"},         ['C'] = {"SHORT_BINBYTES"},     [0x8e] = {"BINBYTES8"},
+    [0x96] = {"BYTEARRAY8"},      [0x97] = {"NEXT_BUFFER"},       [0x98] = {"READONLY_BUFFER"},
+    [0x8f] = {"EMPTY_SET"},       [0x90] = {"ADDITEMS"},          [0x91] = {"FROZENSET"},
+};
+
+static const char *op_name(int c) { return opcodes[c & 0xff].name; }
 
 /* ---- the machine --------------------------------------------------------- */
 typedef struct {
@@ -471,26 +464,11 @@ static int into_container(machine *m, size_t n, vkind kind, const char *many)
     return SPO_OK;
 }
 
-/* Bytes of the little-endian argument of fixed size that follows an opcode
- * (op_name names them): PROTO, the memo's PUTs and GETs, BININT*, the
- * strings' lengths, FRAME. 0 for none, or one the opcode reads itself
- * (LONG1, BINFLOAT, GLOBAL). */
-static size_t arg_size(int op)
-{
-    switch (op) {
-    case 0x80: case 'q': case 'h': case 'K': case 0x8c: case 'U': return 1;
-    case 'M': return 2;
-    case 'r': case 'j': case 'J': case 'X': case 'T': return 4;
-    case 0x95: case 0x8d: return 8;
-    default: return 0;
-    }
-}
-
 static int step(machine *m, int *stop)
 {
     m->at = m->pos;
     m->op = m->p[m->pos++];
-    size_t w = arg_size(m->op);
+    size_t w = opcodes[m->op].arg;
     int rc = need_bytes(m, w);
     if (rc) return rc;
     const uint64_t a = rd_le(m->p + m->pos, (int)w); /* the opcode's argument */
