@@ -111,6 +111,16 @@ int spo_h5_attr_float(spo_h5 *f, const char *obj, const char *name, double v)
     return put_attr(f, obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
 }
 
+int spo_h5_attrs(spo_h5 *f, const char *obj, const spo_h5_attrval *a)
+{
+    int rc = SPO_OK;
+    for (; a->name && !rc; a++)
+        rc = a->kind == SPO_ATTR_STR ? spo_h5_attr_str(f, obj, a->name, a->s)
+             : a->kind == SPO_ATTR_INT ? spo_h5_attr_int(f, obj, a->name, a->i)
+                                       : spo_h5_attr_float(f, obj, a->name, a->f);
+    return rc;
+}
+
 /* ---- reading ----------------------------------------------------------------- */
 static spo_dtype_t classify(hid_t t)
 {
