@@ -138,6 +138,10 @@ static int st_info(void *ctx, int i, const char **name, int *ndim, const int64_t
 
 static int st_read(void *ctx, int i, float *dst) { return spo_st_read_f32(ctx, spo_st_get(ctx, i), dst); }
 
+spo_tensor_src spo_tensor_src_st(spo_st *st, const char *label)
+{
+    return (spo_tensor_src){label, st, spo_st_count(st), st_info, st_read};
+}
 
 static int ignored(const spo_params *ps, const char *name)
 {
@@ -252,7 +256,7 @@ static int with_file(spo_params *ps, const char *path, const char *prefix, int a
 {
     spo_st *st;
     SPO_TRY(spo_st_open(&st, path));
-    spo_tensor_src src = {path, st, spo_st_count(st), st_info, st_read};
+    spo_tensor_src src = spo_tensor_src_st(st, path);
     int rc = match(&ps, 1, &src, prefix, allow_extra, 0);
     if (!rc && dev) rc = spo_params_alloc(ps, dev);
     if (!rc && load) rc = ps->buf ? match(&ps, 1, &src, prefix, allow_extra, 1)
