@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/atomic.h"
+#include "core/grow.h"
 #include "core/half.h"
 #include "ckpt/ptzip_write.h"
 
@@ -39,7 +40,8 @@ typedef struct {
 
 struct spo_ptbin_writer {
     wtensor *t;
-    int n, cap;
+    int n;
+    size_t cap;
 };
 
 static const char *const storage_cls[SPO_PT_NDTYPE] = {
@@ -102,13 +104,9 @@ static int add(spo_ptbin_writer *w, const char *name, spo_pt_dtype dt, int ndim,
     size_t ws = t.from_f32 ? sizeof(float) : es;
     if (t.numel > SIZE_MAX / ws) return spo_err(SPO_EINVAL, "tensor '%s': shape too large", name);
     if (t.numel && !data) return spo_err(SPO_EINVAL, "tensor '%s': no data", name);
-    if (w->n == w->cap) {
-        int cap = w->cap ? 2 * w->cap : 64;
-        wtensor *p = realloc(w->t, (size_t)cap * sizeof *p);
-        if (!p) return spo_err(SPO_EIO, "out of memory");
-        w->t = p;
-        w->cap = cap;
-    }
+    wtensor *p = spo_grow(w->t, &w->cap, (size_t)w->n + 1, sizeof *p, 64);
+    if (!p) return SPO_EIO;
+    w->t = p;
     if (w->n >= 10000000) return spo_err(SPO_EINVAL, "too many tensors");
     if (!(t.name = strdup(name))) return spo_err(SPO_EIO, "out of memory");
     w->t[w->n++] = t;

@@ -1,5 +1,6 @@
 /* ptzip.c — load the members of a torch.save zip into memory (see ptzip.h). */
 #include "ckpt/ptzip.h"
+#include "core/grow.h"
 #include "core/infile.h"
 
 #include <archive.h>
@@ -21,7 +22,8 @@ typedef struct {
 
 typedef struct {
     member *m;
-    int n, cap;
+    int n;
+    size_t cap;
 } members;
 
 static void members_free(members *ms)
@@ -117,13 +119,9 @@ static int sniff(const char *path)
 static int add_member(members *ms, const char *name, size_t plen, const char *key, int kind, uint8_t *data,
                       size_t size)
 {
-    if (ms->n == ms->cap) {
-        int nc = ms->cap ? 2 * ms->cap : 16;
-        member *nm = realloc(ms->m, (size_t)nc * sizeof *nm);
-        if (!nm) return -1;
-        ms->m = nm;
-        ms->cap = nc;
-    }
+    member *nm = spo_grow(ms->m, &ms->cap, (size_t)ms->n + 1, sizeof *nm, 16);
+    if (!nm) return -1;
+    ms->m = nm;
     member *m = &ms->m[ms->n];
     memset(m, 0, sizeof *m);
     m->data = data;

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow.h"
+
 #define SIG_LOCAL 0x04034b50u
 #define SIG_DESC 0x08074b50u
 #define SIG_CENTRAL 0x02014b50u
@@ -31,7 +33,8 @@ struct spo_ptzip_writer {
     size_t alen; /* strlen(archive) + 1: the "<archive>/" prefix */
     uint64_t pos; /* bytes written */
     rec *r;
-    int n, cap;
+    int n;
+    size_t cap;
     int open;           /* a record is open: r[n-1] */
     uint64_t got;       /* its bytes so far */
     uint32_t crc;       /* its running CRC (pre-inverted) */
@@ -227,13 +230,9 @@ int spo_ptzip_record_begin(spo_ptzip_writer *zw, const char *name, uint64_t size
     if (zw->open) return spo_err(SPO_EINVAL, "%s: record %s begun inside another", zw->path, name);
     size_t len = zw->alen + strlen(name);
     if (len > 0xffff) return spo_err(SPO_EINVAL, "%s: record name too long", zw->path);
-    if (zw->n == zw->cap) {
-        int cap = zw->cap ? 2 * zw->cap : 16;
-        rec *nr = realloc(zw->r, (size_t)cap * sizeof *nr);
-        if (!nr) return spo_err(SPO_EIO, "out of memory");
-        zw->r = nr;
-        zw->cap = cap;
-    }
+    rec *nr = spo_grow(zw->r, &zw->cap, (size_t)zw->n + 1, sizeof *nr, 16);
+    if (!nr) return SPO_EIO;
+    zw->r = nr;
     rec *r = &zw->r[zw->n];
     if (!(r->name = malloc(len + 1))) return spo_err(SPO_EIO, "out of memory");
     snprintf(r->name, len + 1, "%s/%s", zw->archive, name);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/atomic.h"
+#include "core/grow.h"
 #include "core/half.h"
 
 typedef struct {
@@ -32,7 +33,8 @@ typedef struct {
 
 struct spo_st_writer {
     wtensor *t;
-    int n, cap;
+    int n;
+    size_t cap;
     char **key, **val;
     int nm, mcap;
 };
@@ -98,13 +100,9 @@ static int add(spo_st_writer *w, const char *name, spo_st_dtype dt, int ndim, co
     t.nbytes = t.numel * es;
     if (t.numel && !f32 && !raw) return spo_err(SPO_EINVAL, "tensor '%s': no data", name);
     if (is_raw && !raw) t.raw = ""; /* empty tensor: nothing to write, but not fp32 */
-    if (w->n == w->cap) {
-        int cap = w->cap ? 2 * w->cap : 64;
-        wtensor *p = realloc(w->t, cap * sizeof *p);
-        if (!p) return spo_err(SPO_EIO, "out of memory");
-        w->t = p;
-        w->cap = cap;
-    }
+    wtensor *p = spo_grow(w->t, &w->cap, (size_t)w->n + 1, sizeof *p, 64);
+    if (!p) return SPO_EIO;
+    w->t = p;
     if (!(t.name = strdup(name))) return spo_err(SPO_EIO, "out of memory");
     w->t[w->n++] = t;
     return SPO_OK;

@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow.h"
+
 #define MAX_MARKS 64
 #define MAX_STR 256 /* GLOBAL module/name lines */
 
@@ -89,48 +91,41 @@ static const struct { const char *name; size_t size; } dtypes[SPO_PT_NDTYPE] = {
 const char *spo_pt_dtype_name(spo_pt_dtype dt) { return (unsigned)dt < SPO_PT_NDTYPE ? dtypes[dt].name : "?"; }
 size_t spo_pt_dtype_size(spo_pt_dtype dt) { return (unsigned)dt < SPO_PT_NDTYPE ? dtypes[dt].size : 0; }
 
-/* ---- opcode names, for messages ----------------------------------------- */
-static const char *op_name(int c)
-{
-    switch (c) {
-    case 0x80: return "PROTO";          case 0x95: return "FRAME";
-    case '}': return "EMPTY_DICT";      case ']': return "EMPTY_LIST";
-    case ')': return "EMPTY_TUPLE";     case '(': return "MARK";
-    case 't': return "TUPLE";           case 0x85: return "TUPLE1";
-    case 0x86: return "TUPLE2";         case 0x87: return "TUPLE3";
-    case 's': return "SETITEM";         case 'u': return "SETITEMS";
-    case 'a': return "APPEND";          case 'e': return "APPENDS";
-    case 'q': return "BINPUT";          case 'r': return "LONG_BINPUT";
-    case 0x94: return "MEMOIZE";        case 'h': return "BINGET";
-    case 'j': return "LONG_BINGET";     case 'J': return "BININT";
-    case 'K': return "BININT1";         case 'M': return "BININT2";
-    case 0x8a: return "LONG1";          case 'G': return "BINFLOAT";
-    case 0x88: return "NEWTRUE";        case 0x89: return "NEWFALSE";
-    case 'N': return "NONE";            case 'X': return "BINUNICODE";
-    case 0x8c: return "SHORT_BINUNICODE"; case 0x8d: return "BINUNICODE8";
-    case 'T': return "BINSTRING";       case 'U': return "SHORT_BINSTRING";
-    case 'c': return "GLOBAL";          case 0x93: return "STACK_GLOBAL";
-    case 'R': return "REDUCE";          case 'b': return "BUILD";
-    case 'Q': return "BINPERSID";       case '.': return "STOP";
-    /* known to pickle, refused here */
-    case 'i': return "INST";            case 'o': return "OBJ";
-    case 0x81: return "NEWOBJ";         case 0x92: return "NEWOBJ_EX";
-    case 0x82: return "EXT1";           case 0x83: return "EXT2";
-    case 0x84: return "EXT4";           case 'P': return "PERSID";
-    case '0': return "POP";             case '1': return "POP_MARK";
-    case '2': return "DUP";             case 'F': return "FLOAT";
-    case 'I': return "INT";             case 'L': return "LONG";
-    case 0x8b: return "LONG4";          case 'S': return "STRING";
-    case 'V': return "UNICODE";         case 'd': return "DICT";
-    case 'l': return "LIST";            case 'g': return "GET";
-    case 'p': return "PUT";             case 'B': return "BINBYTES";
-    case 'C': return "SHORT_BINBYTES";  case 0x8e: return "BINBYTES8";
-    case 0x96: return "BYTEARRAY8";     case 0x97: return "NEXT_BUFFER";
-    case 0x98: return "READONLY_BUFFER"; case 0x8f: return "EMPTY_SET";
-    case 0x90: return "ADDITEMS";       case 0x91: return "FROZENSET";
-    default: return NULL;
-    }
-}
+/* ---- the opcodes --------------------------------------------------------- */
+/* Each opcode's name (for messages) and the size of the little-endian
+ * argument that follows it: 0 for none, or one the opcode reads itself
+ * (LONG1, BINFLOAT, GLOBAL). An opcode without a name is unknown. */
+static const struct {
+    const char *name;
+    uint8_t arg;
+} opcodes[256] = {
+    [0x80] = {"PROTO", 1},        [0x95] = {"FRAME", 8},          ['}'] = {"EMPTY_DICT", 0},
+    [']'] = {"EMPTY_LIST", 0},    [')'] = {"EMPTY_TUPLE", 0},     ['('] = {"MARK", 0},
+    ['t'] = {"TUPLE", 0},         [0x85] = {"TUPLE1", 0},         [0x86] = {"TUPLE2", 0},
+    [0x87] = {"TUPLE3", 0},       ['s'] = {"SETITEM", 0},         ['u'] = {"SETITEMS", 0},
+    ['a'] = {"APPEND", 0},        ['e'] = {"APPENDS", 0},         ['q'] = {"BINPUT", 1},
+    ['r'] = {"LONG_BINPUT", 4},   [0x94] = {"MEMOIZE", 0},        ['h'] = {"BINGET", 1},
+    ['j'] = {"LONG_BINGET", 4},   ['J'] = {"BININT", 4},          ['K'] = {"BININT1", 1},
+    ['M'] = {"BININT2", 2},       [0x8a] = {"LONG1", 0},          ['G'] = {"BINFLOAT", 0},
+    [0x88] = {"NEWTRUE", 0},      [0x89] = {"NEWFALSE", 0},       ['N'] = {"NONE", 0},
+    ['X'] = {"BINUNICODE", 4},    [0x8c] = {"SHORT_BINUNICODE", 1}, [0x8d] = {"BINUNICODE8", 8},
+    ['T'] = {"BINSTRING", 4},     ['U'] = {"SHORT_BINSTRING", 1}, ['c'] = {"GLOBAL", 0},
+    [0x93] = {"STACK_GLOBAL", 0}, ['R'] = {"REDUCE", 0},          ['b'] = {"BUILD", 0},
+    ['Q'] = {"BINPERSID", 0},     ['.'] = {"STOP", 0},
+    /* known to pickle, refused here (their arguments are never read) */
+    ['i'] = {"INST"},             ['o'] = {"OBJ"},                [0x81] = {"NEWOBJ"},
+    [0x92] = {"NEWOBJ_EX"},       [0x82] = {"EXT1"},              [0x83] = {"EXT2"},
+    [0x84] = {"EXT4"},            ['P'] = {"PERSID"},             ['0'] = {"POP"},
+    ['1'] = {"POP_MARK"},         ['2'] = {"DUP"},                ['F'] = {"FLOAT"},
+    ['I'] = {"INT"},              ['L'] = {"LONG"},               [0x8b] = {"LONG4"},
+    ['S'] = {"STRING"},           ['V'] = {"UNICODE"},            ['d'] = {"DICT"},
+    ['l'] = {"LIST"},             ['g'] = {"GET"},                ['p'] = {"PUT"},
+    ['B'] = {"BINBYTES"},         ['C'] = {"SHORT_BINBYTES"},     [0x8e] = {"BINBYTES8"},
+    [0x96] = {"BYTEARRAY8"},      [0x97] = {"NEXT_BUFFER"},       [0x98] = {"READONLY_BUFFER"},
+    [0x8f] = {"EMPTY_SET"},       [0x90] = {"ADDITEMS"},          [0x91] = {"FROZENSET"},
+};
+
+static const char *op_name(int c) { return opcodes[c & 0xff].name; }
 
 /* ---- the machine --------------------------------------------------------- */
 typedef struct {
@@ -195,13 +190,9 @@ static void free_all(val *v)
 
 static int seq_push(val *s, val *x)
 {
-    if (s->u.seq.n == s->u.seq.cap) {
-        size_t nc = s->u.seq.cap ? 2 * s->u.seq.cap : 4;
-        val **nv = realloc(s->u.seq.v, nc * sizeof *nv);
-        if (!nv) return -1;
-        s->u.seq.v = nv;
-        s->u.seq.cap = nc;
-    }
+    val **nv = spo_grow(s->u.seq.v, &s->u.seq.cap, s->u.seq.n + 1, sizeof *nv, 4);
+    if (!nv) return -1;
+    s->u.seq.v = nv;
     s->u.seq.v[s->u.seq.n++] = x;
     return 0;
 }
@@ -213,13 +204,9 @@ static size_t avail(const machine *m) { return m->sp - fence(m); }
 static int push(machine *m, val *v)
 {
     if (!v) return oom(m);
-    if (m->sp == m->scap) {
-        size_t nc = m->scap ? 2 * m->scap : 64;
-        val **ns = realloc(m->stack, nc * sizeof *ns);
-        if (!ns) return oom(m);
-        m->stack = ns;
-        m->scap = nc;
-    }
+    val **ns = spo_grow(m->stack, &m->scap, m->sp + 1, sizeof *ns, 64);
+    if (!ns) return oom(m);
+    m->stack = ns;
     m->stack[m->sp++] = v;
     return SPO_OK;
 }
@@ -479,21 +466,21 @@ static int into_container(machine *m, size_t n, vkind kind, const char *many)
 
 static int step(machine *m, int *stop)
 {
-    int rc = SPO_OK;
     m->at = m->pos;
     m->op = m->p[m->pos++];
+    size_t w = opcodes[m->op].arg;
+    int rc = need_bytes(m, w);
+    if (rc) return rc;
+    const uint64_t a = rd_le(m->p + m->pos, (int)w); /* the opcode's argument */
+    m->pos += w;
     const uint8_t *q = m->p + m->pos;
     val *v;
     switch (m->op) {
     case 0x80: /* PROTO */
-        if ((rc = need_bytes(m, 1))) return rc;
-        if (q[0] > 5) return fail(m, "unsupported pickle protocol %d", q[0]);
-        m->pos += 1;
+        if (a > 5) return fail(m, "unsupported pickle protocol %d", (int)a);
         return SPO_OK;
     case 0x95: /* FRAME: a length hint only */
-        if ((rc = need_bytes(m, 8))) return rc;
-        if (rd_le(q, 8) > m->len - m->pos - 8) return fail(m, "truncated pickle in FRAME");
-        m->pos += 8;
+        if (a > m->len - m->pos) return fail(m, "truncated pickle in FRAME");
         return SPO_OK;
     case '}': return push(m, mk(m, V_DICT));
     case ']': return push(m, mk(m, V_LIST));
@@ -519,35 +506,11 @@ static int step(machine *m, int *stop)
     case 'u': return into_container(m, 0, V_DICT, "SETITEMS");
     case 'a': return into_container(m, 1, V_LIST, "APPENDS"); /* APPEND */
     case 'e': return into_container(m, 0, V_LIST, "APPENDS");
-    case 'q':
-        if ((rc = need_bytes(m, 1))) return rc;
-        m->pos += 1;
-        return put_memo(m, q[0]);
-    case 'r':
-        if ((rc = need_bytes(m, 4))) return rc;
-        m->pos += 4;
-        return put_memo(m, rd_le(q, 4));
+    case 'q': case 'r': return put_memo(m, a); /* BINPUT, LONG_BINPUT */
     case 0x94: return put_memo(m, m->memo_used);
-    case 'h':
-        if ((rc = need_bytes(m, 1))) return rc;
-        m->pos += 1;
-        return get_memo(m, q[0]);
-    case 'j':
-        if ((rc = need_bytes(m, 4))) return rc;
-        m->pos += 4;
-        return get_memo(m, rd_le(q, 4));
-    case 'J':
-        if ((rc = need_bytes(m, 4))) return rc;
-        m->pos += 4;
-        return push_int(m, V_INT, (int32_t)(uint32_t)rd_le(q, 4));
-    case 'K':
-        if ((rc = need_bytes(m, 1))) return rc;
-        m->pos += 1;
-        return push_int(m, V_INT, q[0]);
-    case 'M':
-        if ((rc = need_bytes(m, 2))) return rc;
-        m->pos += 2;
-        return push_int(m, V_INT, (int64_t)rd_le(q, 2));
+    case 'h': case 'j': return get_memo(m, a); /* BINGET, LONG_BINGET */
+    case 'J': return push_int(m, V_INT, (int32_t)(uint32_t)a);
+    case 'K': case 'M': return push_int(m, V_INT, (int64_t)a);
     case 0x8a: { /* LONG1: n bytes, little-endian two's complement */
         if ((rc = need_bytes(m, 1))) return rc;
         int n = q[0];
@@ -572,25 +535,10 @@ static int step(machine *m, int *stop)
     case 0x88: return push_int(m, V_BOOL, 1);
     case 0x89: return push_int(m, V_BOOL, 0);
     case 'N': return push(m, mk(m, V_NONE));
-    case 'X':
-        if ((rc = need_bytes(m, 4))) return rc;
-        m->pos += 4;
-        return push_str(m, rd_le(q, 4));
-    case 0x8c: case 'U':
-        if ((rc = need_bytes(m, 1))) return rc;
-        m->pos += 1;
-        return push_str(m, q[0]);
-    case 0x8d:
-        if ((rc = need_bytes(m, 8))) return rc;
-        m->pos += 8;
-        return push_str(m, rd_le(q, 8));
-    case 'T': {
-        if ((rc = need_bytes(m, 4))) return rc;
-        int32_t n = (int32_t)(uint32_t)rd_le(q, 4);
-        if (n < 0) return fail(m, "malformed pickle: negative BINSTRING length");
-        m->pos += 4;
-        return push_str(m, (uint64_t)n);
-    }
+    case 'X': case 0x8c: case 'U': case 0x8d: return push_str(m, a);
+    case 'T':
+        if ((int32_t)(uint32_t)a < 0) return fail(m, "malformed pickle: negative BINSTRING length");
+        return push_str(m, a);
     case 'c': {
         const uint8_t *mod, *name;
         size_t nm, nn;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/grow.h"
 #include "io/h5_impl.h"
 
 /* ---- writing ---------------------------------------------------------------- */
@@ -108,6 +109,16 @@ int spo_h5_attr_int(spo_h5 *f, const char *obj, const char *name, int64_t v)
 int spo_h5_attr_float(spo_h5 *f, const char *obj, const char *name, double v)
 {
     return put_attr(f, obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
+}
+
+int spo_h5_attrs(spo_h5 *f, const char *obj, const spo_h5_attrval *a)
+{
+    int rc = SPO_OK;
+    for (; a->name && !rc; a++)
+        rc = a->kind == SPO_ATTR_STR ? spo_h5_attr_str(f, obj, a->name, a->s)
+             : a->kind == SPO_ATTR_INT ? spo_h5_attr_int(f, obj, a->name, a->i)
+                                       : spo_h5_attr_float(f, obj, a->name, a->f);
+    return rc;
 }
 
 /* ---- reading ----------------------------------------------------------------- */
@@ -365,7 +376,8 @@ int spo_h5_get_attr_float(const spo_h5 *f, const char *obj, const char *name, do
 /* ---- listing ----------------------------------------------------------------- */
 typedef struct {
     spo_fileinfo *fi;
-    int cap, count_nonfinite, rc;
+    size_t cap;
+    int count_nonfinite, rc;
     const spo_h5 *f;
 } visit_ctx;
 
@@ -439,13 +451,9 @@ static herr_t visit(hid_t obj, const char *name, const H5O_info_t *oi, void *p)
     visit_ctx *c = p;
     if (oi->type != H5O_TYPE_DATASET) return 0;
     spo_fileinfo *fi = c->fi;
-    if (fi->nds == c->cap) {
-        int cap = c->cap ? c->cap * 2 : 32;
-        spo_dsinfo *nd = realloc(fi->ds, (size_t)cap * sizeof *nd);
-        if (!nd) { c->rc = spo_err(SPO_EIO, "out of memory"); return -1; }
-        fi->ds = nd;
-        c->cap = cap;
-    }
+    spo_dsinfo *nd = spo_grow(fi->ds, &c->cap, (size_t)fi->nds + 1, sizeof *nd, 32);
+    if (!nd) { c->rc = SPO_EIO; return -1; }
+    fi->ds = nd;
     char full[300];
     snprintf(full, sizeof full, "/%s", name);
     hid_t ds = H5Dopen2(obj, name, spo_h5_dapl());

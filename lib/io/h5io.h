@@ -59,6 +59,17 @@ int spo_h5_write_strings(spo_h5 *f, const char *name, int64_t n, const char *con
 int spo_h5_attr_str(spo_h5 *f, const char *obj, const char *name, const char *v);
 int spo_h5_attr_int(spo_h5 *f, const char *obj, const char *name, int64_t v);
 int spo_h5_attr_float(spo_h5 *f, const char *obj, const char *name, double v);
+/* A list of attributes, written in order by spo_h5_attrs; it ends with an
+ * entry whose name is NULL. */
+typedef enum { SPO_ATTR_STR, SPO_ATTR_INT, SPO_ATTR_REAL } spo_attr_kind;
+typedef struct {
+    const char *name;
+    spo_attr_kind kind;
+    const char *s; /* SPO_ATTR_STR */
+    int64_t i;     /* SPO_ATTR_INT */
+    double f;      /* SPO_ATTR_REAL (stored as a double) */
+} spo_h5_attrval;
+int spo_h5_attrs(spo_h5 *f, const char *obj, const spo_h5_attrval *a);
 
 /* ---- reading ---- */
 int spo_h5_exists(const spo_h5 *f, const char *name);

@@ -11,13 +11,15 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/grow.h"
 #include "io/outfile.h"
 
 struct spo_imgout {
     int kind, force, made_dir;
     char *path;
     char **written; /* paths renamed into the folder so far */
-    int nwritten, cap;
+    int nwritten;
+    size_t cap;
     spo_outfile file; /* FILE.png, FILE.tar or stdout */
     spo_tar *tar;
 };
@@ -115,12 +117,9 @@ int spo_imgout_open(spo_imgout **out, const char *path, int n, const char *const
 
 static int put_dir(spo_imgout *o, const char *name, const uint8_t *rgb, int w, int h, const spo_png_text *tx, int nt)
 {
-    if (o->nwritten == o->cap) {
-        int cap = o->cap ? 2 * o->cap : 16;
-        char **p = realloc(o->written, (size_t)cap * sizeof *p);
-        if (!p) return spo_err(SPO_EIO, "out of memory");
-        o->written = p, o->cap = cap;
-    }
+    char **p = spo_grow(o->written, &o->cap, (size_t)o->nwritten + 1, sizeof *p, 16);
+    if (!p) return SPO_EIO;
+    o->written = p;
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", o->path, name);
     int rc = spo_png_file_write(path, rgb, w, h, tx, nt, o->force);

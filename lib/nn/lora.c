@@ -107,12 +107,12 @@ int spo_lora_write(spo_h5 *f, const spo_lora *l)
         snprintf(p, sizeof p, "/lora/%s/up", m->name);
         rc = spo_h5_write(f, p, SPO_T_F32, 2, su, m->up);
     }
-    if (!rc) rc = spo_h5_attr_str(f, NULL, "lora_id", l->lora_id);
-    if (!rc) rc = spo_h5_attr_str(f, NULL, "model_id", l->model_id);
-    if (!rc) rc = spo_h5_attr_int(f, NULL, "rank", l->rank);
-    if (!rc) rc = spo_h5_attr_float(f, NULL, "alpha", l->alpha);
-    if (!rc) rc = spo_h5_attr_int(f, NULL, "step", l->step);
-    return rc;
+    const spo_h5_attrval at[] = {
+        {"lora_id", SPO_ATTR_STR, .s = l->lora_id}, {"model_id", SPO_ATTR_STR, .s = l->model_id},
+        {"rank", SPO_ATTR_INT, .i = l->rank},       {"alpha", SPO_ATTR_REAL, .f = l->alpha},
+        {"step", SPO_ATTR_INT, .i = l->step},       {NULL},
+    };
+    return rc ? rc : spo_h5_attrs(f, NULL, at);
 }
 
 int spo_lora_read(spo_lora *l, const spo_h5 *f)

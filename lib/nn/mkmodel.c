@@ -41,6 +41,14 @@ static int write_text(const char *dir, const char *name, const char *text)
     return bad ? spo_err(SPO_EIO, "%s: write error", p) : SPO_OK;
 }
 
+/* A component's config.json (dir/name) written from text, and parsed for
+ * the model's own config reader: the file and the model agree. */
+static int write_config(const char *dir, const char *name, const char *text, cJSON **j)
+{
+    int rc = write_text(dir, name, text);
+    return rc ? rc : spo_cfg_parse(j, text, strlen(text), name);
+}
+
 static int make_dir(const char *dir, const char *sub)
 {
     char p[2 * PATH_MAX];
@@ -78,13 +86,16 @@ static void init_tensor(const spo_param *e, float *v, uint64_t seed, uint32_t st
     for (size_t i = 0; i < n; i++) v[i] *= std;
 }
 
-/* Fill a parameter table with seeded values on the host and write it as one
- * safetensors file, or as a PyTorch checkpoint (torch.save's format) when
- * the path ends in .bin (names prefixed). stream0 keeps tables' streams
- * apart. */
-static int write_params(const spo_params *ps, const char *path, const char *prefix, spo_st_dtype dt, uint64_t seed,
-                        uint32_t stream0)
+/* Fill a parameter table with values seeded by o->seed on the host and
+ * write it in o->dtype as one safetensors file dir/name, or as a PyTorch
+ * checkpoint (torch.save's format) when the name ends in .bin (names
+ * prefixed). stream0 keeps tables' streams apart. */
+static int write_params(const spo_params *ps, const char *dir, const char *name, const char *prefix,
+                        const spo_mkmodel_opts *o, uint32_t stream0)
 {
+    char path[2 * PATH_MAX];
+    join(path, sizeof path, dir, name);
+    const spo_st_dtype dt = o->dtype;
     size_t pl = strlen(path);
     int bin = pl > 4 && !strcmp(path + pl - 4, ".bin");
     spo_pt_dtype pdt = dt == SPO_ST_F16 ? SPO_PT_F16 : dt == SPO_ST_BF16 ? SPO_PT_BF16 : SPO_PT_F32;
@@ -97,7 +108,7 @@ static int write_params(const spo_params *ps, const char *path, const char *pref
     for (int i = 0; i < ps->n && !rc; i++) {
         const spo_param *e = &ps->p[i];
         float *v = host + e->offset;
-        init_tensor(e, v, seed, stream0 + (uint32_t)i);
+        init_tensor(e, v, o->seed, stream0 + (uint32_t)i);
         char name[512];
         snprintf(name, sizeof name, "%s%s", prefix ? prefix : "", e->name);
         rc = bin ? spo_ptbin_writer_add(pw, name, pdt, e->ndim, e->shape, v)
@@ -203,24 +214,19 @@ static int mk_unet(const char *dir, const mk_preset_t *p, const spo_mkmodel_opts
 {
     spo_unet_config cfg;
     spo_unet *u = NULL;
-    char path[2 * PATH_MAX];
     int rc = make_dir(dir, "unet");
     if (!rc) rc = write_text(dir, "unet/config.json", p->unet);
     if (!rc) rc = spo_unet_config_parse(&cfg, p->unet);
     if (!rc) rc = spo_unet_create(&u, &cfg, NULL);
-    join(path, sizeof path, dir, "unet/diffusion_pytorch_model.safetensors");
     say(o, "unet");
-    if (!rc) rc = write_params(spo_unet_params(u), path, NULL, o->dtype, o->seed, 0);
+    if (!rc) rc = write_params(spo_unet_params(u), dir, "unet/diffusion_pytorch_model.safetensors", NULL, o, 0);
     spo_unet_free(u);
     return rc;
 }
 
 static int mk_vae(const char *dir, const mk_preset_t *p, const spo_mkmodel_opts *o, spo_dev *dev)
 {
-    char path[2 * PATH_MAX];
-    join(path, sizeof path, dir, "vae");
     int rc = make_dir(dir, "vae");
-    if (!rc) rc = write_text(dir, "vae/config.json", p->vae);
     /* the decoder's table comes from the loader's own declaration: read the
      * config through a throwaway model with zero weights */
     spo_vae *v = NULL;
@@ -229,14 +235,13 @@ static int mk_vae(const char *dir, const mk_preset_t *p, const spo_mkmodel_opts 
     spo_params_init(&enc);
     cJSON *j = NULL;
     spo_vae_config cfg;
-    if (!rc) rc = spo_cfg_parse(&j, p->vae, strlen(p->vae), "vae/config.json");
+    if (!rc) rc = write_config(dir, "vae/config.json", p->vae, &j);
     if (!rc) rc = spo_vae_config_from_json(&cfg, j);
     if (!rc) rc = spo_vae_create(&v, &cfg, dev);
     if (!rc) rc = vae_encoder_params(&enc, &cfg);
     if (!rc) rc = concat_params(&all, &enc, spo_vae_params(v));
-    join(path, sizeof path, dir, "vae/diffusion_pytorch_model.safetensors");
     say(o, "vae");
-    if (!rc) rc = write_params(&all, path, NULL, o->dtype, o->seed, 1u << 20);
+    if (!rc) rc = write_params(&all, dir, "vae/diffusion_pytorch_model.safetensors", NULL, o, 1u << 20);
     cJSON_Delete(j);
     spo_params_free(&all);
     spo_params_free(&enc);
@@ -248,16 +253,14 @@ static int mk_text(const char *dir, const mk_preset_t *p, const spo_mkmodel_opts
 {
     char path[2 * PATH_MAX];
     int rc = make_dir(dir, "text_encoder");
-    if (!rc) rc = write_text(dir, "text_encoder/config.json", p->text);
     cJSON *j = NULL;
     spo_clip_text_config cfg;
     spo_clip_text *m = NULL;
-    if (!rc) rc = spo_cfg_parse(&j, p->text, strlen(p->text), "text_encoder/config.json");
+    if (!rc) rc = write_config(dir, "text_encoder/config.json", p->text, &j);
     if (!rc) rc = spo_clip_text_config_parse(&cfg, j);
     if (!rc) rc = spo_clip_text_create(&m, &cfg, dev);
-    join(path, sizeof path, dir, "text_encoder/model.safetensors");
     say(o, "text_encoder");
-    if (!rc) rc = write_params(spo_clip_text_params(m), path, NULL, o->dtype, o->seed, 2u << 20);
+    if (!rc) rc = write_params(spo_clip_text_params(m), dir, "text_encoder/model.safetensors", NULL, o, 2u << 20);
     cJSON_Delete(j);
     if (m) spo_clip_text_free(m);
     join(path, sizeof path, dir, "tokenizer");
@@ -270,14 +273,13 @@ static int mk_spm(const char *dir, const mk_preset_t *p, const spo_mkmodel_opts 
     char path[2 * PATH_MAX];
     int rc = make_dir(dir, "spm");
     if (!rc) rc = make_dir(dir, "spm/clip");
-    if (!rc) rc = write_text(dir, "spm/clip/config.json", p->spm);
     cJSON *j = NULL;
     spo_spm_config cfg;
     spo_spm *m = NULL;
     spo_params clip, all;
     spo_params_init(&clip);
     spo_params_init(&all);
-    if (!rc) rc = spo_cfg_parse(&j, p->spm, strlen(p->spm), "spm/clip/config.json");
+    if (!rc) rc = write_config(dir, "spm/clip/config.json", p->spm, &j);
     if (!rc) rc = spo_spm_config_parse(&cfg, j);
     if (!rc) rc = spo_spm_create(&m, &cfg, dev);
     join(path, sizeof path, dir, "spm/clip");
@@ -286,16 +288,14 @@ static int mk_spm(const char *dir, const mk_preset_t *p, const spo_mkmodel_opts 
     say(o, "spm");
     /* the preference model: every tensor, named and saved as the official
      * checkpoint (a torch.save'd state dict, "model." prefix) */
-    join(path, sizeof path, dir, "spm/spm.bin");
-    if (!rc) rc = write_params(&all, path, "model.", o->dtype, o->seed, 3u << 20);
+    if (!rc) rc = write_params(&all, dir, "spm/spm.bin", "model.", o, 3u << 20);
     /* the CLIP directory alone (PickScore's layout): the same values without
      * the time conditioning, which a plain CLIPModel does not have */
     for (int i = 0; i < all.n && !rc; i++) {
         const spo_param *e = &all.p[i];
         if (!strstr(e->name, "t_embedder") && !strstr(e->name, "adaLN_modulation")) rc = copy_entry(&clip, e);
     }
-    join(path, sizeof path, dir, "spm/clip/model.safetensors");
-    if (!rc) rc = write_params(&clip, path, NULL, o->dtype, o->seed, 4u << 20);
+    if (!rc) rc = write_params(&clip, dir, "spm/clip/model.safetensors", NULL, o, 4u << 20);
     cJSON_Delete(j);
     spo_params_free(&clip);
     spo_params_free(&all);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow.h"
 #include "core/philox.h"
 #include "ckpt/safetensors.h"
 
@@ -27,13 +28,9 @@ void spo_params_free(spo_params *ps)
 int spo_params_add(spo_params *ps, float **slot, const char *name, int64_t d0, int64_t d1, int64_t d2, int64_t d3)
 {
     if (ps->buf) return spo_err(SPO_EINVAL, "params: add '%s' after alloc", name);
-    if (ps->n == ps->cap) {
-        int cap = ps->cap ? ps->cap * 2 : 256;
-        spo_param *p = realloc(ps->p, cap * sizeof *p);
-        if (!p) return spo_err(SPO_EIO, "out of memory");
-        ps->p = p;
-        ps->cap = cap;
-    }
+    spo_param *p = spo_grow(ps->p, &ps->cap, (size_t)ps->n + 1, sizeof *p, 256);
+    if (!p) return SPO_EIO;
+    ps->p = p;
     spo_param *e = &ps->p[ps->n];
     memset(e, 0, sizeof *e);
     int64_t d[4] = {d0, d1, d2, d3};
@@ -141,6 +138,10 @@ static int st_info(void *ctx, int i, const char **name, int *ndim, const int64_t
 
 static int st_read(void *ctx, int i, float *dst) { return spo_st_read_f32(ctx, spo_st_get(ctx, i), dst); }
 
+spo_tensor_src spo_tensor_src_st(spo_st *st, const char *label)
+{
+    return (spo_tensor_src){label, st, spo_st_count(st), st_info, st_read};
+}
 
 static int ignored(const spo_params *ps, const char *name)
 {
@@ -255,7 +256,7 @@ static int with_file(spo_params *ps, const char *path, const char *prefix, int a
 {
     spo_st *st;
     SPO_TRY(spo_st_open(&st, path));
-    spo_tensor_src src = {path, st, spo_st_count(st), st_info, st_read};
+    spo_tensor_src src = spo_tensor_src_st(st, path);
     int rc = match(&ps, 1, &src, prefix, allow_extra, 0);
     if (!rc && dev) rc = spo_params_alloc(ps, dev);
     if (!rc && load) rc = ps->buf ? match(&ps, 1, &src, prefix, allow_extra, 1)

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ckpt/safetensors.h"
 #include "ops/ops.h"
 
 typedef struct {
@@ -28,7 +29,8 @@ typedef struct {
 
 typedef struct {
     spo_param *p;
-    int n, cap;
+    int n;
+    size_t cap;
     size_t total;     /* floats */
     float *buf;       /* device memory, after alloc */
     spo_dev *dev;
@@ -77,6 +79,9 @@ typedef struct {
     int (*info)(void *ctx, int i, const char **name, int *ndim, const int64_t **shape);
     int (*read)(void *ctx, int i, float *dst);
 } spo_tensor_src;
+/* An open safetensors file as a tensor source named label (st stays the
+ * caller's, to close after the source's last use). */
+spo_tensor_src spo_tensor_src_st(spo_st *st, const char *label);
 /* Load several tables from one source, as spo_params_load does for one:
  * every source tensor (not ignored by a table's ignore list) must be
  * declared by exactly one of the tables (else "unexpected", unless

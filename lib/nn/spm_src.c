@@ -9,15 +9,6 @@
 #include "ckpt/safetensors.h"
 #include "nn/spm_impl.h"
 
-static int st_info(void *ctx, int i, const char **name, int *ndim, const int64_t **shape)
-{
-    const spo_st_tensor *t = spo_st_get(ctx, i);
-    *name = t->name, *ndim = t->ndim, *shape = t->shape;
-    return SPO_OK;
-}
-
-static int st_read(void *ctx, int i, float *dst) { return spo_st_read_f32(ctx, spo_st_get(ctx, i), dst); }
-
 static int pt_info(void *ctx, int i, const char **name, int *ndim, const int64_t **shape)
 {
     const spo_ptbin_tensor *t = spo_ptbin_get(ctx, i);
@@ -55,10 +46,8 @@ int spo_spm_src_open(spm_src *s, const char *path)
     }
     spo_st *st;
     if ((rc = spo_st_open(&st, path))) return rc;
-    s->h = s->src.ctx = st;
-    s->src.count = spo_st_count(st);
-    s->src.info = st_info;
-    s->src.read = st_read;
+    s->h = st;
+    s->src = spo_tensor_src_st(st, path);
     return SPO_OK;
 }
 

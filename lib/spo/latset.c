@@ -120,13 +120,10 @@ int spo_latset_read(spo_latset *s, const spo_h5 *f, const char *what, int latent
     spo_err_clear();
     size_t n = (size_t)s->rows * s->cols * s->C * s->h * s->w, r = (size_t)s->rows;
     s->latents = malloc(n * sizeof *s->latents);
-    s->prompt_id = malloc(r * sizeof(int64_t));
-    s->seed = malloc(r * sizeof(int64_t));
-    s->step = malloc(r * sizeof(int64_t));
-    s->timestep = malloc(r * sizeof(int64_t));
-    s->dup = calloc(r, sizeof(int));
-    if (!s->latents || !s->prompt_id || !s->seed || !s->step || !s->timestep || !s->dup)
-        rc = spo_err(SPO_EIO, "out of memory (%zu latent values)", n);
+    int64_t *col = malloc(4 * r * sizeof *col); /* the four int64 columns, one block */
+    s->dup = calloc(r, sizeof *s->dup);
+    if (col) s->prompt_id = col, s->seed = col + r, s->step = col + 2 * r, s->timestep = col + 3 * r;
+    if (!s->latents || !col || !s->dup) rc = spo_err(SPO_EIO, "out of memory (%zu latent values)", n);
     if (!rc) rc = spo_h5_read_f32(f, ch->dataset, s->latents, n);
     if (!rc) rc = read_rows(s, f, strcmp(ch->what, "parent") && strcmp(ch->what, "latents"));
     if (rc) spo_latset_free(s);
@@ -148,10 +145,7 @@ void spo_latset_name(const spo_latset *s, int i, char *buf, size_t n)
 void spo_latset_free(spo_latset *s)
 {
     free(s->latents);
-    free(s->prompt_id);
-    free(s->seed);
-    free(s->step);
-    free(s->timestep);
+    free(s->prompt_id); /* and seed, step, timestep: one block */
     free(s->dup);
     memset(s, 0, sizeof *s);
 }

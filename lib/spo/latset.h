@@ -27,7 +27,7 @@ typedef struct {
     int rows, cols;      /* images = rows * cols; image i is row i / cols, column i % cols */
     int C, h, w;         /* latent shape */
     float *latents;      /* [rows * cols, C, h, w] */
-    int64_t *prompt_id;  /* [rows] */
+    int64_t *prompt_id;  /* [rows]; the block that seed, step and timestep are carved from */
     int64_t *seed;       /* [rows] (pairs: /key[i,0]) */
     int64_t *step;       /* [rows] inference step of the latent's parent (pairs: /key[i,2]) */
     int64_t *timestep;   /* [rows] timestep of the latents (0 for clean ones) */

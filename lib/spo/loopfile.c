@@ -160,11 +160,11 @@ int spo_loopattrs_read(const spo_h5 *f, spo_loopattrs *a)
 
 int spo_loopattrs_write(spo_h5 *out, const spo_loopattrs *a)
 {
-    int rc = spo_h5_attr_str(out, NULL, "model_id", a->model_id);
-    if (!rc) rc = spo_h5_attr_str(out, NULL, "lora_id", a->lora_id);
-    if (!rc) rc = spo_h5_attr_int(out, NULL, "seed", a->seed);
-    if (!rc) rc = spo_h5_attr_int(out, NULL, "step", a->step);
-    if (!rc) rc = spo_h5_attr_int(out, NULL, "num_steps", a->num_steps);
-    if (!rc) rc = spo_h5_attr_int(out, NULL, "timestep", a->timestep);
-    return rc;
+    const spo_h5_attrval at[] = {
+        {"model_id", SPO_ATTR_STR, .s = a->model_id}, {"lora_id", SPO_ATTR_STR, .s = a->lora_id},
+        {"seed", SPO_ATTR_INT, .i = a->seed},         {"step", SPO_ATTR_INT, .i = a->step},
+        {"num_steps", SPO_ATTR_INT, .i = a->num_steps}, {"timestep", SPO_ATTR_INT, .i = a->timestep},
+        {NULL},
+    };
+    return spo_h5_attrs(out, NULL, at);
 }

@@ -66,12 +66,12 @@ static int create_all(spo_h5 *out, const spo_pairsrc *s, int64_t N, int64_t P, s
     if (!rc && s->E) rc = spo_h5_create_rows(out, "/pooled", ct, 2, pe);
     pe[0] = 1;
     if (!rc && s->E) rc = spo_h5_write(out, "/uncond_pooled", ct, 2, pe, s->uncond_pooled);
-    if (!rc) rc = spo_h5_attr_str(out, NULL, "model_id", s->model_id);
-    if (!rc) rc = spo_h5_attr_str(out, NULL, "text_clean", s->text_clean);
-    if (!rc) rc = spo_h5_attr_int(out, NULL, "num_steps", s->num_steps);
-    if (!rc) rc = spo_h5_attr_float(out, NULL, "guidance", s->guidance);
-    if (!rc) rc = spo_h5_attr_float(out, NULL, "eta", s->eta);
-    return rc;
+    const spo_h5_attrval at[] = {
+        {"model_id", SPO_ATTR_STR, .s = s->model_id}, {"text_clean", SPO_ATTR_STR, .s = s->text_clean},
+        {"num_steps", SPO_ATTR_INT, .i = s->num_steps}, {"guidance", SPO_ATTR_REAL, .f = s->guidance},
+        {"eta", SPO_ATTR_REAL, .f = s->eta},          {NULL},
+    };
+    return rc ? rc : spo_h5_attrs(out, NULL, at);
 }
 
 static int put_row(spo_h5 *out, int64_t i, const spo_pairrow *r)

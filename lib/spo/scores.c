@@ -12,11 +12,12 @@ int spo_scores_write(spo_h5 *out, const spo_poolmeta *m, const char *scorer, int
     int64_t shape[2] = {m->B, m->K};
     int rc = spo_h5_write(out, "/scores", SPO_T_F32, 2, shape, scores);
     if (!rc) rc = spo_h5_write(out, "/prompt_id", SPO_T_I64, 1, shape, pid);
-    if (!rc) rc = spo_h5_attr_str(out, NULL, "scorer", scorer);
-    if (!rc) rc = spo_h5_attr_int(out, NULL, "step", m->attrs.step);
-    if (!rc) rc = spo_h5_attr_int(out, NULL, "timestep", timestep);
-    if (!rc) rc = spo_h5_attr_str(out, NULL, "model_id", m->attrs.model_id);
-    return rc;
+    const spo_h5_attrval at[] = {
+        {"scorer", SPO_ATTR_STR, .s = scorer},       {"step", SPO_ATTR_INT, .i = m->attrs.step},
+        {"timestep", SPO_ATTR_INT, .i = timestep},   {"model_id", SPO_ATTR_STR, .s = m->attrs.model_id},
+        {NULL},
+    };
+    return rc ? rc : spo_h5_attrs(out, NULL, at);
 }
 
 int spo_scores_match(const spo_h5 *sc, const spo_h5 *pool, const spo_poolmeta *m, const int64_t *ids)

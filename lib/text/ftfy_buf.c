@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/grow.h"
 #include "text/ftfy_impl.h"
 #include "text/unicode.h"
 
@@ -11,16 +12,9 @@
 
 int spo_ft_reserve(spo_ft_str *s, size_t need)
 {
-    if (need <= s->cap) return SPO_OK;
-    size_t c = s->cap ? s->cap : 64;
-    while (c < need) {
-        if (c > SIZE_MAX / 8) return spo_err(SPO_EIO, "out of memory");
-        c *= 2;
-    }
-    uint32_t *p = realloc(s->p, c * sizeof *p);
-    if (!p) return spo_err(SPO_EIO, "out of memory");
+    uint32_t *p = spo_grow(s->p, &s->cap, need, sizeof *p, 64);
+    if (!p) return SPO_EIO;
     s->p = p;
-    s->cap = c;
     return SPO_OK;
 }
 
@@ -41,16 +35,9 @@ int spo_ft_append(spo_ft_str *s, const uint32_t *p, size_t n)
 
 int spo_ft_breserve(spo_ft_bytes *b, size_t need)
 {
-    if (need <= b->cap) return SPO_OK;
-    size_t c = b->cap ? b->cap : 256;
-    while (c < need) {
-        if (c > SIZE_MAX / 4) return spo_err(SPO_EIO, "out of memory");
-        c *= 2;
-    }
-    unsigned char *p = realloc(b->p, c);
-    if (!p) return spo_err(SPO_EIO, "out of memory");
+    unsigned char *p = spo_grow(b->p, &b->cap, need, 1, 256);
+    if (!p) return SPO_EIO;
     b->p = p;
-    b->cap = c;
     return SPO_OK;
 }
 
