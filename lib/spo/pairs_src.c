@@ -15,18 +15,9 @@
 void spo_pairsrc_free(spo_pairsrc *s)
 {
     if (!s) return;
-    free(s->key);
-    free(s->uncond);
-    free(s->uncond_pooled);
-    free(s->parent);
-    free(s->children);
-    free(s->chain);
-    free(s->tr);
-    free(s->scores);
-    free(s->pb);
-    free(s->erow);
-    free(s->win);
-    free(s->lose);
+    void *own[] = {s->key,    s->uncond, s->uncond_pooled, s->parent, s->children, s->chain,
+                   s->tr,     s->scores, s->pb,            s->erow,   s->win,      s->lose};
+    for (size_t i = 0; i < sizeof own / sizeof *own; i++) free(own[i]);
     free(s);
 }
 
