@@ -17,6 +17,7 @@
 #include "spo/sampler.h"
 #include "nn/unet.h"
 #include "nn/vae.h"
+#include "spo/time_ids.h"
 
 struct spo_gen {
     spo_dev *dev;
@@ -32,6 +33,9 @@ struct spo_gen {
     int P, L, D;
     float *cond;               /* (P, L, D) host */
     float *uncond;             /* (L, D) host */
+    int E;                     /* SDXL: the pooled width (0: SD) */
+    float *pooled;             /* (P, E) host */
+    float *uncond_pooled;      /* (E) host */
     uint32_t *pid;             /* (P) */
 };
 
@@ -87,7 +91,13 @@ int spo_gen_load(spo_gen **out, const char *model_dir, spo_dev *dev)
         spo_gen_free(g);
         return rc;
     }
-    g->L = spo_encoder_len(g->enc), g->D = spo_encoder_dim(g->enc);
+    g->L = spo_encoder_len(g->enc), g->D = spo_encoder_dim(g->enc), g->E = spo_encoder_pooled_dim(g->enc);
+    if ((uc->add_time_dim > 0) != (g->E > 0) || (g->E && g->E != uc->add_text_dim)) {
+        rc = spo_err(SPO_EINVAL, "%s: the text encoders give pooled embeddings %d wide, the UNet takes %d", model_dir,
+                     g->E, uc->add_time_dim > 0 ? uc->add_text_dim : 0);
+        spo_gen_free(g);
+        return rc;
+    }
     *out = g;
     return SPO_OK;
 }
@@ -99,7 +109,7 @@ void spo_gen_free(spo_gen *g)
     spo_unet_free(g->unet);
     spo_vae_free(g->vae);
     if (g->has_lora) spo_lora_free(&g->lora);
-    free(g->cond), free(g->uncond), free(g->pid);
+    free(g->cond), free(g->uncond), free(g->pid), free(g->pooled), free(g->uncond_pooled);
     free(g);
 }
 
@@ -134,25 +144,31 @@ int spo_gen_prompts(spo_gen *g, const char *const *text, const int64_t *id, int 
 {
     enum { CHUNK = 16 }; /* prompts per text-encoder call */
     if (n < 1) return spo_err(SPO_EINVAL, "no prompts");
-    size_t ld = (size_t)g->L * g->D;
+    size_t ld = (size_t)g->L * g->D, E = (size_t)g->E;
     float *cond = malloc((size_t)n * ld * sizeof *cond), *unc = malloc(ld * sizeof *unc);
+    float *pooled = E ? malloc((size_t)n * E * sizeof *pooled) : NULL, *upooled = E ? malloc(E * sizeof *upooled) : NULL;
     uint32_t *pid = malloc((size_t)n * sizeof *pid);
     int32_t *ids = malloc((size_t)CHUNK * g->L * sizeof *ids);
-    int rc = (!cond || !unc || !pid || !ids) ? spo_err(SPO_EIO, "out of memory") : SPO_OK;
+    int rc = (!cond || !unc || !pid || !ids || (E && (!pooled || !upooled))) ? spo_err(SPO_EIO, "out of memory") : SPO_OK;
     for (int i = 0; i < n && !rc; i++) rc = spo_prompt_u32(id[i], "prompts", &pid[i]);
     for (int i0 = 0; i0 < n && !rc; i0 += CHUNK) {
         int m = n - i0 < CHUNK ? n - i0 : CHUNK;
-        rc = spo_encode_prompts(g->enc, text + i0, m, ids, cond + (size_t)i0 * ld);
+        rc = spo_encode_prompts_ex(g->enc, text + i0, m, ids, NULL, cond + (size_t)i0 * ld,
+                                   pooled ? pooled + (size_t)i0 * E : NULL);
     }
+    /* the negative: StableDiffusionPipeline encodes "" when none is given;
+     * StableDiffusionXLPipeline then takes the unconditional embedding of
+     * its config (zeros under force_zeros_for_empty_prompt) */
     const char *neg[1] = {negative ? negative : ""};
-    if (!rc) rc = spo_encode_prompts(g->enc, neg, 1, ids, unc);
+    if (!rc && E && !negative) rc = spo_encode_uncond(g->enc, unc, upooled);
+    else if (!rc) rc = spo_encode_prompts_ex(g->enc, neg, 1, ids, NULL, unc, upooled);
     free(ids);
     if (rc) {
-        free(cond), free(unc), free(pid);
+        free(cond), free(unc), free(pid), free(pooled), free(upooled);
         return rc;
     }
-    free(g->cond), free(g->uncond), free(g->pid);
-    g->cond = cond, g->uncond = unc, g->pid = pid, g->P = n;
+    free(g->cond), free(g->uncond), free(g->pid), free(g->pooled), free(g->uncond_pooled);
+    g->cond = cond, g->uncond = unc, g->pid = pid, g->P = n, g->pooled = pooled, g->uncond_pooled = upooled;
     return SPO_OK;
 }
 
@@ -186,26 +202,34 @@ int spo_gen_init_latents(const spo_gen *g, const spo_gen_opts *o, int first, int
     return SPO_OK;
 }
 
-/* Unguided eps = unet(x, t, cond) of n latents (the pipeline when g <= 1). */
-static int cond_eps(spo_gen *g, const float *x, float t, const int *ctx_of, int n, int h, int w, int bs, float *eps)
+/* Unguided eps = unet(x, t, cond) of n latents (the pipeline when g <= 1);
+ * SDXL with each prompt's pooled embedding and the time ids ad. */
+static int cond_eps(spo_gen *g, const float *x, float t, const int *ctx_of, int n, int h, int w, int bs,
+                    const spo_added *ad, float *eps)
 {
-    size_t lat = (size_t)g->C * h * w, ctx = (size_t)g->L * g->D;
+    size_t lat = (size_t)g->C * h * w, ctx = (size_t)g->L * g->D, E = (size_t)ad->E, T = SPO_UNET_TIME_IDS;
     int mb = n < bs ? n : bs;
     float *dx = spo_dev_alloc(g->dev, mb * lat), *dout = spo_dev_alloc(g->dev, mb * lat);
     float *dctx = spo_dev_alloc(g->dev, mb * ctx), *dt = spo_dev_alloc(g->dev, (size_t)mb);
+    float *dte = E ? spo_dev_alloc(g->dev, mb * E) : NULL, *dti = E ? spo_dev_alloc(g->dev, mb * T) : NULL;
     float *ht = malloc((size_t)mb * sizeof *ht);
-    int rc = (!dx || !dout || !dctx || !dt || !ht) ? spo_err(SPO_EIO, "out of memory") : SPO_OK;
+    int rc = (!dx || !dout || !dctx || !dt || !ht || (E && (!dte || !dti))) ? spo_err(SPO_EIO, "out of memory") : SPO_OK;
     for (int i = 0; i < mb && !rc; i++) ht[i] = t;
+    for (int i = 0; i < mb && E && !rc; i++) rc = spo_dev_upload(g->dev, dti + i * T, ad->time_ids, T);
     for (int i0 = 0; i0 < n && !rc; i0 += bs) {
         int m = n - i0 < bs ? n - i0 : bs;
         rc = spo_dev_upload(g->dev, dx, x + (size_t)i0 * lat, (size_t)m * lat);
         for (int i = 0; i < m && !rc; i++)
             rc = spo_dev_upload(g->dev, dctx + (size_t)i * ctx, g->cond + (size_t)ctx_of[i0 + i] * ctx, ctx);
+        for (int i = 0; i < m && E && !rc; i++)
+            rc = spo_dev_upload(g->dev, dte + (size_t)i * E, ad->pooled + (size_t)ctx_of[i0 + i] * E, E);
         if (!rc) rc = spo_dev_upload(g->dev, dt, ht, (size_t)m);
-        if (!rc) rc = spo_unet_forward(g->unet, dout, dx, dt, dctx, m, h, w, g->L, 0);
+        if (!rc) rc = spo_unet_forward_added(g->unet, dout, dx, dt, dctx, dte, dti, m, h, w, g->L, 0);
         if (!rc) rc = spo_dev_download(g->dev, eps + (size_t)i0 * lat, dout, (size_t)m * lat);
     }
     spo_dev_free(g->dev, dx), spo_dev_free(g->dev, dout), spo_dev_free(g->dev, dctx), spo_dev_free(g->dev, dt);
+    if (dte) spo_dev_free(g->dev, dte);
+    if (dti) spo_dev_free(g->dev, dti);
     free(ht);
     return rc;
 }
@@ -226,6 +250,12 @@ int spo_gen_denoise(spo_gen *g, const spo_gen_opts *o, int first, int m, float *
         s->unet = g->unet, s->dev = g->dev, s->sched = g->sched;
         s->guidance = o->guidance, s->eta = o->eta, s->batch = o->batch;
         s->L = g->L, s->D = g->D, s->uncond = g->uncond;
+        if (g->E) { /* SDXL: original = target = the image size, crop (0, 0) */
+            int f = spo_vae_factor(g->vae);
+            spo_time_size ts = spo_time_size_default(h * f, w * f);
+            s->add = (spo_added){.E = g->E, .pooled = g->pooled, .uncond_pooled = g->uncond_pooled};
+            spo_time_ids(s->add.time_ids, &ts);
+        }
         rc = spo_ddim_set_steps(&s->sched, o->steps);
     }
     for (int i = 0; i < m && !rc; i++) ctx_of[i] = (first + i) / o->per_prompt;
@@ -233,7 +263,7 @@ int spo_gen_denoise(spo_gen *g, const spo_gen_opts *o, int first, int m, float *
         int tt = s->sched.timesteps[step], prev = spo_ddim_prev(&s->sched, tt);
         for (int i = 0; i < m; i++) t[i] = (float)tt;
         if (o->guidance > 1.0f) rc = spo_guided_eps(s, x, t, g->cond, ctx_of, m, h, w, eps);
-        else rc = cond_eps(g, x, (float)tt, ctx_of, m, h, w, o->batch, eps);
+        else rc = cond_eps(g, x, (float)tt, ctx_of, m, h, w, o->batch, &s->add, eps);
         for (int i = 0; i < m && !rc; i++) {
             float sigma, *xi = x + (size_t)i * lat;
             int k = first + i;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# spo-generate: text to PNGs with the tiny model — pixel parity with
+# spo-generate: text to PNGs with the tiny models — pixel parity with
 # diffusers' StableDiffusionPipeline + DDIM (tests/fixtures/generate from
 # tests/reference/generate_fixture.py) for the base model, 2 images per
 # prompt with a negative prompt, and a LoRA in both file formats; folder,
@@ -34,6 +34,21 @@ same_pixels() { "$HELP/spo-pnginfo" --pixels "$1" "$G/expected.h5" "/$2/pixels" 
     run "$HELP/spo-pnginfo" out/p1_i0.png parameters
     [[ "$output" == "$P2"*"Steps: 10, Sampler: DDIM, CFG scale: 7.5, Eta: 0, Seed: 0, Size: 32x32"* ]]
     [[ "$output" == *"prompt id 1, image 0, x_T $G/x_T.h5" ]]
+}
+
+@test "SDXL: StableDiffusionXLPipeline's pixels (the zero negative, a negative prompt, no guidance)" {
+    # tests/fixtures/generate/sdxl.h5 (tests/reference/generate_sdxl_fixture.py): the tiny SDXL model,
+    # 10 DDIM steps, guidance 5 (and 1), x_T its /latents; pooled embeddings and time ids (16, 16, 0, 0, 16, 16)
+    tiny_sdxl xl
+    "$BIN/spo-generate" -q -m xl --steps 10 -g 5 --latents "$G/sdxl.h5" "$P1" "$P2" -o base
+    "$BIN/spo-generate" -q -m xl --steps 10 -g 5 --negative "blurry, low quality" --latents "$G/sdxl.h5" "$P1" "$P2" \
+        -o neg
+    "$BIN/spo-generate" -q -m xl --steps 10 -g 1 --latents "$G/sdxl.h5" "$P1" "$P2" -o g1
+    [ "$("$HELP/spo-pnginfo" base/p0_i0.png)" = 16x16 ]
+    for c in base neg g1; do
+        for i in 0 1; do "$HELP/spo-pnginfo" --pixels "$c/p${i}_i0.png" "$G/sdxl.h5" "/$c/pixels" $i 8; done
+    done
+    run ! "$HELP/spo-pnginfo" --pixels base/p0_i0.png "$G/sdxl.h5" /neg/pixels 0 8
 }
 
 @test "two images per prompt and a negative prompt; prompts from a file" {
