@@ -83,7 +83,8 @@ static int run(const spo_args *a, const tool_vals *c)
     int rc = load(a, &l, &u, &dev, c->format == F_UNET);
     if (!rc && c->format == F_LORA) rc = write_lora1(a, &l, u);
     if (!rc && (c->format == F_DIFFUSERS || c->format == F_KOHYA))
-        rc = spo_lora_save_st(&l, c->format == F_KOHYA ? SPO_LORA_KOHYA : SPO_LORA_DIFFUSERS, a->out);
+        rc = spo_lora_save_st(&l, c->format == F_KOHYA ? SPO_LORA_KOHYA : SPO_LORA_DIFFUSERS, a->out,
+                              u ? spo_lora_kohya_sgm(spo_unet_cfg(u)) : NULL);
     if (!rc && c->format == F_UNET) {
         snprintf(cfg, sizeof cfg, "%s/unet/config.json", a->model);
         snprintf(weights, sizeof weights, "%s/unet/diffusion_pytorch_model.safetensors", a->model);

@@ -10,9 +10,35 @@
 #include "io/modelid.h"
 #include "nn/lora_load.h"
 
-/* "lora_unet_" + module with '_' for '.' + suffix, or "unet." + module + suffix */
-static char *key(spo_lora_st_format fmt, const char *mod, const char *suffix)
+const spo_unet_config *spo_lora_kohya_sgm(const spo_unet_config *c)
 {
+    return c && c->add_time_dim > 0 ? c : NULL;
+}
+
+/* diffusers module name -> SDXL's original (SGM) UNet name (lora_export.h) into out */
+static void sgm_name(const spo_unet_config *c, const char *mod, char *out, size_t n)
+{
+    int i, j, at = 0, base = 0;
+    if (sscanf(mod, "down_blocks.%d.attentions.%d.%n", &i, &j, &at) == 2 && at && i >= 0 && i < c->nblocks) {
+        for (int k = 0; k < i; k++) base += c->layers[k] + 1;
+        snprintf(out, n, "input_blocks.%d.1.%s", 1 + base + j, mod + at);
+    } else if (sscanf(mod, "up_blocks.%d.attentions.%d.%n", &i, &j, &at) == 2 && at && i >= 0 && i < c->nblocks) {
+        for (int k = 0; k < i; k++) base += c->layers[c->nblocks - 1 - k] + 1;
+        snprintf(out, n, "output_blocks.%d.1.%s", base + j, mod + at);
+    } else if (!strncmp(mod, "mid_block.attentions.0.", 23)) {
+        snprintf(out, n, "middle_block.1.%s", mod + 23);
+    } else {
+        snprintf(out, n, "%s", mod);
+    }
+}
+
+/* "lora_unet_" + module with '_' for '.' + suffix (SDXL's module names when
+ * sdxl), or "unet." + module + suffix */
+static char *key(spo_lora_st_format fmt, const char *module, const char *suffix, const spo_unet_config *sdxl)
+{
+    char sgm[512];
+    const char *mod = module;
+    if (fmt == SPO_LORA_KOHYA && sdxl) sgm_name(sdxl, module, sgm, sizeof sgm), mod = sgm;
     size_t n = strlen(mod) + strlen(suffix) + 16;
     char *k = malloc(n);
     if (!k) return NULL;
@@ -23,7 +49,7 @@ static char *key(spo_lora_st_format fmt, const char *mod, const char *suffix)
     return k;
 }
 
-int spo_lora_save_st(const spo_lora *l, spo_lora_st_format fmt, const char *path)
+int spo_lora_save_st(const spo_lora *l, spo_lora_st_format fmt, const char *path, const spo_unet_config *sdxl)
 {
     static const char *sfx[2][3] = {{".lora.down.weight", ".lora.up.weight", NULL},
                                     {".lora_down.weight", ".lora_up.weight", ".alpha"}};
@@ -60,7 +86,7 @@ int spo_lora_save_st(const spo_lora *l, spo_lora_st_format fmt, const char *path
         alpha[i] = l->alpha;
         int64_t sd[2] = {l->rank, m->in}, su[2] = {m->out, l->rank};
         for (int j = 0; j < 3 && sfx[kohya][j] && !rc; j++) {
-            char *k = keys[3 * i + j] = key(fmt, m->name, sfx[kohya][j]);
+            char *k = keys[3 * i + j] = key(fmt, m->name, sfx[kohya][j], sdxl);
             if (!k) rc = spo_err(SPO_EIO, "out of memory");
             else if (j == 0) rc = spo_st_writer_add(w, k, SPO_ST_F32, 2, sd, m->down);
             else if (j == 1) rc = spo_st_writer_add(w, k, SPO_ST_F32, 2, su, b);
@@ -112,18 +138,19 @@ int spo_lora_adopt(spo_lora *out, spo_lora *in, spo_unet *u, const char *src)
 }
 
 /* The tensor of st named by the kohya key of (module, suffix), or NULL. */
-static const spo_st_tensor *find(const spo_st *st, const char *mod, const char *suffix)
+static const spo_st_tensor *find(const spo_st *st, const char *mod, const char *suffix, const spo_unet_config *sdxl)
 {
-    char *k = key(SPO_LORA_KOHYA, mod, suffix);
+    char *k = key(SPO_LORA_KOHYA, mod, suffix, sdxl);
     const spo_st_tensor *t = k ? spo_st_find(st, k) : NULL;
     free(k);
     return t;
 }
 
-static int kohya_module(spo_lora *l, spo_lora_module *m, const spo_st *st, const char *path, int *used)
+static int kohya_module(spo_lora *l, spo_lora_module *m, const spo_st *st, const char *path, int *used,
+                        const spo_unet_config *sdxl)
 {
-    const spo_st_tensor *d = find(st, m->name, ".lora_down.weight"), *u = find(st, m->name, ".lora_up.weight"),
-                        *a = find(st, m->name, ".alpha");
+    const spo_st_tensor *d = find(st, m->name, ".lora_down.weight", sdxl),
+                        *u = find(st, m->name, ".lora_up.weight", sdxl), *a = find(st, m->name, ".alpha", sdxl);
     if (!d && !u && !a) return SPO_OK; /* not in the file: spo_lora_adopt names it */
     if (!d || !u)
         return spo_err(SPO_EINVAL, "%s: module '%s' has no .lora_%s.weight", path, m->name, d ? "up" : "down");
@@ -155,13 +182,14 @@ static int read_kohya(spo_lora *out, const spo_st *st, const char *path, spo_une
 {
     spo_lora l;
     int rc = spo_lora_targets(&l, u), used = 0;
-    for (int i = 0; i < l.n && !rc; i++) rc = kohya_module(&l, &l.m[i], st, path, &used);
+    const spo_unet_config *sdxl = spo_lora_kohya_sgm(spo_unet_cfg(u));
+    for (int i = 0; i < l.n && !rc; i++) rc = kohya_module(&l, &l.m[i], st, path, &used, sdxl);
     for (int i = 0; i < spo_st_count(st) && !rc && used != spo_st_count(st); i++) {
         const char *k = spo_st_get(st, i)->name;
         const char *dot = strchr(k, '.');
         int ours = 0;
         for (int j = 0; j < l.n && !ours && dot; j++) {
-            char *n = key(SPO_LORA_KOHYA, l.m[j].name, "");
+            char *n = key(SPO_LORA_KOHYA, l.m[j].name, "", sdxl);
             ours = n && strlen(n) == (size_t)(dot - k) && !strncmp(n, k, (size_t)(dot - k));
             free(n);
         }

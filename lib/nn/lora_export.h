@@ -11,7 +11,15 @@
  *   kohya      kohya-ss / stable-diffusion-webui: lora_unet_<module with '_'
  *              for '.'>.lora_down.weight, .lora_up.weight and .alpha (a 0-d
  *              F32 tensor), every key with the lora_unet_ prefix (diffusers'
- *              load_lora_weights takes such a file only then).
+ *              load_lora_weights takes such a file only then). For SDXL
+ *              (a UNet with text_time conditioning) the module is named as
+ *              in SDXL's original (SGM) UNet, as sd-scripts trains it and
+ *              webui loads it: down_blocks.i.attentions.j is
+ *              input_blocks.N.1 (N = 1 + sum over earlier levels of
+ *              (layers + 1) + j), mid_block.attentions.0 middle_block.1,
+ *              up_blocks.i.attentions.j output_blocks.N.1 (N = sum over
+ *              earlier up levels of (layers + 1) + j); the rest of the
+ *              name (transformer_blocks.0.attn1.to_q, ...) is the same.
  *   unet       the UNet with the LoRA merged, W += (alpha / r) B A, as a
  *              diffusers unet/ folder (config.json and
  *              diffusion_pytorch_model.safetensors).
@@ -26,8 +34,11 @@
 
 typedef enum { SPO_LORA_DIFFUSERS, SPO_LORA_KOHYA } spo_lora_st_format;
 
-/* Write l as a safetensors LoRA file of format fmt, atomically. */
-int spo_lora_save_st(const spo_lora *l, spo_lora_st_format fmt, const char *path);
+/* Write l as a safetensors LoRA file of format fmt, atomically. sdxl: the
+ * UNet's config when kohya names must be SDXL's (spo_lora_kohya_sgm), else NULL. */
+int spo_lora_save_st(const spo_lora *l, spo_lora_st_format fmt, const char *path, const spo_unet_config *sdxl);
+/* c when its kohya names are SDXL's (text_time conditioning), else NULL. */
+const spo_unet_config *spo_lora_kohya_sgm(const spo_unet_config *c);
 
 /* Read path into *l, checked against u: a kohya file (first key
  * lora_unet_...; every key must be lora_unet_<target>.lora_down.weight,

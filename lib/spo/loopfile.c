@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "io/modelid.h"
 #include "io/schema.h"
+#include "nn/lora_export.h"
 #include "nn/lora_load.h"
 
 int spo_same_model(const char *fa, const char *ma, const char *fb, const char *mb)
@@ -139,7 +140,7 @@ int spo_own_schema_check(const spo_h5 *f, const char *name, const spo_dimbind *p
 
 int spo_lora_attach(spo_lora *l, const char *path, spo_unet *u, const char *model_file, const char *model_id)
 {
-    int rc = spo_lora_load(l, path, u);
+    int rc = spo_lora_load_any(l, path, u);
     if (rc) return rc;
     if (model_file && l->model_id[0]) rc = spo_same_model(path, l->model_id, model_file, model_id);
     if (!rc && (rc = spo_lora_merge(l, u, 1.0f))) rc = spo_err_prefix(rc, "%s", path);

@@ -67,8 +67,9 @@ int spo_timestep_check(const char *file, const char *field, int64_t t);
  * with dimension bindings pre (may be NULL); *version gets the version. */
 int spo_own_schema_check(const spo_h5 *f, const char *name, const spo_dimbind *pre, int *version);
 
-/* The one way a LoRA joins a UNet (every --lora): read path in either
- * format (nn/lora_load.h: lora/1 or diffusers safetensors), checked against
+/* The one way a LoRA joins a UNet (every --lora): read path in any format
+ * (nn/lora_export.h spo_lora_load_any: lora/1, diffusers or kohya
+ * safetensors, SDXL's kohya names for an SDXL UNet), checked against
  * u's modules and shapes, and, when model_file is not NULL and the LoRA
  * records a model id, against model_id (spo_same_model); then merged into
  * u. On failure *l is freed and u is unchanged. */

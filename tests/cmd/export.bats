@@ -62,6 +62,19 @@ export_fails() {
     export_fails 2 k.safetensors --lora k.safetensors -o out.safetensors
 }
 
+@test "SDXL kohya: SDXL's original UNet names (input_blocks, middle_block, output_blocks), read back the same" {
+    tiny_sdxl xl
+    "$BIN/spo-export" -m xl -F lora --lora "$X/sdxl_diffusers.safetensors" -o l.h5
+    "$BIN/spo-export" -m xl -F kohya --lora l.h5 -o k.safetensors
+    cmp k.safetensors "$X/sdxl_kohya.safetensors"
+    run "$BIN/spo-convert" --list k.safetensors
+    blocks=$(printf '%s\n' "$output" | cut -f1 | sed -E 's/^lora_unet_(.*_1)_transformer_blocks.*/\1/' | sort -u | tr '\n' ' ')
+    [ "$blocks" = "input_blocks_4_1 input_blocks_5_1 input_blocks_7_1 input_blocks_8_1 middle_block_1 output_blocks_0_1 output_blocks_1_1 output_blocks_2_1 output_blocks_3_1 output_blocks_4_1 output_blocks_5_1 " ]
+    "$BIN/spo-export" -m xl -F lora --lora k.safetensors -o back.h5 -f
+    "$BIN/spo-export" -m xl --lora back.h5 -o d.safetensors
+    cmp d.safetensors "$X/sdxl_diffusers.safetensors"
+}
+
 @test "merged unet/ folder in f32 and f16" {
     "$BIN/spo-export" -F unet -m "$M" --lora "$D" -o unet
     [ -f unet/config.json ] && [ -f unet/diffusion_pytorch_model.safetensors ]

@@ -51,6 +51,18 @@ same_pixels() { "$HELP/spo-pnginfo" --pixels "$1" "$G/expected.h5" "/$2/pixels" 
     run ! "$HELP/spo-pnginfo" --pixels base/p0_i0.png "$G/sdxl.h5" /neg/pixels 0 8
 }
 
+@test "SDXL: spo's exported LoRA (kohya names of SDXL's UNet, and diffusers) gives diffusers' pixels with it" {
+    # generate/sdxl.h5 /lora_*: diffusers' load_lora_weights of tests/fixtures/export/sdxl_*.safetensors,
+    # which spo-export wrote (-F kohya and -F diffusers) from one LoRA of the tiny SDXL model
+    tiny_sdxl xl
+    for k in kohya diffusers; do
+        "$BIN/spo-generate" -q -m xl --lora "$FIX/export/sdxl_$k.safetensors" --steps 10 -g 5 --latents "$G/sdxl.h5" \
+            "$P1" "$P2" -o "o_$k"
+        for i in 0 1; do "$HELP/spo-pnginfo" --pixels "o_$k/p${i}_i0.png" "$G/sdxl.h5" "/lora_$k/pixels" $i 8; done
+    done
+    run ! "$HELP/spo-pnginfo" --pixels o_kohya/p0_i0.png "$G/sdxl.h5" /base/pixels 0 8
+}
+
 @test "two images per prompt and a negative prompt; prompts from a file" {
     printf '%s\n\n%s\n' "$P1" "$P2" > prompts.txt
     "$BIN/spo-generate" -q -m "$M" --steps 10 --images-per-prompt 2 -b 3 --negative "blurry, low quality" --latents "$G/x_T_n2.h5" \

@@ -17,6 +17,11 @@ Cases:
   base  PROMPTS, no negative prompt: the zero negative (force_zeros_for_empty_prompt)
   neg   PROMPTS, negative_prompt=NEGATIVE (through both encoders)
   g1    PROMPTS, guidance_scale=1 (no classifier-free guidance)
+  lora_kohya, lora_diffusers   as base, with a LoRA that spo exported
+        (tests/fixtures/export/sdxl_kohya.safetensors: spo-export -F kohya,
+        SDXL's original UNet names; sdxl_diffusers.safetensors: -F
+        diffusers) loaded with pipe.load_lora_weights, so the files load in
+        diffusers and mean what they mean in spo
 
 Writes tests/fixtures/generate/sdxl.h5: /latents [2, 4, 8, 8] (x_T, for
 spo-generate --latents), /<case>/images f32 [2,16,16,3], /<case>/pixels u8,
@@ -76,6 +81,12 @@ def main():
             img, u8 = run(pipe, x, **kw)
             f[f"{case}/images"], f[f"{case}/pixels"] = img, u8
             print(case, img.shape, float(img.mean()))
+        for kind in ("kohya", "diffusers"):
+            lp = pipeline()
+            lp.load_lora_weights(os.path.join(FIX, "export", f"sdxl_{kind}.safetensors"))
+            img, u8 = run(lp, x)
+            f[f"lora_{kind}/images"], f[f"lora_{kind}/pixels"] = img, u8
+            print("lora", kind, float(np.abs(img - f["base/images"][...]).max()))
         f.attrs["prompts"] = "\n".join(PROMPTS)
         f.attrs["negative"] = NEGATIVE
         f.attrs["steps"], f.attrs["guidance"], f.attrs["eta"] = STEPS, GUIDANCE, ETA

@@ -125,7 +125,7 @@ static void test_diffusers_round_trip(void **st)
     import(&l, u, "export/pytorch_lora_weights.safetensors");
     fix(orig, sizeof orig, "export/pytorch_lora_weights.safetensors");
     snprintf(out, sizeof out, "%s/d.safetensors", tmp);
-    CHECK_OK(spo_lora_save_st(&l, SPO_LORA_DIFFUSERS, out));
+    CHECK_OK(spo_lora_save_st(&l, SPO_LORA_DIFFUSERS, out, NULL));
     spo_st *a, *b;
     CHECK_OK(spo_st_open(&a, orig));
     CHECK_OK(spo_st_open(&b, out));
@@ -168,7 +168,7 @@ static void test_kohya_and_alpha(void **st)
     import(&l, u, "export/pytorch_lora_weights.safetensors");
     l.alpha = 8.0f; /* twice r: the delta doubles */
     snprintf(out, sizeof out, "%s/k.safetensors", tmp);
-    CHECK_OK(spo_lora_save_st(&l, SPO_LORA_KOHYA, out));
+    CHECK_OK(spo_lora_save_st(&l, SPO_LORA_KOHYA, out, NULL));
     spo_st *s;
     CHECK_OK(spo_st_open(&s, out));
     const spo_st_tensor *t =
@@ -185,7 +185,7 @@ static void test_kohya_and_alpha(void **st)
     assert_int_equal(strncmp(k.lora_id, "kohya-", 6), 0);
     same_lora(&l, &k, 0);
     snprintf(out, sizeof out, "%s/d8.safetensors", tmp);
-    CHECK_OK(spo_lora_save_st(&l, SPO_LORA_DIFFUSERS, out));
+    CHECK_OK(spo_lora_save_st(&l, SPO_LORA_DIFFUSERS, out, NULL));
     spo_lora raw;
     CHECK_OK(spo_lora_load_any(&raw, out, u)); /* alpha = r = 4, B doubled */
     CHECK_OK(spo_lora_adopt(&d, &raw, u, out));
