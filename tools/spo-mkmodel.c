@@ -19,8 +19,9 @@ int main(int argc, char **argv)
     spo_args a;
     spo_parse(&tool, argc, argv, &a, &c, sizeof c, NULL);
     if (!strcmp(a.out, "-")) spo_die(2, "-o: a model is a directory, it cannot go to stdout");
-    int tiny = !strcmp(c.preset, "tiny");
-    if (!tiny && strcmp(c.preset, "sd15")) spo_die(2, "unknown preset '%s' (tiny or sd15)", c.preset);
+    int tiny = !strcmp(c.preset, "tiny") || !strcmp(c.preset, "sdxl-tiny");
+    if (!tiny && strcmp(c.preset, "sd15") && strcmp(c.preset, "sdxl"))
+        spo_die(2, "unknown preset '%s' (tiny, sd15, sdxl-tiny or sdxl)", c.preset);
     int quiet = a.quiet || !a.verbose;
     spo_mkmodel_opts o = {.preset = c.preset, .seed = a.seed, .force = a.force, .progress = progress, .ctx = &quiet};
     o.dtype = c.dtype >= 0 ? c.dtype : tiny ? SPO_ST_F32 : SPO_ST_F16;

@@ -268,6 +268,26 @@ static int mk_text(const char *dir, const mk_preset_t *p, const spo_mkmodel_opts
     return rc;
 }
 
+/* SDXL's second text encoder (CLIPTextModelWithProjection) and tokenizer_2 (pads with "!") */
+static int mk_text2(const char *dir, const mk_preset_t *p, const spo_mkmodel_opts *o, spo_dev *dev)
+{
+    char path[2 * PATH_MAX];
+    int rc = make_dir(dir, "text_encoder_2");
+    cJSON *j = NULL;
+    spo_clip_text_config cfg;
+    spo_clip_text *m = NULL;
+    if (!rc) rc = write_config(dir, "text_encoder_2/config.json", p->text2, &j);
+    if (!rc) rc = spo_clip_text_config_parse(&cfg, j);
+    if (!rc) rc = spo_clip_text_create(&m, &cfg, dev);
+    say(o, "text_encoder_2");
+    if (!rc) rc = write_params(spo_clip_text_params(m), dir, "text_encoder_2/model.safetensors", NULL, o, 5u << 20);
+    cJSON_Delete(j);
+    if (m) spo_clip_text_free(m);
+    join(path, sizeof path, dir, "tokenizer_2");
+    if (!rc) rc = spo_tok_write_bytelevel_pad(path, p->bos, p->eos, "!");
+    return rc;
+}
+
 static int mk_spm(const char *dir, const mk_preset_t *p, const spo_mkmodel_opts *o, spo_dev *dev)
 {
     char path[2 * PATH_MAX];
@@ -327,6 +347,7 @@ int spo_mkmodel(const char *dir, const spo_mkmodel_opts *o)
     if (!rc) rc = make_dir(tmp, "scheduler");
     if (!rc) rc = write_text(tmp, "scheduler/scheduler_config.json", p.scheduler);
     if (!rc) rc = mk_text(tmp, &p, o, dev);
+    if (!rc && p.text2) rc = mk_text2(tmp, &p, o, dev);
     if (!rc) rc = mk_vae(tmp, &p, o, dev);
     if (!rc) rc = mk_unet(tmp, &p, o);
     if (!rc && o->spm) rc = mk_spm(tmp, &p, o, dev);

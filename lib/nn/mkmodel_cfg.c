@@ -23,8 +23,7 @@ static const char *unet_sd15 =
     "  \"up_block_types\": [\"UpBlock2D\", \"CrossAttnUpBlock2D\", \"CrossAttnUpBlock2D\", \"CrossAttnUpBlock2D\"]\n}\n";
 
 /* stabilityai/stable-diffusion-xl-base-1.0 unet/config.json, key for key
- * (2,567,463,684 parameters in 1680 tensors). Not a preset yet: the SDXL
- * text encoders, tokenizers and VAE are still to come. */
+ * (2,567,463,684 parameters in 1680 tensors). */
 static const char *unet_sdxl =
     "{\n  \"_class_name\": \"UNet2DConditionModel\",\n  \"_diffusers_version\": \"0.19.0.dev0\",\n"
     "  \"act_fn\": \"silu\",\n  \"addition_embed_type\": \"text_time\",\n  \"addition_embed_type_num_heads\": 64,\n"
@@ -45,6 +44,21 @@ static const char *unet_sdxl =
     "  \"transformer_layers_per_block\": [1, 2, 10],\n"
     "  \"up_block_types\": [\"CrossAttnUpBlock2D\", \"CrossAttnUpBlock2D\", \"UpBlock2D\"],\n"
     "  \"upcast_attention\": null,\n  \"use_linear_projection\": true\n}\n";
+
+/* a tiny SDXL UNet with every SDXL feature (as tests/fixtures/tiny-sdxl/unet):
+ * no attention at level 0, 2 transformer layers in the last level, linear
+ * projections, text_time conditioning of 6 ids x 8 + the pooled 32 */
+static const char *unet_sdxl_tiny =
+    "{\n  \"_class_name\": \"UNet2DConditionModel\",\n  \"_diffusers_version\": \"0.26.1\",\n"
+    "  \"act_fn\": \"silu\",\n  \"addition_embed_type\": \"text_time\",\n  \"addition_time_embed_dim\": 8,\n"
+    "  \"attention_head_dim\": [1, 2, 4],\n  \"block_out_channels\": [8, 16, 16],\n  \"cross_attention_dim\": 64,\n"
+    "  \"down_block_types\": [\"DownBlock2D\", \"CrossAttnDownBlock2D\", \"CrossAttnDownBlock2D\"],\n"
+    "  \"flip_sin_to_cos\": true,\n  \"freq_shift\": 0,\n  \"in_channels\": 4,\n  \"layers_per_block\": 2,\n"
+    "  \"norm_eps\": 1e-05,\n  \"norm_num_groups\": 4,\n  \"out_channels\": 4,\n"
+    "  \"projection_class_embeddings_input_dim\": 80,\n  \"sample_size\": 8,\n"
+    "  \"transformer_layers_per_block\": [1, 1, 2],\n"
+    "  \"up_block_types\": [\"CrossAttnUpBlock2D\", \"CrossAttnUpBlock2D\", \"UpBlock2D\"],\n"
+    "  \"use_linear_projection\": true\n}\n";
 
 static const char *vae_tiny =
     "{\n  \"_class_name\": \"AutoencoderKL\",\n  \"_diffusers_version\": \"0.26.1\",\n  \"act_fn\": \"silu\",\n"
@@ -80,6 +94,49 @@ static const char *text_sd15 =
     "  \"num_attention_heads\": 12,\n  \"num_hidden_layers\": 12,\n  \"pad_token_id\": 1,\n"
     "  \"projection_dim\": 768,\n  \"torch_dtype\": \"float32\",\n  \"transformers_version\": \"4.40.1\",\n"
     "  \"vocab_size\": 49408\n}\n";
+
+/* SDXL's second text encoder (OpenCLIP bigG as CLIPTextModelWithProjection),
+ * tiny and full; SDXL's first is CLIP ViT-L, SD v1.5's text_sd15 */
+static const char *text2_tiny =
+    "{\n  \"architectures\": [\"CLIPTextModelWithProjection\"],\n  \"bos_token_id\": 512,\n  \"eos_token_id\": 513,\n"
+    "  \"hidden_act\": \"gelu\",\n  \"hidden_size\": 32,\n  \"intermediate_size\": 80,\n  \"layer_norm_eps\": 1e-05,\n"
+    "  \"max_position_embeddings\": 77,\n  \"model_type\": \"clip_text_model\",\n  \"num_attention_heads\": 2,\n"
+    "  \"num_hidden_layers\": 3,\n  \"pad_token_id\": 1,\n  \"projection_dim\": 32,\n  \"torch_dtype\": \"float32\",\n"
+    "  \"transformers_version\": \"4.40.1\",\n  \"vocab_size\": 514\n}\n";
+
+static const char *text2_sdxl =
+    "{\n  \"architectures\": [\"CLIPTextModelWithProjection\"],\n  \"attention_dropout\": 0.0,\n  \"bos_token_id\": 0,\n"
+    "  \"dropout\": 0.0,\n  \"eos_token_id\": 2,\n  \"hidden_act\": \"gelu\",\n  \"hidden_size\": 1280,\n"
+    "  \"initializer_factor\": 1.0,\n  \"initializer_range\": 0.02,\n  \"intermediate_size\": 5120,\n"
+    "  \"layer_norm_eps\": 1e-05,\n  \"max_position_embeddings\": 77,\n  \"model_type\": \"clip_text_model\",\n"
+    "  \"num_attention_heads\": 20,\n  \"num_hidden_layers\": 32,\n  \"pad_token_id\": 1,\n"
+    "  \"projection_dim\": 1280,\n  \"torch_dtype\": \"float16\",\n  \"transformers_version\": \"4.40.1\",\n"
+    "  \"vocab_size\": 49408\n}\n";
+
+/* SDXL's VAE: SD v1.5's architecture with its own scaling factor */
+static const char *vae_sdxl =
+    "{\n  \"_class_name\": \"AutoencoderKL\",\n  \"_diffusers_version\": \"0.26.1\",\n  \"act_fn\": \"silu\",\n"
+    "  \"block_out_channels\": [128, 256, 512, 512],\n  \"down_block_types\": [\"DownEncoderBlock2D\", "
+    "\"DownEncoderBlock2D\", \"DownEncoderBlock2D\", \"DownEncoderBlock2D\"],\n  \"force_upcast\": true,\n"
+    "  \"in_channels\": 3,\n  \"latent_channels\": 4,\n  \"layers_per_block\": 2,\n  \"norm_num_groups\": 32,\n"
+    "  \"out_channels\": 3,\n  \"sample_size\": 1024,\n  \"scaling_factor\": 0.13025,\n"
+    "  \"up_block_types\": [\"UpDecoderBlock2D\", \"UpDecoderBlock2D\", \"UpDecoderBlock2D\", \"UpDecoderBlock2D\"]\n}\n";
+
+static const char *vae_sdxl_tiny =
+    "{\n  \"_class_name\": \"AutoencoderKL\",\n  \"_diffusers_version\": \"0.26.1\",\n  \"act_fn\": \"silu\",\n"
+    "  \"block_out_channels\": [32, 64],\n  \"down_block_types\": [\"DownEncoderBlock2D\", \"DownEncoderBlock2D\"],\n"
+    "  \"force_upcast\": true,\n  \"in_channels\": 3,\n  \"latent_channels\": 4,\n  \"layers_per_block\": 1,\n"
+    "  \"norm_num_groups\": 8,\n  \"out_channels\": 3,\n  \"sample_size\": 16,\n  \"scaling_factor\": 0.13025,\n"
+    "  \"up_block_types\": [\"UpDecoderBlock2D\", \"UpDecoderBlock2D\"]\n}\n";
+
+static const char *model_index_sdxl =
+    "{\n  \"_class_name\": \"StableDiffusionXLPipeline\",\n  \"_diffusers_version\": \"0.26.1\",\n"
+    "  \"feature_extractor\": [null, null],\n  \"force_zeros_for_empty_prompt\": true,\n"
+    "  \"image_encoder\": [null, null],\n  \"scheduler\": [\"diffusers\", \"DDIMScheduler\"],\n"
+    "  \"text_encoder\": [\"transformers\", \"CLIPTextModel\"],\n"
+    "  \"text_encoder_2\": [\"transformers\", \"CLIPTextModelWithProjection\"],\n"
+    "  \"tokenizer\": [\"transformers\", \"CLIPTokenizer\"],\n  \"tokenizer_2\": [\"transformers\", \"CLIPTokenizer\"],\n"
+    "  \"unet\": [\"diffusers\", \"UNet2DConditionModel\"],\n  \"vae\": [\"diffusers\", \"AutoencoderKL\"]\n}\n";
 
 static const char *scheduler =
     "{\n  \"_class_name\": \"DDIMScheduler\",\n  \"_diffusers_version\": \"0.26.1\",\n  \"beta_end\": 0.012,\n"
@@ -136,7 +193,20 @@ int spo_mk_preset(mk_preset_t *p, const char *name)
         p->bos = 49406, p->eos = 49407;
         return SPO_OK;
     }
-    return spo_err(SPO_EINVAL, "unknown preset '%s' (tiny or sd15)", name);
+    /* SDXL: two text encoders; the second tokenizer pads with "!" (id 0) */
+    if (!strcmp(name, "sdxl-tiny")) {
+        p->unet = unet_sdxl_tiny, p->vae = vae_sdxl_tiny, p->text = text_tiny, p->text2 = text2_tiny;
+        p->spm = spm_tiny, p->model_index = model_index_sdxl;
+        p->bos = 512, p->eos = 513;
+        return SPO_OK;
+    }
+    if (!strcmp(name, "sdxl")) {
+        p->unet = unet_sdxl, p->vae = vae_sdxl, p->text = text_sd15, p->text2 = text2_sdxl;
+        p->spm = spm_full, p->model_index = model_index_sdxl;
+        p->bos = 49406, p->eos = 49407;
+        return SPO_OK;
+    }
+    return spo_err(SPO_EINVAL, "unknown preset '%s' (tiny, sd15, sdxl-tiny or sdxl)", name);
 }
 
 const char *spo_mkmodel_unet_config(const char *name)

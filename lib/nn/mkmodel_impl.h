@@ -7,6 +7,7 @@
 
 typedef struct {
     const char *unet, *vae, *text, *spm, *scheduler, *model_index; /* JSON texts */
+    const char *text2;                                              /* SDXL's text_encoder_2, or NULL */
     int bos, eos;                                                   /* tokenizer special ids */
 } mk_preset_t;
 

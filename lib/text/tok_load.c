@@ -444,6 +444,14 @@ int spo_tok_write_bytelevel(const char *dir) { return spo_tok_write_bytelevel_id
 
 int spo_tok_write_bytelevel_ids(const char *dir, int bos, int eos)
 {
+    return spo_tok_write_bytelevel_pad(dir, bos, eos, NULL);
+}
+
+int spo_tok_write_bytelevel_pad(const char *dir, int bos, int eos, const char *pad)
+{
+    if (!pad) pad = "<|endoftext|>";
+    if (strlen(pad) > 64 || strchr(pad, '"') || strchr(pad, '\\'))
+        return spo_err(SPO_EINVAL, "byte-level vocabulary: bad pad token");
     if (bos < 512 || eos < 512 || bos == eos) return spo_err(SPO_EINVAL, "byte-level vocabulary: bad special ids");
     if (!dir) return spo_err(SPO_EINVAL, "spo_tok_write_bytelevel: null directory");
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) return spo_err(SPO_EIO, "%s: %s", dir, strerror(errno));
@@ -469,16 +477,17 @@ int spo_tok_write_bytelevel_ids(const char *dir, int bos, int eos)
     int rc = write_text(dir, "vocab.json", v);
     free(v);
     if (!rc) rc = write_text(dir, "merges.txt", "#version: 0.2\n");
-    if (!rc)
-        rc = write_text(dir, "tokenizer_config.json",
-                        "{\n  \"add_prefix_space\": false,\n  \"bos_token\": " ADDED("<|startoftext|>") ",\n"
-                        "  \"do_lower_case\": true,\n  \"eos_token\": " ADDED("<|endoftext|>") ",\n"
-                        "  \"errors\": \"replace\",\n  \"model_max_length\": 77,\n"
-                        "  \"pad_token\": \"<|endoftext|>\",\n  \"tokenizer_class\": \"CLIPTokenizer\",\n"
-                        "  \"unk_token\": " ADDED("<|endoftext|>") "\n}\n");
-    if (!rc)
-        rc = write_text(dir, "special_tokens_map.json",
-                        "{\n  \"bos_token\": " PLAIN("<|startoftext|>") ",\n  \"eos_token\": " PLAIN(
-                            "<|endoftext|>") ",\n  \"pad_token\": \"<|endoftext|>\",\n  \"unk_token\": " PLAIN("<|endoftext|>") "\n}\n");
+    char t[1024];
+    snprintf(t, sizeof t,
+             "{\n  \"add_prefix_space\": false,\n  \"bos_token\": " ADDED("<|startoftext|>") ",\n"
+             "  \"do_lower_case\": true,\n  \"eos_token\": " ADDED("<|endoftext|>") ",\n"
+             "  \"errors\": \"replace\",\n  \"model_max_length\": 77,\n"
+             "  \"pad_token\": \"%s\",\n  \"tokenizer_class\": \"CLIPTokenizer\",\n"
+             "  \"unk_token\": " ADDED("<|endoftext|>") "\n}\n", pad);
+    if (!rc) rc = write_text(dir, "tokenizer_config.json", t);
+    snprintf(t, sizeof t,
+             "{\n  \"bos_token\": " PLAIN("<|startoftext|>") ",\n  \"eos_token\": " PLAIN("<|endoftext|>") ",\n"
+             "  \"pad_token\": \"%s\",\n  \"unk_token\": " PLAIN("<|endoftext|>") "\n}\n", pad);
+    if (!rc) rc = write_text(dir, "special_tokens_map.json", t);
     return rc;
 }

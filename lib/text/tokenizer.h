@@ -84,5 +84,8 @@ int spo_tok_write_bytelevel(const char *dir);
  * vocabulary whose ids agree with the real CLIP one (bytes are 0..511
  * there too) for an SD v1.5-size text encoder. */
 int spo_tok_write_bytelevel_ids(const char *dir, int bos, int eos);
+/* The same padding with pad (a token of the vocabulary, e.g. "!" as SDXL's
+ * second tokenizer does; NULL: "<|endoftext|>"). */
+int spo_tok_write_bytelevel_pad(const char *dir, int bos, int eos, const char *pad);
 
 #endif

@@ -159,6 +159,23 @@ check_pairs() {
     [ "$status" -eq 2 ]
 }
 
+@test "SDXL preset: spo-mkmodel --preset sdxl-tiny makes a model the whole SDXL loop runs on" {
+    "$BIN/spo-mkmodel" --preset sdxl-tiny -o m
+    for d in text_encoder_2 tokenizer_2; do [ -d "m/$d" ]; done
+    grep -q StableDiffusionXLPipeline m/model_index.json
+    grep -q '"pad_token": "!"' m/tokenizer_2/special_tokens_map.json
+    printf 'a red cube\na blue ball\n' > p.txt
+    SPO_BIN="$BIN" "$ROOT/pipelines/spo-sample" -q -m m --spm m/spm/clip --spm-weights m/spm/spm.bin --steps 10 \
+        --plain 2 -K 2 --inner 3 -t 0 p.txt -o pairs.h5
+    run "$BIN/spo-inspect" pairs.h5
+    [[ "$output" == *"/pooled "* ]]
+    "$BIN/spo-init" -m m --lora-out l0.h5
+    "$BIN/spo-step-update" -q -m m --lora l0.h5 pairs.h5 -o l1.h5 --metrics mt.jsonl
+    grep -q '"loss": 0.693147' mt.jsonl
+    "$BIN/spo-generate" -q -m m --lora l1.h5 --steps 2 "a red cube" -o g.png
+    [ "$("$HELP/spo-pnginfo" g.png)" = 16x16 ]
+}
+
 @test "inner steps: a pool whose next pool would be the last step runs its chains to the end" {
     use sd
     # plain steps from the state at 12 to one at 15; a pool there with --inner 3 would pool next at 19, the

@@ -133,7 +133,7 @@ static void test_errors(void **state)
     spo_mkmodel_opts o = {.preset = "tiny", .seed = 5, .dtype = SPO_ST_F32};
     assert_int_equal(spo_mkmodel(dir, &o), SPO_EINVAL); /* exists */
     assert_non_null(strstr(spo_errmsg(), "exists"));
-    o.preset = "sdxl";
+    o.preset = "sd21"; /* not a preset */
     char p[400];
     snprintf(p, sizeof p, "%s/x", root);
     assert_int_equal(spo_mkmodel(p, &o), SPO_EINVAL);
