@@ -96,6 +96,25 @@ lora_cmp() {
     [[ "$output" == *"--epochs takes an integer"* ]]
 }
 
+@test "--config sd15 and sdxl: the official recipes (pipelines/recipes) reach every tool" {
+    run "$P/spo-train" -n -m "$F/tiny-sd" --scorer saturation --config sd15 prompts.txt -o dry
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"-K 4 --plain 4 -t 0.3 -g 5 --eta 1 "* ]]
+    [[ "$output" == *"--batch 40 "*"--lr 6e-5 --beta 10 --ratio-clip 0.1 "* ]]
+    [[ "$output" == *"--lora-out "*" -r 4 --alpha 4 "* ]]
+    [[ "$output" != *"--inner"* ]]
+    run "$P/spo-train" -n -m "$F/tiny-sd" --scorer saturation --config sdxl prompts.txt -o dry
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"-K 2 --plain 4 -t 0.4 -g 5 --eta 1 "*"--inner 3 "* ]]
+    [[ "$output" == *"--batch 16 "*"--lr 1e-5 --beta 10 --ratio-clip 0.1 "* ]]
+    [[ "$output" == *"--lora-out "*" -r 64 --alpha 64 "* ]]
+    # 5 prompts in rounds of 8: one round an epoch, 10 epochs
+    [ "$(grep -c 'spo-step-update ' <<< "$output")" -eq 10 ]
+    run "$P/spo-train" -n -m "$F/tiny-sd" --scorer saturation --config sdxl3 prompts.txt -o dry
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"sdxl3: cannot read the config file (nor a recipe: sd15, sdxl)"* ]]
+}
+
 @test "a new run directory: settings, state, initial LoRA, validation images and score, plot" {
     "$P/spo-train" -q $TINY --max-rounds 0 prompts.txt -o run0
     "$BIN/spo-inspect" --check run0/ckpt/lora_init.h5
