@@ -38,12 +38,12 @@ same_pixels() { "$HELP/spo-pnginfo" --pixels "$1" "$G/expected.h5" "/$2/pixels" 
 
 @test "SDXL: StableDiffusionXLPipeline's pixels (the zero negative, a negative prompt, no guidance)" {
     # tests/fixtures/generate/sdxl.h5 (tests/reference/generate_sdxl_fixture.py): the tiny SDXL model,
-    # 10 DDIM steps, guidance 5 (and 1), x_T its /latents; pooled embeddings and time ids (16, 16, 0, 0, 16, 16)
+    # 20 DDIM steps, guidance 5 (and 1), x_T its /latents; pooled embeddings and time ids (16, 16, 0, 0, 16, 16)
     tiny_sdxl xl
-    "$BIN/spo-generate" -q -m xl --steps 10 -g 5 --latents "$G/sdxl.h5" "$P1" "$P2" -o base
-    "$BIN/spo-generate" -q -m xl --steps 10 -g 5 --negative "blurry, low quality" --latents "$G/sdxl.h5" "$P1" "$P2" \
+    "$BIN/spo-generate" -q -m xl --steps 20 -g 5 --latents "$G/sdxl.h5" "$P1" "$P2" -o base
+    "$BIN/spo-generate" -q -m xl --steps 20 -g 5 --negative "blurry, low quality" --latents "$G/sdxl.h5" "$P1" "$P2" \
         -o neg
-    "$BIN/spo-generate" -q -m xl --steps 10 -g 1 --latents "$G/sdxl.h5" "$P1" "$P2" -o g1
+    "$BIN/spo-generate" -q -m xl --steps 20 -g 1 --latents "$G/sdxl.h5" "$P1" "$P2" -o g1
     [ "$("$HELP/spo-pnginfo" base/p0_i0.png)" = 16x16 ]
     for c in base neg g1; do
         for i in 0 1; do "$HELP/spo-pnginfo" --pixels "$c/p${i}_i0.png" "$G/sdxl.h5" "/$c/pixels" $i 8; done
@@ -56,7 +56,7 @@ same_pixels() { "$HELP/spo-pnginfo" --pixels "$1" "$G/expected.h5" "/$2/pixels" 
     # which spo-export wrote (-F kohya and -F diffusers) from one LoRA of the tiny SDXL model
     tiny_sdxl xl
     for k in kohya diffusers; do
-        "$BIN/spo-generate" -q -m xl --lora "$FIX/export/sdxl_$k.safetensors" --steps 10 -g 5 --latents "$G/sdxl.h5" \
+        "$BIN/spo-generate" -q -m xl --lora "$FIX/export/sdxl_$k.safetensors" --steps 20 -g 5 --latents "$G/sdxl.h5" \
             "$P1" "$P2" -o "o_$k"
         for i in 0 1; do "$HELP/spo-pnginfo" --pixels "o_$k/p${i}_i0.png" "$G/sdxl.h5" "/lora_$k/pixels" $i 8; done
     done

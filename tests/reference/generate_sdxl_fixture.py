@@ -8,7 +8,7 @@ SDXL UNet (tests/fixtures/tiny-sdxl/unet, addition_embed_type text_time),
 both text encoders and tokenizers of tests/fixtures/tiny-sdxl, tiny-sd's VAE
 (factor 2: 8x8 latents are 16x16 images) and DDIM scheduler config;
 force_zeros_for_empty_prompt true (SDXL base's), no watermark.
-Pipeline call: num_inference_steps=10, guidance_scale=5, eta=0,
+Pipeline call: num_inference_steps=20, guidance_scale=5, eta=0,
 latents=<fixed x_T>, output_type="np" (float32 [N, 16, 16, 3] in [0, 1]);
 the uint8 pixels are numpy_to_pil's, checked against output_type="pil".
 The time ids are the pipeline's defaults (16, 16, 0, 0, 16, 16).
@@ -42,7 +42,7 @@ FIX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
 XL, SD = os.path.join(FIX, "tiny-sdxl"), os.path.join(FIX, "tiny-sd")
 PROMPTS = ["a photo of a cat", "A red car on a snowy road, at night"]
 NEGATIVE = "blurry, low quality"
-STEPS, GUIDANCE, ETA = 10, 5.0, 0.0
+STEPS, GUIDANCE, ETA = 20, 5.0, 0.0
 
 
 def pipeline():

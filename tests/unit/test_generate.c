@@ -51,30 +51,20 @@ static spo_gen *load(const char *lora)
     return g;
 }
 
-/* Run a case of expected.h5 and compare. */
-static void check_case(const char *lora, const char *xt, const char *cas, int per_prompt, const char *neg)
+/* The float images img of n generated images (H x W) against case cas of
+ * fixture ef: relative L2 <= 1e-4, the 8-bit pixels at most 8 values off by one. */
+static void compare(const float *img, int n, int H, int W, const char *ef, const char *cas, const char *what)
 {
-    spo_gen *g = load(lora);
-    assert_int_equal(spo_gen_prompts(g, prompts, ids, 2, neg), SPO_OK);
-    char xf[1200], ef[1200], name[64];
-    fixture(xf, sizeof xf, xt);
-    fixture(ef, sizeof ef, "generate/expected.h5");
-    size_t nx = 0, ni = 0, np = 0;
-    float *x = h5_floats(xf, "/latents", &nx);
+    char name[64];
+    size_t ni = 0, np = 0;
     snprintf(name, sizeof name, "/%s/images", cas);
     float *want = h5_floats(ef, name, &ni);
     snprintf(name, sizeof name, "/%s/pixels", cas);
     uint8_t *wpx = h5_read(ef, name, &np, H5T_NATIVE_UINT8, 1);
-    assert_non_null(x), assert_non_null(want), assert_non_null(wpx);
-    int n = 2 * per_prompt, H = 32, W = 32;
-    assert_int_equal(nx, (size_t)n * 4 * 16 * 16);
+    assert_non_null(want), assert_non_null(wpx);
     assert_int_equal(ni, (size_t)n * H * W * 3);
-    spo_gen_opts o;
-    spo_gen_defaults(&o);
-    o.steps = 10, o.per_prompt = per_prompt, o.batch = 3;
-    float *img = malloc((size_t)n * 3 * H * W * sizeof *img), *got = malloc(ni * sizeof *got);
+    float *got = malloc(ni * sizeof *got);
     uint8_t *px = malloc(np);
-    assert_int_equal(spo_gen_run(g, &o, 0, n, x, img), SPO_OK);
     size_t pix = (size_t)3 * H * W, off = 0, worst = 0;
     for (int i = 0; i < n; i++) {
         spo_gen_to_unit(img + i * pix, H, W, got + i * pix);
@@ -86,13 +76,93 @@ static void check_case(const char *lora, const char *xt, const char *cas, int pe
         off += d != 0;
         if ((size_t)d > worst) worst = (size_t)d;
     }
-    printf("case %-5s lora %-40s rel L2 %.3g, pixels off %zu of %zu (max %zu)\n", cas, lora ? lora : "-", e, off, np,
-           worst);
+    printf("case %-14s %-40s rel L2 %.3g, pixels off %zu of %zu (max %zu)\n", cas, what, e, off, np, worst);
     assert_true(e <= 1e-4);
     assert_true(worst <= 1);
     assert_true(off <= 8);
-    free(x), free(want), free(wpx), free(img), free(got), free(px);
+    free(want), free(wpx), free(got), free(px);
+}
+
+/* Run a case of expected.h5 and compare. */
+static void check_case(const char *lora, const char *xt, const char *cas, int per_prompt, const char *neg)
+{
+    spo_gen *g = load(lora);
+    assert_int_equal(spo_gen_prompts(g, prompts, ids, 2, neg), SPO_OK);
+    char xf[1200], ef[1200];
+    fixture(xf, sizeof xf, xt);
+    fixture(ef, sizeof ef, "generate/expected.h5");
+    size_t nx = 0;
+    float *x = h5_floats(xf, "/latents", &nx);
+    assert_non_null(x);
+    int n = 2 * per_prompt, H = 32, W = 32;
+    assert_int_equal(nx, (size_t)n * 4 * 16 * 16);
+    spo_gen_opts o;
+    spo_gen_defaults(&o);
+    o.steps = 10, o.per_prompt = per_prompt, o.batch = 3;
+    float *img = malloc((size_t)n * 3 * H * W * sizeof *img);
+    assert_int_equal(spo_gen_run(g, &o, 0, n, x, img), SPO_OK);
+    compare(img, n, H, W, ef, cas, lora ? lora : "-");
+    free(x), free(img);
     spo_gen_free(g);
+}
+
+/* SDXL: the tiny SDXL model (tests/cmd/helpers.bash tiny_sdxl, linked in a
+ * temporary folder) against generate/sdxl.h5 (StableDiffusionXLPipeline +
+ * DDIM, 20 steps, guidance g, 16x16 images): the zero negative, a negative
+ * prompt, no guidance, and a LoRA spo exported as kohya. */
+static void check_xl(const char *cas, const char *neg, float guidance, const char *lora)
+{
+    char dir[1200], src[1200], dst[1400], ef[1200];
+    snprintf(dir, sizeof dir, "%s/spo-test-sdxl-XXXXXX", P_tmpdir);
+    assert_non_null(mkdtemp(dir));
+    static const char *const parts[][2] = {{"tiny-sdxl/unet", "unet"}, {"tiny-sdxl/text_encoder", "text_encoder"},
+        {"tiny-sdxl/text_encoder_2", "text_encoder_2"}, {"tiny-sdxl/tokenizer", "tokenizer"},
+        {"tiny-sdxl/tokenizer_2", "tokenizer_2"}, {"tiny-sdxl/model_index.json", "model_index.json"},
+        {"tiny-sd/vae", "vae"}, {"tiny-sd/scheduler", "scheduler"}};
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+        fixture(src, sizeof src, parts[i][0]);
+        char *abs = realpath(src, NULL); /* root may be relative */
+        assert_non_null(abs);
+        snprintf(dst, sizeof dst, "%s/%s", dir, parts[i][1]);
+        assert_int_equal(symlink(abs, dst), 0);
+        free(abs);
+    }
+    spo_gen *g;
+    int rc = spo_gen_load(&g, dir, dev);
+    if (rc) fprintf(stderr, "%s\n", spo_errmsg());
+    assert_int_equal(rc, SPO_OK);
+    if (lora) {
+        fixture(src, sizeof src, lora);
+        assert_int_equal(spo_gen_lora(g, src), SPO_OK);
+    }
+    assert_int_equal(spo_gen_prompts(g, prompts, ids, 2, neg), SPO_OK);
+    fixture(ef, sizeof ef, "generate/sdxl.h5");
+    size_t nx = 0;
+    float *x = h5_floats(ef, "/latents", &nx);
+    assert_non_null(x);
+    assert_int_equal(nx, (size_t)2 * 4 * 8 * 8);
+    spo_gen_opts o;
+    spo_gen_defaults(&o);
+    o.steps = 20, o.guidance = guidance, o.batch = 2;
+    float *img = malloc((size_t)2 * 3 * 16 * 16 * sizeof *img);
+    assert_int_equal(spo_gen_run(g, &o, 0, 2, x, img), SPO_OK);
+    compare(img, 2, 16, 16, ef, cas, "SDXL");
+    free(x), free(img);
+    spo_gen_free(g);
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+        snprintf(dst, sizeof dst, "%s/%s", dir, parts[i][1]);
+        unlink(dst);
+    }
+    rmdir(dir);
+}
+
+static void test_sdxl(void **state)
+{
+    (void)state;
+    check_xl("base", NULL, 5, NULL);
+    check_xl("neg", "blurry, low quality", 5, NULL);
+    check_xl("g1", NULL, 1, NULL);
+    check_xl("lora_kohya", NULL, 5, "export/sdxl_kohya.safetensors");
 }
 
 static void test_base(void **state) { check_case(NULL, "generate/x_T.h5", "base", 1, NULL); }
@@ -252,6 +322,7 @@ int main(void)
     if (spo_dev_open(&dev, SPO_DEV_CPU, 0)) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_base),
+        cmocka_unit_test(test_sdxl),
         cmocka_unit_test(test_negative_two_per_prompt),
         cmocka_unit_test(test_lora_h5),
         cmocka_unit_test(test_lora_diffusers),
