@@ -249,42 +249,27 @@ static int mk_vae(const char *dir, const mk_preset_t *p, const spo_mkmodel_opts 
     return rc;
 }
 
-static int mk_text(const char *dir, const mk_preset_t *p, const spo_mkmodel_opts *o, spo_dev *dev)
+/* A text encoder (config json, in dir/sub) and its byte-level tokenizer
+ * (dir/tok, padding with pad; NULL: "<|endoftext|>"); stream keys its weights. */
+static int mk_text(const char *dir, const char *json, const char *sub, const char *tok, const char *pad,
+                   uint32_t stream, const mk_preset_t *p, const spo_mkmodel_opts *o, spo_dev *dev)
 {
-    char path[2 * PATH_MAX];
-    int rc = make_dir(dir, "text_encoder");
+    char path[2 * PATH_MAX], file[256];
+    int rc = make_dir(dir, sub);
     cJSON *j = NULL;
     spo_clip_text_config cfg;
     spo_clip_text *m = NULL;
-    if (!rc) rc = write_config(dir, "text_encoder/config.json", p->text, &j);
+    snprintf(file, sizeof file, "%s/config.json", sub);
+    if (!rc) rc = write_config(dir, file, json, &j);
     if (!rc) rc = spo_clip_text_config_parse(&cfg, j);
     if (!rc) rc = spo_clip_text_create(&m, &cfg, dev);
-    say(o, "text_encoder");
-    if (!rc) rc = write_params(spo_clip_text_params(m), dir, "text_encoder/model.safetensors", NULL, o, 2u << 20);
+    say(o, sub);
+    snprintf(file, sizeof file, "%s/model.safetensors", sub);
+    if (!rc) rc = write_params(spo_clip_text_params(m), dir, file, NULL, o, stream);
     cJSON_Delete(j);
     if (m) spo_clip_text_free(m);
-    join(path, sizeof path, dir, "tokenizer");
-    if (!rc) rc = spo_tok_write_bytelevel_ids(path, p->bos, p->eos);
-    return rc;
-}
-
-/* SDXL's second text encoder (CLIPTextModelWithProjection) and tokenizer_2 (pads with "!") */
-static int mk_text2(const char *dir, const mk_preset_t *p, const spo_mkmodel_opts *o, spo_dev *dev)
-{
-    char path[2 * PATH_MAX];
-    int rc = make_dir(dir, "text_encoder_2");
-    cJSON *j = NULL;
-    spo_clip_text_config cfg;
-    spo_clip_text *m = NULL;
-    if (!rc) rc = write_config(dir, "text_encoder_2/config.json", p->text2, &j);
-    if (!rc) rc = spo_clip_text_config_parse(&cfg, j);
-    if (!rc) rc = spo_clip_text_create(&m, &cfg, dev);
-    say(o, "text_encoder_2");
-    if (!rc) rc = write_params(spo_clip_text_params(m), dir, "text_encoder_2/model.safetensors", NULL, o, 5u << 20);
-    cJSON_Delete(j);
-    if (m) spo_clip_text_free(m);
-    join(path, sizeof path, dir, "tokenizer_2");
-    if (!rc) rc = spo_tok_write_bytelevel_pad(path, p->bos, p->eos, "!");
+    join(path, sizeof path, dir, tok);
+    if (!rc) rc = spo_tok_write_bytelevel_pad(path, p->bos, p->eos, pad);
     return rc;
 }
 
@@ -346,8 +331,9 @@ int spo_mkmodel(const char *dir, const spo_mkmodel_opts *o)
     if (!rc) rc = write_text(tmp, "model_index.json", p.model_index);
     if (!rc) rc = make_dir(tmp, "scheduler");
     if (!rc) rc = write_text(tmp, "scheduler/scheduler_config.json", p.scheduler);
-    if (!rc) rc = mk_text(tmp, &p, o, dev);
-    if (!rc && p.text2) rc = mk_text2(tmp, &p, o, dev);
+    if (!rc) rc = mk_text(tmp, p.text, "text_encoder", "tokenizer", NULL, 2u << 20, &p, o, dev);
+    /* SDXL's second: CLIPTextModelWithProjection, its tokenizer padding with "!" */
+    if (!rc && p.text2) rc = mk_text(tmp, p.text2, "text_encoder_2", "tokenizer_2", "!", 5u << 20, &p, o, dev);
     if (!rc) rc = mk_vae(tmp, &p, o, dev);
     if (!rc) rc = mk_unet(tmp, &p, o);
     if (!rc && o->spm) rc = mk_spm(tmp, &p, o, dev);
