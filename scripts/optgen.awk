@@ -7,7 +7,7 @@
 # One entry a line, '#' starts a comment line. Keys:
 #   tool NAME | synopsis TEXT (repeat for more forms) | summary TEXT (repeat
 #   for more lines) | common NAME... (out append model embeds lora seed device
-#   force) | args MIN MAX (MAX -1: any) | member C-TYPE NAME (a field the
+#   vae force) | args MIN MAX (MAX -1: any) | member C-TYPE NAME (a field the
 #   tool fills itself) | require COMMON MESSAGE (exit 2 with MESSAGE when the
 #   common option is missing) | version C-MACRO (extra --version lines: a
 #   string macro the tool defines before it includes the header)
@@ -43,7 +43,7 @@ $1 == "version" { ver = $2; next }
 $1 == "args" { amin = $2; amax = $3; next }
 $1 == "common" {
     for (i = 2; i <= NF; i++) {
-        if ($i !~ /^(out|append|model|embeds|lora|seed|device|force)$/) die("unknown common option " $i)
+        if ($i !~ /^(out|append|model|embeds|lora|seed|device|vae|force)$/) die("unknown common option " $i)
         common = common (common == "" ? "" : " | ") "SPO_O_" toupper($i)
     }
     next

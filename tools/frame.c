@@ -33,6 +33,7 @@ static const common_opt commons[] = {
     {SPO_O_LORA, "lora", 0, "FILE", "LoRA weights (lora.h5)"},
     {SPO_O_SEED, "seed", 0, "N", "random seed (default 0)"},
     {SPO_O_DEVICE, "device", 0, "DEV", "cpu or cuda (default cpu)"},
+    {SPO_O_VAE, "vae", 0, "DIR", "VAE directory to decode with instead of MODEL/vae (SDXL's fp16-fix)"},
     {SPO_O_FORCE, "force", 'f', NULL, "overwrite an existing output file"},
 };
 #define NCOMMON (int)(sizeof commons / sizeof commons[0])
@@ -264,6 +265,7 @@ void spo_parse(const spo_tool *t, int argc, char **argv, spo_args *a, void *vals
             if (i < 0 || i >= NCOMMON) bad_call("unknown option '%s'", argv[optind - 1]);
             unsigned f = commons[i].flag;
             if (f == SPO_O_LORA) a->lora = optarg;
+            else if (f == SPO_O_VAE) a->vae = optarg;
             else if (f == SPO_O_SEED) {
                 char *end;
                 errno = 0;

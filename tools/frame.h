@@ -24,6 +24,7 @@ enum {
     SPO_O_DEVICE = 1 << 5, /* --device cpu|cuda */
     SPO_O_FORCE = 1 << 6,  /* -f, --force */
     SPO_O_APPEND = 1 << 7, /* -a, --append FILE */
+    SPO_O_VAE = 1 << 8,    /* --vae DIR */
 };
 
 /* A tool-specific option. Every tool describes its command line in
@@ -77,7 +78,7 @@ typedef struct {
 } spo_tool;
 
 typedef struct {
-    const char *out, *model, *embeds, *lora, *device, *append;
+    const char *out, *model, *embeds, *lora, *device, *append, *vae;
     uint64_t seed;
     int seed_set, quiet, force, verbose;
     double t0;   /* when the tool started (spo_now) */

@@ -27,7 +27,7 @@ int main(int argc, char **argv)
     char soft[64];
     snprintf(soft, sizeof soft, "spo-decode %s", SPO_VERSION);
     spo_jobcb cb;
-    spo_decode_job j = {.model = a.model, .in = a.argv[0], .embeds = a.embeds, .what = c.what, .out = a.out,
+    spo_decode_job j = {.model = a.model, .vae = a.vae, .in = a.argv[0], .embeds = a.embeds, .what = c.what, .out = a.out,
                         .sheet = c.sheet, .software = soft, .gap = c.gap, .batch = c.batch, .force = a.force,
                         .hooks = spo_jobcb_hooks(&cb, &a, "decoding")};
     return spo_jobcb_done(&cb, spo_decode_run(&j));

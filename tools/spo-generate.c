@@ -28,7 +28,7 @@ int main(int argc, char **argv)
     char soft[64];
     snprintf(soft, sizeof soft, "spo-generate %s", SPO_VERSION);
     spo_jobcb cb;
-    spo_generate_job j = {.model = a.model, .lora = a.lora, .out = a.out, .prompt = (const char *const *)a.argv,
+    spo_generate_job j = {.model = a.model, .vae = a.vae, .lora = a.lora, .out = a.out, .prompt = (const char *const *)a.argv,
                           .nprompt = a.argc, .prompts = c.prompts, .negative = c.negative, .latents = c.latents,
                           .software = soft, .steps = c.steps, .per_prompt = c.per_prompt, .batch = c.batch,
                           .force = a.force, .H = c.size[0], .W = c.size[1], .guidance = c.guidance, .eta = c.eta,

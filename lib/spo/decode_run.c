@@ -86,7 +86,8 @@ static int load_vae(run_t *r)
     char dir[4096];
     int rc = spo_dev_open(&r->dev, SPO_DEV_CPU, 0);
     if (rc) return rc;
-    snprintf(dir, sizeof dir, "%s/vae", r->j->model);
+    if (r->j->vae) snprintf(dir, sizeof dir, "%s", r->j->vae);
+    else snprintf(dir, sizeof dir, "%s/vae", r->j->model);
     if ((rc = spo_vae_load(&r->vae, dir, r->dev))) return rc;
     const spo_vae_config *vc = spo_vae_cfg(r->vae);
     if (vc->out_channels != 3)

@@ -13,6 +13,7 @@
 
 typedef struct {
     const char *model, *in; /* a diffusers model directory (its vae/); the latents' file ("-": stdin) */
+    const char *vae;        /* NULL, or a VAE directory to use instead of model/vae */
     const char *embeds;     /* NULL, or the embeddings file whose /prompt gives each row's text */
     const char *what;       /* NULL: the file's default latents (spo/latset.h) */
     const char *out;        /* NULL; FILE.tar, "-", a device or a FIFO: a tar; anything else: a folder */

@@ -48,7 +48,9 @@ void spo_gen_defaults(spo_gen_opts *o)
     o->batch = 4;
 }
 
-int spo_gen_load(spo_gen **out, const char *model_dir, spo_dev *dev)
+int spo_gen_load(spo_gen **out, const char *model_dir, spo_dev *dev) { return spo_gen_load_vae(out, model_dir, NULL, dev); }
+
+int spo_gen_load_vae(spo_gen **out, const char *model_dir, const char *vae_dir, spo_dev *dev)
 {
     *out = NULL;
     spo_gen *g = calloc(1, sizeof *g);
@@ -65,7 +67,8 @@ int spo_gen_load(spo_gen **out, const char *model_dir, spo_dev *dev)
         rc = spo_unet_load(&g->unet, path, dev);
     }
     if (!rc) {
-        snprintf(path, sizeof path, "%s/vae", model_dir);
+        if (vae_dir) snprintf(path, sizeof path, "%s", vae_dir);
+        else snprintf(path, sizeof path, "%s/vae", model_dir);
         rc = spo_vae_load(&g->vae, path, dev);
     }
     if (!rc) {

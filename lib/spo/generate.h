@@ -55,6 +55,8 @@ void spo_gen_defaults(spo_gen_opts *o);
 /* Load tokenizer, text encoder, UNet, VAE decoder and scheduler of a
  * diffusers model directory onto dev (kept by the caller). */
 int spo_gen_load(spo_gen **g, const char *model_dir, spo_dev *dev);
+/* The same with the VAE of vae_dir instead of model_dir/vae (NULL: that one). */
+int spo_gen_load_vae(spo_gen **g, const char *model_dir, const char *vae_dir, spo_dev *dev);
 void spo_gen_free(spo_gen *g);
 
 /* The model id (lib/io/modelid.h) of the loaded model. */

@@ -14,6 +14,7 @@
 
 typedef struct {
     const char *model, *lora, *out;      /* lora may be NULL; out: DIR|FILE.png|FILE.tar|- (io/imgout.h) */
+    const char *vae;                     /* NULL, or a VAE directory to use instead of model/vae */
     const char *const *prompt;           /* nprompt prompts (ids 0..nprompt-1), or */
     int nprompt;
     const char *prompts;                 /* a prompts file (text/prompts.h), "-": stdin */

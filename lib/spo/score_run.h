@@ -9,6 +9,7 @@
 
 typedef struct {
     const char *model, *pool, *embeds, *out; /* embeds: needed with spm only */
+    const char *vae;                         /* NULL: model/vae */
     const char *spm, *spm_weights, *scorer;  /* one of spm and scorer */
     int force, batch;
     spo_hooks hooks; /* progress: images scored; phases "load", "init", "work" */
