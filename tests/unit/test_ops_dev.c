@@ -115,6 +115,13 @@ static void test_table(void **state)
 #define SLOT_FILLED(name, params, args) assert_non_null(spo_cpu_ops.name);
     SPO_OPS(SLOT_FILLED)
 #undef SLOT_FILLED
+#ifdef SPO_HAVE_CUDA /* every op has its kernel (checked without a GPU too) */
+#define CUDA_FILLED(name, params, args) assert_non_null(spo_cuda_ops.name);
+    SPO_OPS(CUDA_FILLED)
+    SPO_DEV_MEM(CUDA_FILLED)
+#undef CUDA_FILLED
+    assert_non_null(spo_cuda_ops.open), assert_non_null(spo_cuda_ops.close);
+#endif
     const spo_ops_table *keep = d->ops;
     spo_ops_table t = *keep;
     t.scale = NULL;
