@@ -55,6 +55,16 @@ int spo_cu_gemm(spo_dev *d, const char *fn, bool ta, bool tb, int M, int N, int 
     return s == CUBLAS_STATUS_SUCCESS ? SPO_OK : spo_cu_blas_fail(fn, s);
 }
 
+extern "C" int spo_cuda_device_count(void)
+{
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return n;
+}
+
 static int cu_open(spo_dev *d)
 {
     int n = 0;

@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "core/prov.h"
+#include "ops/ops.h"
 
 static const char *prog = "spo";
 
@@ -32,7 +33,7 @@ static const common_opt commons[] = {
     {SPO_O_EMBEDS, "embeds", 'e', "FILE", "prompt embeddings (embeds.h5, '-' for stdin)"},
     {SPO_O_LORA, "lora", 0, "FILE", "LoRA weights (lora.h5)"},
     {SPO_O_SEED, "seed", 0, "N", "random seed (default 0)"},
-    {SPO_O_DEVICE, "device", 0, "DEV", "cpu or cuda (default cpu)"},
+    {SPO_O_DEVICE, "device", 0, "DEV", "cpu or cuda (default cuda if a GPU answers, else cpu)"},
     {SPO_O_FORCE, "force", 'f', NULL, "overwrite an existing output file"},
 };
 #define NCOMMON (int)(sizeof commons / sizeof commons[0])
@@ -139,7 +140,6 @@ void spo_parse(const spo_tool *t, int argc, char **argv, spo_args *a, spo_opt_fn
     prog = t->name;
     spo_prov_set_cmdline(argc, argv);
     memset(a, 0, sizeof *a);
-    a->device = "cpu";
     so[ns++] = ':'; /* report missing arguments as ':' */
     for (int i = 0; i < NCOMMON; i++) {
         if (!(t->common & commons[i].flag)) continue;
@@ -219,6 +219,12 @@ void spo_parse(const spo_tool *t, int argc, char **argv, spo_args *a, spo_opt_fn
             }
         }
         }
+    }
+    if (t->common & SPO_O_DEVICE) { /* no --device: cuda where a GPU answers (or SPO_DEVICE), else cpu */
+        spo_devkind k = spo_dev_default();
+        if (a->device && spo_dev_parse(a->device, &k)) spo_die(2, "%s", spo_errmsg());
+        a->device = spo_dev_name(k);
+        a->devkind = k;
     }
     a->argc = argc - optind;
     a->argv = argv + optind;

@@ -56,7 +56,6 @@ int main(int argc, char **argv)
     if (!a.model) spo_die(2, "-m MODEL is required (its vae/ decodes the latents)");
     if (a.embeds && !strcmp(a.embeds, "-") && !strcmp(a.argv[0], "-"))
         spo_die(2, "only one of FILE and EMBEDS can be '-'");
-    if (strcmp(a.device, "cpu")) spo_die(2, "--device %s: spo-decode runs on the cpu in this build", a.device);
     if (!a.out && !c.sheet) spo_die(2, "give -o DIR, -o FILE.tar, -o - (a tar stream) or --sheet FILE.png");
     if (a.out && c.sheet && !strcmp(a.out, "-") && !strcmp(c.sheet, "-"))
         spo_die(2, "-o - and --sheet - cannot both use standard output");
@@ -69,6 +68,7 @@ int main(int argc, char **argv)
                         .sheet = c.sheet, .software = soft, .gap = c.gap, .batch = c.batch, .force = a.force,
                         .ctx = &cb, .progress = spo_jobcb_progress, .phase = spo_jobcb_phase,
                         .timing = spo_jobcb_time};
+    j.device = a.devkind;
     int rc = spo_decode_run(&j);
     spo_jobcb_end(&cb);
     if (rc) spo_die_lib(rc);

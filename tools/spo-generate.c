@@ -83,7 +83,6 @@ int main(int argc, char **argv)
     if (!a.out) spo_die(2, "-o DIR|FILE.png|FILE.tar|- is required");
     if (c.prompts && a.argc) spo_die(2, "give prompts as arguments or with --prompts, not both");
     if (!c.prompts && !a.argc) spo_die(2, "no prompt (give PROMPT... or --prompts FILE)");
-    if (strcmp(a.device, "cpu")) spo_die(2, "--device %s: spo-generate runs on the cpu in this build", a.device);
     if (!strcmp(a.out, "-") && isatty(STDOUT_FILENO))
         spo_die(2, "refusing to write a tar stream to a terminal (redirect standard output)");
     if (c.prompts && c.latents && !strcmp(c.prompts, "-") && !strcmp(c.latents, "-"))
@@ -97,6 +96,7 @@ int main(int argc, char **argv)
                           .force = a.force, .H = c.H, .W = c.W, .guidance = c.guidance, .eta = c.eta,
                           .seed = a.seed, .ctx = &cb, .progress = spo_jobcb_progress, .phase = spo_jobcb_phase,
                           .timing = spo_jobcb_time};
+    j.device = a.devkind;
     int rc = spo_generate_run(&j);
     spo_jobcb_end(&cb);
     if (rc) spo_die_lib(rc);

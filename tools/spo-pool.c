@@ -55,12 +55,12 @@ int main(int argc, char **argv)
     if (!a.embeds) spo_die(2, "-e EMBEDS is required");
     if (!a.out) spo_die(2, "-o POOL is required");
     if (!strcmp(a.embeds, "-") && !strcmp(a.argv[0], "-")) spo_die(2, "only one of STATE and EMBEDS can be '-'");
-    if (strcmp(a.device, "cpu")) spo_die(2, "--device %s: spo-pool runs on the cpu in this build", a.device);
     spo_jobcb_init(&cb, &a, "UNet", t0);
     spo_pool_job j = {.model = a.model, .embeds = a.embeds, .state = a.argv[0], .lora = a.lora, .out = a.out,
                       .force = a.force, .K = c.K, .batch = c.batch, .guidance = c.guidance, .eta = c.eta,
                       .ctx = &cb, .progress = spo_jobcb_progress, .note = spo_jobcb_note,
                       .phase = spo_jobcb_phase};
+    j.device = a.devkind;
     int rc = spo_pool_run(&j);
     spo_jobcb_end(&cb);
     if (rc) spo_die_lib(rc);

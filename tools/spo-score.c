@@ -57,11 +57,11 @@ int main(int argc, char **argv)
     if (c.spm && !a.embeds) spo_die(2, "-e EMBEDS is required with --spm (it holds the prompts' SPM token ids)");
     if (a.embeds && !strcmp(a.embeds, "-") && !strcmp(a.argv[0], "-"))
         spo_die(2, "only one of POOL and EMBEDS can be '-'");
-    if (strcmp(a.device, "cpu")) spo_die(2, "--device %s: spo-score runs on the cpu in this build", a.device);
     spo_jobcb_init(&cb, &a, "scoring", t0);
     spo_score_job j = {.model = a.model, .pool = a.argv[0], .embeds = a.embeds, .out = a.out, .spm = c.spm,
                        .spm_weights = c.weights, .scorer = c.scorer, .force = a.force, .batch = c.batch,
                        .ctx = &cb, .progress = spo_jobcb_progress, .phase = spo_jobcb_phase};
+    j.device = a.devkind;
     int rc = spo_score_run(&j);
     spo_jobcb_end(&cb);
     if (rc) spo_die_lib(rc);

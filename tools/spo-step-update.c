@@ -129,7 +129,6 @@ int main(int argc, char **argv)
     if (!a.model) spo_die(2, "-m MODEL is required");
     if (!a.lora) spo_die(2, "--lora LORA is required (spo-init makes a fresh one)");
     if (!a.out) spo_die(2, "-o LORA_OUT is required");
-    if (strcmp(a.device, "cpu")) spo_die(2, "--device %s: spo-step-update runs on the cpu in this build", a.device);
     for (int i = 0; i < a.argc; i++)
         if (!strcmp(a.argv[i], "-")) spo_die(2, "pairs files must be files, not '-' (they are read by rows)");
     spo_jobcb cb;
@@ -142,6 +141,7 @@ int main(int argc, char **argv)
 #ifdef SPO_HAVE_MPI
     if (mpi) j.comm.reduce = mpi_sum;
 #endif
+    j.device = a.devkind;
     int rc = spo_update_run(&j);
     spo_jobcb_end(&cb);
     if (rc) spo_die_lib(rc);

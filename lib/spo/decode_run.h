@@ -9,6 +9,8 @@
 #ifndef SPO_DECODE_RUN_H
 #define SPO_DECODE_RUN_H
 
+#include "ops/ops.h" /* spo_devkind */
+
 typedef struct {
     const char *model, *in; /* a diffusers model directory (its vae/); the latents' file ("-": stdin) */
     const char *embeds;     /* NULL, or the embeddings file whose /prompt gives each row's text */
@@ -17,6 +19,7 @@ typedef struct {
     const char *sheet;      /* NULL, or the contact sheet PNG ("-": standard output) */
     const char *software;   /* the PNGs' Software text ("spo-decode 0.1.0") */
     int gap, batch, force;  /* pixels between sheet cells; images decoded at once; replace outputs */
+    spo_devkind device;     /* SPO_DEV_CPU (0, the default) or SPO_DEV_CUDA */
     void *ctx;              /* passed to the callbacks, each of which may be NULL */
     void (*progress)(void *ctx, long done, long total);          /* images decoded */
     void (*phase)(void *ctx, const char *name);                  /* "load", "read" just ended */

@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#include "ops/ops.h" /* spo_devkind */
+
 typedef struct {
     const char *model, *lora, *out;      /* lora may be NULL; out: DIR|FILE.png|FILE.tar|- (io/imgout.h) */
     const char *const *prompt;           /* nprompt prompts (ids 0..nprompt-1), or */
@@ -21,6 +23,7 @@ typedef struct {
     int steps, per_prompt, batch, force; /* DDIM steps, images per prompt, images denoised at once */
     int H, W;                            /* image size; 0 0: the model's */
     double guidance, eta;
+    spo_devkind device; /* SPO_DEV_CPU (0, the default) or SPO_DEV_CUDA */
     uint64_t seed;
     void *ctx; /* passed to the callbacks, each of which may be NULL */
     void (*progress)(void *ctx, long done, long total);          /* denoising steps of all batches */

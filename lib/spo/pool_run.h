@@ -5,10 +5,13 @@
 #ifndef SPO_POOL_RUN_H
 #define SPO_POOL_RUN_H
 
+#include "ops/ops.h" /* spo_devkind */
+
 typedef struct {
     const char *model, *embeds, *state, *lora, *out; /* paths; "-" for stdin/stdout; lora may be NULL */
     int force, K, batch;
     double guidance, eta;
+    spo_devkind device; /* SPO_DEV_CPU (0, the default) or SPO_DEV_CUDA */
     void *ctx; /* passed to the callbacks, each of which may be NULL */
     void (*progress)(void *ctx, long done, long total); /* latents through the UNet */
     void (*note)(void *ctx, const char *msg);           /* e.g. why a cached eps is recomputed */

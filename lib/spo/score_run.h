@@ -5,10 +5,13 @@
 #ifndef SPO_SCORE_RUN_H
 #define SPO_SCORE_RUN_H
 
+#include "ops/ops.h" /* spo_devkind */
+
 typedef struct {
     const char *model, *pool, *embeds, *out; /* embeds: needed with spm only */
     const char *spm, *spm_weights, *scorer;  /* one of spm and scorer */
     int force, batch;
+    spo_devkind device; /* SPO_DEV_CPU (0, the default) or SPO_DEV_CUDA */
     void *ctx; /* passed to the callbacks, each of which may be NULL */
     void (*progress)(void *ctx, long done, long total); /* images scored */
     void (*phase)(void *ctx, const char *name);         /* "load", "init", "work" just ended */
