@@ -221,8 +221,9 @@ void spo_parse(const spo_tool *t, int argc, char **argv, spo_args *a, spo_opt_fn
         }
     }
     if (t->common & SPO_O_DEVICE) { /* no --device: cuda where a GPU answers (or SPO_DEVICE), else cpu */
-        spo_devkind k = spo_dev_default();
-        if (a->device && spo_dev_parse(a->device, &k)) spo_die(2, "%s", spo_errmsg());
+        spo_devkind k = SPO_DEV_CPU;
+        if (!a->device) k = spo_dev_default(); /* only then: it asks the CUDA driver */
+        else if (spo_dev_parse(a->device, &k)) spo_die(2, "%s", spo_errmsg());
         a->device = spo_dev_name(k);
         a->devkind = k;
     }
