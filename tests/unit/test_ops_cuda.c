@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "core/philox.h"
 #include "opcheck.h"
 
 #define CUDA_TOL 1e-5
@@ -504,6 +505,34 @@ static void test_embed(void **state)
         }
 }
 
+/* Philox normals on the GPU (kernels/philox.cu): bit for bit the CPU's
+ * spo_normal_fill, for odd lengths and several keys (DESIGN.md section 6) */
+static void test_philox(void **state)
+{
+    (void)state;
+    if (selftest) return; /* nothing to compare without a GPU */
+#ifdef SPO_HAVE_CUDA
+    const size_t ns[] = {1, 3, 4, 1003, 65536 + 5};
+    const uint64_t seeds[] = {0, 7, 0x123456789abcdefULL};
+    for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+        for (size_t k = 0; k < sizeof seeds / sizeof *seeds; k++) {
+            const size_t n = ns[i];
+            float *want = malloc(n * sizeof *want), *p = dput(gpu, NULL, n);
+            assert_non_null(want);
+            spo_normal_fill(want, n, seeds[k], 11, 3, (uint32_t)k);
+            OK(spo_cuda_normal_fill(p, n, seeds[k], 11, 3, (uint32_t)k));
+            float *got = dget(gpu, p, n);
+            if (memcmp(got, want, n * sizeof *got)) {
+                print_error("philox: %zu normals of seed %llu differ between cuda and cpu\n", n,
+                            (unsigned long long)seeds[k]);
+                fail();
+            }
+            free(want), free(got);
+            spo_dev_free(gpu, p);
+        }
+#endif
+}
+
 /* last: every op of the table was compared */
 static void test_all_ops_compared(void **state)
 {
@@ -543,7 +572,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dense),  cmocka_unit_test(test_conv),  cmocka_unit_test(test_norm),
         cmocka_unit_test(test_act),    cmocka_unit_test(test_attn),  cmocka_unit_test(test_shape),
-        cmocka_unit_test(test_embed),  cmocka_unit_test(test_all_ops_compared),
+        cmocka_unit_test(test_embed),  cmocka_unit_test(test_philox), cmocka_unit_test(test_all_ops_compared),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
