@@ -100,6 +100,15 @@ static void test_memory(void **state)
     OK(spo_dev_zero(d, q + 5, 10));
     OK(spo_dev_download(d, back, q, n));
     for (size_t i = 0; i < n; i++) assert_true(back[i] == (i >= 5 && i < 15 ? 0.0f : h[i]));
+    /* overlapping copies (allowed: "may overlap"), forward and backward */
+    OK(spo_dev_upload(d, p, h, n));
+    OK(spo_dev_copy(d, p + 3, p, 30));
+    OK(spo_dev_download(d, back, p, n));
+    for (size_t i = 0; i < n; i++) assert_true(back[i] == (i >= 3 && i < 33 ? h[i - 3] : h[i]));
+    OK(spo_dev_upload(d, p, h, n));
+    OK(spo_dev_copy(d, p, p + 4, 30));
+    OK(spo_dev_download(d, back, p, n));
+    for (size_t i = 0; i < n; i++) assert_true(back[i] == (i < 30 ? h[i + 4] : h[i]));
     OK(spo_dev_upload(d, p, NULL, 0)); /* nothing to move */
     assert_int_equal(spo_dev_upload(d, p, NULL, 3), SPO_EINVAL);
     assert_int_equal(spo_dev_download(NULL, back, p, 3), SPO_EINVAL);
