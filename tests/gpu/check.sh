@@ -21,7 +21,8 @@
 #   6. the command tests of the GPU tools (tests/cmd/{encode,pool,score,
 #      step_update,generate,decode}.bats) with SPO_DEVICE=cuda: reported,
 #      not counted (some compare CPU runs bit for bit, e.g. batch-size
-#      invariance, which a GPU need not meet)
+#      invariance, which a GPU need not meet); skipped when the checks
+#      before took more than CHECK_BATS_BEFORE seconds (default 180)
 #
 # The full log goes to tests/gpu/out/check.log (or $CHECK_LOG); a short
 # summary is printed last; exit 0 only if every counted check passed.
@@ -239,8 +240,12 @@ else
 fi
 
 # ---- 6. command tests on the device (reported, not counted) ------------------------
+# only while the whole script stays inside its 5 minutes (CHECK_BATS_BEFORE
+# seconds elapsed at most, default 180; the suites take 1 to 2 minutes)
 if ! { [ "$DEV" = cuda ] || [ "${CHECK_ALL:-0}" = 1 ]; }; then
     note "skip  command tests with SPO_DEVICE=$DEV (CHECK_DEVICE=cpu; CHECK_ALL=1 runs them)"
+elif [ $(($(date +%s) - T0)) -gt "${CHECK_BATS_BEFORE:-180}" ]; then
+    note "skip  command tests with SPO_DEVICE=$DEV: $(($(date +%s) - T0)) s spent already (CHECK_BATS_BEFORE=${CHECK_BATS_BEFORE:-180})"
 elif command -v bats > /dev/null; then
     for s in encode pool score step_update generate decode; do
         r=$(SPO_DEVICE=$DEV SPO_BIN="$BIN" SPO_HELPERS="$ROOT/$B/tests/helpers" bats --tap "tests/cmd/$s.bats" 2>&1)
