@@ -119,9 +119,9 @@ static void use(gset *s, const float *p, const char *arg)
     if (i < 0) {
         s->bad = 1, s->badarg = arg;
     } else {
-        for (int k = 0; k < s->n; k++)
-            if (s->open[k] == gv[i].p) i = -1; /* already open for this call */
-        if (i >= 0 && s->n < GMAX) {
+        int seen = 0; /* already open for this call */
+        for (int k = 0; k < s->n && !seen; k++) seen = s->open[k] == gv[i].p;
+        if (!seen && s->n < GMAX) {
             if (gv[i].open++ == 0) mprotect(gv[i].p, gv[i].bytes, PROT_READ | PROT_WRITE);
             s->open[s->n++] = gv[i].p;
         }
