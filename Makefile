@@ -88,7 +88,9 @@ HELP_SRC := $(wildcard tests/helpers/*.c)
 ifeq ($(HAVE_NVCC),1)
   CUDA_HOME ?= $(patsubst %/bin/,%,$(dir $(shell command -v $(NVCC))))
   CFLAGS  += -DSPO_HAVE_CUDA -I$(CUDA_HOME)/include
-  NVFLAGS := -O2 -std=c++17 -Ilib -DSPO_HAVE_CUDA -Xcompiler -fPIC $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) -MMD -MP
+  # warnings are errors for the kernels: nvcc's own and the host compiler's
+  NVWARN  := -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror
+  NVFLAGS := -O2 -std=c++17 -Ilib -DSPO_HAVE_CUDA $(NVWARN) -Xcompiler -fPIC $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) -MMD -MP
   LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
   CU_OBJ  := $(CU_SRC:kernels/%.cu=$(B)/kernels/%.o)
   CUDA_SAY := CUDA: building $(words $(CU_SRC)) kernel file(s) with $(NVCC)

@@ -9,6 +9,9 @@ mkdir -p tests/out
 export SPO_BIN="$(pwd)/$BINDIR"
 export SPO_ROOT="$(pwd)"
 export SPO_HELPERS="$(pwd)/$B/tests/helpers"
+# the tools default to --device cuda where a GPU answers; these tests check
+# the CPU path (tests/gpu/check.sh checks the GPU against it)
+export SPO_DEVICE="${SPO_DEVICE:-cpu}"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=99"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=99"
 # OpenBLAS picks its kernels by CPU model and falls back to the slow generic

@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "core/prov.h"
+#include "ops/ops.h"
 
 static const char *prog = "spo";
 
@@ -32,7 +33,7 @@ static const common_opt commons[] = {
     {SPO_O_EMBEDS, "embeds", 'e', "FILE", "prompt embeddings (embeds.h5, '-' for stdin)"},
     {SPO_O_LORA, "lora", 0, "FILE", "LoRA weights (lora.h5)"},
     {SPO_O_SEED, "seed", 0, "N", "random seed (default 0)"},
-    {SPO_O_DEVICE, "device", 0, "DEV", "cpu or cuda (default cpu)"},
+    {SPO_O_DEVICE, "device", 0, "DEV", "cpu or cuda (default cuda if a GPU answers, else cpu)"},
     {SPO_O_VAE, "vae", 0, "DIR", "VAE directory to decode with instead of MODEL/vae (SDXL's fp16-fix)"},
     {SPO_O_FORCE, "force", 'f', NULL, "overwrite an existing output file"},
 };
@@ -199,7 +200,6 @@ void spo_parse(const spo_tool *t, int argc, char **argv, spo_args *a, void *vals
     memset(a, 0, sizeof *a);
     a->t0 = spo_now();
     memset(vals, 0, nvals);
-    a->device = "cpu";
     so[ns++] = ':'; /* report missing arguments as ':' */
     for (int i = 0; i < NCOMMON; i++) {
         if (!(t->common & commons[i].flag)) continue;
@@ -281,6 +281,13 @@ void spo_parse(const spo_tool *t, int argc, char **argv, spo_args *a, void *vals
             }
         }
         }
+    }
+    if (t->common & SPO_O_DEVICE) { /* no --device: cuda where a GPU answers (or SPO_DEVICE), else cpu */
+        spo_devkind k = SPO_DEV_CPU;
+        if (!a->device) k = spo_dev_default(); /* only then: it asks the CUDA driver */
+        else if (spo_dev_parse(a->device, &k)) spo_die(2, "%s", spo_errmsg());
+        a->device = spo_dev_name(k);
+        a->devkind = k;
     }
     a->argc = argc - optind;
     a->argv = argv + optind;

@@ -79,6 +79,7 @@ typedef struct {
 
 typedef struct {
     const char *out, *model, *embeds, *lora, *device, *append, *vae;
+    int devkind; /* --device as an spo_devkind (ops/ops.h); its default is spo_dev_default() */
     uint64_t seed;
     int seed_set, quiet, force, verbose;
     double t0;   /* when the tool started (spo_now) */

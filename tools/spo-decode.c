@@ -18,7 +18,6 @@ int main(int argc, char **argv)
     spo_parse(&tool, argc, argv, &a, &c, sizeof c, NULL);
     if (a.embeds && !strcmp(a.embeds, "-") && !strcmp(a.argv[0], "-"))
         spo_die(2, "only one of FILE and EMBEDS can be '-'");
-    if (strcmp(a.device, "cpu")) spo_die(2, "--device %s: spo-decode runs on the cpu in this build", a.device);
     if (!a.out && !c.sheet) spo_die(2, "give -o DIR, -o FILE.tar, -o - (a tar stream) or --sheet FILE.png");
     if (a.out && c.sheet && !strcmp(a.out, "-") && !strcmp(c.sheet, "-"))
         spo_die(2, "-o - and --sheet - cannot both use standard output");
@@ -29,6 +28,6 @@ int main(int argc, char **argv)
     spo_jobcb cb;
     spo_decode_job j = {.model = a.model, .vae = a.vae, .in = a.argv[0], .embeds = a.embeds, .what = c.what, .out = a.out,
                         .sheet = c.sheet, .software = soft, .gap = c.gap, .batch = c.batch, .force = a.force,
-                        .hooks = spo_jobcb_hooks(&cb, &a, "decoding")};
+                        .device = a.devkind, .hooks = spo_jobcb_hooks(&cb, &a, "decoding")};
     return spo_jobcb_done(&cb, spo_decode_run(&j));
 }

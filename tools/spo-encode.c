@@ -123,7 +123,7 @@ int main(int argc, char **argv)
     spo_vtime(&a, "start", spo_now() - t0);
 
     double t1 = spo_now();
-    if ((rc = spo_dev_open(&r.dev, strcmp(a.device, "cuda") ? SPO_DEV_CPU : SPO_DEV_CUDA, 0))) fail(&r, rc);
+    if ((rc = spo_dev_open(&r.dev, a.devkind, 0))) fail(&r, rc);
     if ((rc = spo_encoder_load(&r.enc, a.model, r.dev)) || (rc = spo_encoder_set_mode(r.enc, c.text_clean)))
         fail(&r, rc);
     if (c.spm && (rc = spo_tok_load_clip_dir(&r.spm, c.spm))) fail(&r, rc);

@@ -20,7 +20,6 @@ int main(int argc, char **argv)
     spo_parse(&tool, argc, argv, &a, &c, sizeof c, NULL);
     if (c.prompts && a.argc) spo_die(2, "give prompts as arguments or with --prompts, not both");
     if (!c.prompts && !a.argc) spo_die(2, "no prompt (give PROMPT... or --prompts FILE)");
-    if (strcmp(a.device, "cpu")) spo_die(2, "--device %s: spo-generate runs on the cpu in this build", a.device);
     if (!strcmp(a.out, "-") && isatty(STDOUT_FILENO))
         spo_die(2, "refusing to write a tar stream to a terminal (redirect standard output)");
     if (c.prompts && c.latents && !strcmp(c.prompts, "-") && !strcmp(c.latents, "-"))
@@ -32,6 +31,6 @@ int main(int argc, char **argv)
                           .nprompt = a.argc, .prompts = c.prompts, .negative = c.negative, .latents = c.latents,
                           .software = soft, .steps = c.steps, .per_prompt = c.per_prompt, .batch = c.batch,
                           .force = a.force, .H = c.size[0], .W = c.size[1], .guidance = c.guidance, .eta = c.eta,
-                          .seed = a.seed, .hooks = spo_jobcb_hooks(&cb, &a, "denoising")};
+                          .seed = a.seed, .device = a.devkind, .hooks = spo_jobcb_hooks(&cb, &a, "denoising")};
     return spo_jobcb_done(&cb, spo_generate_run(&j));
 }

@@ -16,10 +16,9 @@ int main(int argc, char **argv)
     spo_args a;
     spo_parse(&tool, argc, argv, &a, &c, sizeof c, NULL);
     if (!strcmp(a.embeds, "-") && !strcmp(a.argv[0], "-")) spo_die(2, "only one of STATE and EMBEDS can be '-'");
-    if (strcmp(a.device, "cpu")) spo_die(2, "--device %s: spo-pool runs on the cpu in this build", a.device);
     spo_jobcb cb;
     spo_pool_job j = {.model = a.model, .embeds = a.embeds, .state = a.argv[0], .lora = a.lora, .out = a.out,
                       .force = a.force, .K = c.K, .batch = c.batch, .inner = c.inner, .guidance = c.guidance, .eta = c.eta,
-                      .hooks = spo_jobcb_hooks(&cb, &a, "UNet")};
+                      .device = a.devkind, .hooks = spo_jobcb_hooks(&cb, &a, "UNet")};
     return spo_jobcb_done(&cb, spo_pool_run(&j));
 }

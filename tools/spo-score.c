@@ -19,10 +19,9 @@ int main(int argc, char **argv)
     if (c.spm && !a.embeds) spo_die(2, "-e EMBEDS is required with --spm (it holds the prompts' SPM token ids)");
     if (a.embeds && !strcmp(a.embeds, "-") && !strcmp(a.argv[0], "-"))
         spo_die(2, "only one of POOL and EMBEDS can be '-'");
-    if (strcmp(a.device, "cpu")) spo_die(2, "--device %s: spo-score runs on the cpu in this build", a.device);
     spo_jobcb cb;
     spo_score_job j = {.model = a.model, .pool = a.argv[0], .embeds = a.embeds, .out = a.out, .vae = a.vae, .spm = c.spm,
                        .spm_weights = c.weights, .scorer = c.scorer, .force = a.force, .batch = c.batch,
-                       .hooks = spo_jobcb_hooks(&cb, &a, "scoring")};
+                       .device = a.devkind, .hooks = spo_jobcb_hooks(&cb, &a, "scoring")};
     return spo_jobcb_done(&cb, spo_score_run(&j));
 }

@@ -68,7 +68,6 @@ int main(int argc, char **argv)
     tool_vals c;
     spo_args a;
     spo_parse(&tool, argc, argv, &a, &c, sizeof c, NULL);
-    if (strcmp(a.device, "cpu")) spo_die(2, "--device %s: spo-step-update runs on the cpu in this build", a.device);
     for (int i = 0; i < a.argc; i++)
         if (!strcmp(a.argv[i], "-")) spo_die(2, "pairs files must be files, not '-' (they are read by rows)");
     spo_jobcb cb;
@@ -81,6 +80,7 @@ int main(int argc, char **argv)
 #ifdef SPO_HAVE_MPI
     if (mpi) j.comm.reduce = mpi_sum;
 #endif
+    j.device = a.devkind;
     int rc = spo_update_run(&j);
 #ifdef SPO_HAVE_MPI
     if (mpi && !rc) MPI_Finalize();

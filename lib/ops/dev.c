@@ -2,6 +2,7 @@
  * the op table. Everything else reaches the backend through d->ops. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "ops/ops_impl.h"
@@ -13,7 +14,11 @@ int spo_dev_open(spo_dev **dev, spo_devkind kind, int threads)
     if (threads < 0) return spo_err(SPO_EINVAL, "spo_dev_open: threads %d < 0", threads);
     const spo_ops_table *ops;
     switch (kind) {
-    case SPO_DEV_CPU: ops = &spo_cpu_ops; break;
+    case SPO_DEV_CPU: {
+        const char *g = getenv("SPO_DEV_GUARD"); /* tests: host access to device memory faults */
+        ops = g && *g && strcmp(g, "0") ? &spo_cpu_guard_ops : &spo_cpu_ops;
+        break;
+    }
     case SPO_DEV_CUDA:
 #ifdef SPO_HAVE_CUDA
         ops = &spo_cuda_ops;
@@ -48,6 +53,29 @@ void spo_dev_close(spo_dev *d)
 }
 
 spo_devkind spo_dev_kind(const spo_dev *d) { return d->kind; }
+
+const char *spo_dev_name(spo_devkind kind) { return kind == SPO_DEV_CUDA ? "cuda" : "cpu"; }
+
+int spo_dev_parse(const char *name, spo_devkind *kind)
+{
+    if (name && !strcmp(name, "cpu")) return *kind = SPO_DEV_CPU, SPO_OK;
+    if (name && !strcmp(name, "cuda")) return *kind = SPO_DEV_CUDA, SPO_OK;
+    return spo_err(SPO_EINVAL, "unknown device '%s' (cpu or cuda)", name ? name : "(null)");
+}
+
+spo_devkind spo_dev_default(void)
+{
+    const char *e = getenv("SPO_DEVICE"); /* anything else than cpu or cuda is ignored */
+    if (e && !strcmp(e, "cpu")) return SPO_DEV_CPU;
+    if (e && !strcmp(e, "cuda")) return SPO_DEV_CUDA;
+#ifdef SPO_HAVE_CUDA
+    static int gpus = -1; /* asked once per process */
+    if (gpus < 0) gpus = spo_cuda_device_count();
+    return gpus > 0 ? SPO_DEV_CUDA : SPO_DEV_CPU;
+#else
+    return SPO_DEV_CPU;
+#endif
+}
 
 float *spo_dev_alloc(spo_dev *d, size_t n)
 {

@@ -32,6 +32,12 @@ typedef struct spo_dev spo_dev;
 int spo_dev_open(spo_dev **dev, spo_devkind kind, int threads); /* threads 0: all cores */
 void spo_dev_close(spo_dev *dev);
 spo_devkind spo_dev_kind(const spo_dev *dev);
+/* the device a tool runs on when none is named: SPO_DEVICE from the
+ * environment ("cpu" or "cuda") if set, else CUDA when this build has it
+ * and a GPU answers, else the CPU. The first call asks the CUDA driver. */
+spo_devkind spo_dev_default(void);
+const char *spo_dev_name(spo_devkind kind);              /* "cpu", "cuda" */
+int spo_dev_parse(const char *name, spo_devkind *kind); /* "cpu" or "cuda"; else SPO_EINVAL naming it */
 float *spo_dev_alloc(spo_dev *dev, size_t n);              /* n floats, zeroed; NULL + spo_err on failure; n 0 is valid */
 void spo_dev_free(spo_dev *dev, float *p);
 int spo_dev_sync(spo_dev *dev);

@@ -44,8 +44,13 @@ struct spo_ops_table {
 };
 
 extern const spo_ops_table spo_cpu_ops;
+/* the CPU backend in guard mode (lib/ops/cpu/cpu_guard.c): device buffers
+ * are PROT_NONE outside the table's functions; chosen by spo_dev_open for
+ * SPO_DEV_CPU when the environment has SPO_DEV_GUARD=1 (tests only) */
+extern const spo_ops_table spo_cpu_guard_ops;
 #ifdef SPO_HAVE_CUDA
 extern const spo_ops_table spo_cuda_ops; /* kernels/cuda_dev.cu */
+int spo_cuda_device_count(void);          /* GPUs that answer; 0 without a driver or on any error */
 /* the CUDA op of an entry, once its kernel exists: int spo_cuda_<name>(parameters) */
 #define SPO_OP_CUDA_PROTO(name, params, args) int spo_cuda_##name params;
 SPO_OPS(SPO_OP_CUDA_PROTO)

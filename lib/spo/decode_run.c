@@ -84,7 +84,7 @@ static void undo_outputs(run_t *r)
 static int load_vae(run_t *r)
 {
     char dir[4096];
-    int rc = spo_dev_open(&r->dev, SPO_DEV_CPU, 0);
+    int rc = spo_dev_open(&r->dev, r->j->device, 0);
     if (rc) return rc;
     if (r->j->vae) snprintf(dir, sizeof dir, "%s", r->j->vae);
     else snprintf(dir, sizeof dir, "%s/vae", r->j->model);

@@ -10,6 +10,7 @@
 #define SPO_DECODE_RUN_H
 
 #include "core/hooks.h"
+#include "ops/ops.h" /* spo_devkind */
 
 typedef struct {
     const char *model, *in; /* a diffusers model directory (its vae/); the latents' file ("-": stdin) */
@@ -20,6 +21,7 @@ typedef struct {
     const char *sheet;      /* NULL, or the contact sheet PNG ("-": standard output) */
     const char *software;   /* the PNGs' Software text ("spo-decode 0.1.0") */
     int gap, batch, force;  /* pixels between sheet cells; images decoded at once; replace outputs */
+    spo_devkind device;     /* SPO_DEV_CPU (0, the default) or SPO_DEV_CUDA */
     spo_hooks hooks;        /* progress: images decoded; phases "load", "read"; timings "decode", "png", "write" */
 } spo_decode_job;
 

@@ -80,7 +80,7 @@ static int name_images(run_t *r)
 
 static int load_model(run_t *r)
 {
-    int rc = spo_dev_open(&r->dev, SPO_DEV_CPU, 0);
+    int rc = spo_dev_open(&r->dev, r->j->device, 0);
     if (rc || (rc = spo_gen_load_vae(&r->gen, r->j->model, r->j->vae, r->dev))) return rc;
     if (r->j->lora) rc = spo_gen_lora(r->gen, r->j->lora);
     return rc;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/hooks.h"
+#include "ops/ops.h" /* spo_devkind */
 
 typedef struct {
     const char *model, *lora, *out;      /* lora may be NULL; out: DIR|FILE.png|FILE.tar|- (io/imgout.h) */
@@ -24,6 +25,7 @@ typedef struct {
     int steps, per_prompt, batch, force; /* DDIM steps, images per prompt, images denoised at once */
     int H, W;                            /* image size; 0 0: the model's */
     double guidance, eta;
+    spo_devkind device; /* SPO_DEV_CPU (0, the default) or SPO_DEV_CUDA */
     uint64_t seed;
     spo_hooks hooks; /* progress: denoising steps of all batches; phases "load", "encode";
                       * timings "denoise", "decode", "png" */

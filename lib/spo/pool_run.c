@@ -53,7 +53,7 @@ static int load_model(run_t *r)
 {
     const spo_pool_job *j = r->j;
     char path[4096];
-    int rc = spo_dev_open(&r->dev, SPO_DEV_CPU, 0);
+    int rc = spo_dev_open(&r->dev, j->device, 0);
     if (rc) return rc;
     r->s = (spo_sampler){.dev = r->dev, .guidance = (float)j->guidance, .eta = (float)j->eta, .batch = j->batch};
     snprintf(path, sizeof path, "%s/unet", j->model);

@@ -6,12 +6,14 @@
 #define SPO_POOL_RUN_H
 
 #include "core/hooks.h"
+#include "ops/ops.h" /* spo_devkind */
 
 typedef struct {
     const char *model, *embeds, *state, *lora, *out; /* paths; "-" for stdin/stdout; lora may be NULL */
     int force, K, batch;
     int inner; /* inner steps of each child's chain (spo/sampler.h; 0: none, the SD v1.5 loop) */
     double guidance, eta;
+    spo_devkind device; /* SPO_DEV_CPU (0, the default) or SPO_DEV_CUDA */
     spo_hooks hooks; /* progress: latents through the UNet; notes: why a cached eps is recomputed;
                       * phases "load", "init", "work" */
 } spo_pool_job;

@@ -112,7 +112,7 @@ int spo_score_run(const spo_score_job *j)
     char vae_dir[4096];
     if (j->vae) snprintf(vae_dir, sizeof vae_dir, "%s", j->vae);
     else snprintf(vae_dir, sizeof vae_dir, "%s/vae", j->model);
-    int rc = spo_dev_open(&r.dev, SPO_DEV_CPU, 0);
+    int rc = spo_dev_open(&r.dev, j->device, 0);
     if (!rc) rc = spo_scoring_open(&r.s, vae_dir, j->spm, j->spm_weights, j->scorer, r.dev);
     if (!rc) phase(&r, "load");
     if (!rc) rc = read_pool(&r);

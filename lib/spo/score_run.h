@@ -6,12 +6,14 @@
 #define SPO_SCORE_RUN_H
 
 #include "core/hooks.h"
+#include "ops/ops.h" /* spo_devkind */
 
 typedef struct {
     const char *model, *pool, *embeds, *out; /* embeds: needed with spm only */
     const char *vae;                         /* NULL: model/vae */
     const char *spm, *spm_weights, *scorer;  /* one of spm and scorer */
     int force, batch;
+    spo_devkind device; /* SPO_DEV_CPU (0, the default) or SPO_DEV_CUDA */
     spo_hooks hooks; /* progress: images scored; phases "load", "init", "work" */
 } spo_score_job;
 

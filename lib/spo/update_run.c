@@ -80,7 +80,7 @@ static int load_model(run_t *r)
     const spo_pairs_meta *mt = r->mt;
     char path[4096];
     int rc;
-    SPO_TRY(spo_dev_open(&r->dev, SPO_DEV_CPU, j->threads));
+    SPO_TRY(spo_dev_open(&r->dev, j->device, j->threads));
     r->u = (spo_update){.guidance = (float)mt->guidance, .eta = (float)mt->eta, .loss = j->loss, .micro = j->micro};
     snprintf(path, sizeof path, "%s/unet", j->model);
     SPO_TRY(spo_unet_load(&r->u.unet, path, r->dev));

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "core/hooks.h"
-
+#include "ops/ops.h" /* spo_devkind */
 #include "spo/update.h"
 
 typedef struct {
@@ -20,6 +20,7 @@ typedef struct {
     int npairs, force;
     int batch, micro, threads; /* pairs per step over all ranks; per UNet call; CPU threads (0: all) */
     long steps;                /* 0: one pass over the pairs */
+    spo_devkind device;        /* SPO_DEV_CPU (0, the default) or SPO_DEV_CUDA */
     uint64_t seed;
     spo_adamw_cfg opt;
     spo_loss_cfg loss;

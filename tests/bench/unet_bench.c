@@ -1,5 +1,6 @@
 /* unet_bench.c — time the C UNet forward and forward+backward (to the
- * sample only, like tests/bench/torch_unet_bench.py) on the CPU device.
+ * sample only, like tests/bench/torch_unet_bench.py) on the CPU device (or
+ * the GPU with -d cuda).
  *
  *   tiny  tests/fixtures/tiny-sd/unet (real weights), batch 2, 16x16, ctx 77
  *   mid   tests/bench/mid_unet_config.json, random weights, batch 1, 32x32, ctx 77
@@ -9,7 +10,7 @@
  * One warm-up run, then the median of --runs runs; one JSON line per
  * (config, pass):  {"impl":"spo","config":"tiny","pass":"fwd","ms":1.23,...}
  *
- * Usage: unet_bench [-t THREADS] [-r RUNS] [-c tiny,mid,sd15,MODEL_DIR/] [--sd15-bwd]
+ * Usage: unet_bench [-t THREADS] [-r RUNS] [-d cpu|cuda] [-c tiny,mid,sd15,MODEL_DIR/] [--sd15-bwd]
  * Run from the repository root (or set SPO_ROOT). Built by `make bench`. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,8 +121,9 @@ static void bench(spo_dev *d, const char *root, const char *name, int runs, int 
         size_t fb, bb;
         spo_unet_arena_bytes(u, &fb, &bb);
         printf("{\"impl\": \"spo\", \"config\": \"%s\", \"pass\": \"%s\", \"ms\": %.3f, \"min_ms\": %.3f, \"runs\": %d, "
-               "\"threads\": %d, \"batch\": %d, \"latent\": %d, \"params\": %zu, \"arena_mib\": %zu}\n",
-               name, pass ? "fwd_bwd" : "fwd", ms[runs / 2], ms[0], runs, threads, n, hw, np, (fb + bb) >> 20);
+               "\"threads\": %d, \"batch\": %d, \"latent\": %d, \"params\": %zu, \"arena_mib\": %zu, \"device\": \"%s\"}\n",
+               name, pass ? "fwd_bwd" : "fwd", ms[runs / 2], ms[0], runs, threads, n, hw, np, (fb + bb) >> 20,
+               spo_dev_name(spo_dev_kind(d)));
         fflush(stdout);
     }
     free(ms);
@@ -133,14 +135,18 @@ static void bench(spo_dev *d, const char *root, const char *name, int runs, int 
 int main(int argc, char **argv)
 {
     int threads = 1, runs = 5, sd15_bwd = 0;
+    spo_devkind kind = SPO_DEV_CPU;
     const char *configs = "tiny,mid";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-t") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-r") && i + 1 < argc) runs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-c") && i + 1 < argc) configs = argv[++i];
         else if (!strcmp(argv[i], "--sd15-bwd")) sd15_bwd = 1;
+        else if (!strcmp(argv[i], "-d") && i + 1 < argc) {
+            if (spo_dev_parse(argv[++i], &kind)) die("-d");
+        }
         else {
-            fprintf(stderr, "Usage: unet_bench [-t THREADS] [-r RUNS] [-c tiny,mid,sd15,MODEL_DIR/] [--sd15-bwd]\n");
+            fprintf(stderr, "Usage: unet_bench [-t THREADS] [-r RUNS] [-d cpu|cuda] [-c tiny,mid,sd15,MODEL_DIR/] [--sd15-bwd]\n");
             return 2;
         }
     }
@@ -150,7 +156,7 @@ int main(int argc, char **argv)
     }
     const char *root = getenv("SPO_ROOT") ? getenv("SPO_ROOT") : ".";
     spo_dev *d;
-    if (spo_dev_open(&d, SPO_DEV_CPU, threads)) die("device");
+    if (spo_dev_open(&d, kind, threads)) die("device");
     char *list = strdup(configs), *save = NULL;
     for (char *c = strtok_r(list, ",", &save); c; c = strtok_r(NULL, ",", &save)) {
         if (strcmp(c, "tiny") && strcmp(c, "mid") && strcmp(c, "sd15") && !strchr(c, '/')) {

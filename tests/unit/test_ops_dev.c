@@ -100,6 +100,15 @@ static void test_memory(void **state)
     OK(spo_dev_zero(d, q + 5, 10));
     OK(spo_dev_download(d, back, q, n));
     for (size_t i = 0; i < n; i++) assert_true(back[i] == (i >= 5 && i < 15 ? 0.0f : h[i]));
+    /* overlapping copies (allowed: "may overlap"), forward and backward */
+    OK(spo_dev_upload(d, p, h, n));
+    OK(spo_dev_copy(d, p + 3, p, 30));
+    OK(spo_dev_download(d, back, p, n));
+    for (size_t i = 0; i < n; i++) assert_true(back[i] == (i >= 3 && i < 33 ? h[i - 3] : h[i]));
+    OK(spo_dev_upload(d, p, h, n));
+    OK(spo_dev_copy(d, p, p + 4, 30));
+    OK(spo_dev_download(d, back, p, n));
+    for (size_t i = 0; i < n; i++) assert_true(back[i] == (i < 30 ? h[i + 4] : h[i]));
     OK(spo_dev_upload(d, p, NULL, 0)); /* nothing to move */
     assert_int_equal(spo_dev_upload(d, p, NULL, 3), SPO_EINVAL);
     assert_int_equal(spo_dev_download(NULL, back, p, 3), SPO_EINVAL);
@@ -115,6 +124,13 @@ static void test_table(void **state)
 #define SLOT_FILLED(name, params, args) assert_non_null(spo_cpu_ops.name);
     SPO_OPS(SLOT_FILLED)
 #undef SLOT_FILLED
+#ifdef SPO_HAVE_CUDA /* every op has its kernel (checked without a GPU too) */
+#define CUDA_FILLED(name, params, args) assert_non_null(spo_cuda_ops.name);
+    SPO_OPS(CUDA_FILLED)
+    SPO_DEV_MEM(CUDA_FILLED)
+#undef CUDA_FILLED
+    assert_non_null(spo_cuda_ops.open), assert_non_null(spo_cuda_ops.close);
+#endif
     const spo_ops_table *keep = d->ops;
     spo_ops_table t = *keep;
     t.scale = NULL;
