@@ -55,13 +55,14 @@ same_pixels() { "$HELP/spo-pnginfo" --pixels "$1" "$G/expected.h5" "/$2/pixels" 
     tiny_sdxl xl
     rm xl/vae
     expect_fail 2 "$BIN/spo-generate" -m xl --steps 2 "$P1" -o out
-    "$BIN/spo-generate" -q -m xl --vae "$FIX/tiny-sd/vae" --steps 20 -g 5 --latents "$G/sdxl.h5" "$P1" "$P2" -o base
+    "$BIN/spo-generate" -q -m xl --vae "$FIX/tiny-sdxl/vae" --steps 20 -g 5 --latents "$G/sdxl.h5" "$P1" "$P2" -o base
     for i in 0 1; do "$HELP/spo-pnginfo" --pixels "base/p${i}_i0.png" "$G/sdxl.h5" /base/pixels $i 8; done
     tiny_sdxl xl2
     "$BIN/spo-init" -m xl2 -e "$FIX/sampling/sdxl_embeds.h5" --latent-size 8x8 -o s.h5
-    "$BIN/spo-decode" -q -m xl --vae "$FIX/tiny-sd/vae" s.h5 -o d1
+    "$BIN/spo-decode" -q -m xl --vae "$FIX/tiny-sdxl/vae" s.h5 -o d1
     "$BIN/spo-decode" -q -m xl2 s.h5 -o d2
-    for f in d2/*.png; do cmp "$f" "d1/$(basename "$f")"; done
+    "$BIN/spo-decode" -q -m xl2 --vae "$FIX/tiny-sd/vae" s.h5 -o d3 # another scaling factor
+    for f in d2/*.png; do cmp "$f" "d1/$(basename "$f")"; run ! cmp "$f" "d3/$(basename "$f")"; done
 }
 
 @test "SDXL: spo's exported LoRA (kohya names of SDXL's UNet, and diffusers) gives diffusers' pixels with it" {

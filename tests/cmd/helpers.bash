@@ -55,13 +55,14 @@ data() {
 
 # tiny_sdxl DIR: a whole tiny SDXL model directory in DIR, of links: the
 # tiny SDXL UNet, text encoders and tokenizers (tests/fixtures/tiny-sdxl)
-# with tiny-sd's VAE and DDIM scheduler (the loop does not depend on them).
+# with a VAE of SDXL's config (tiny-sdxl/vae: tiny-sd's weights, scaling factor 0.13025)
+# and tiny-sd's DDIM scheduler.
 tiny_sdxl() {
     local d
     mkdir -p "$1"
     for d in unet text_encoder text_encoder_2 tokenizer tokenizer_2 model_index.json; do
         ln -sfn "$FIX/tiny-sdxl/$d" "$1/$d"
     done
-    ln -sfn "$FIX/tiny-sd/vae" "$1/vae"
+    ln -sfn "$FIX/tiny-sdxl/vae" "$1/vae"
     ln -sfn "$FIX/tiny-sd/scheduler" "$1/scheduler"
 }

@@ -5,8 +5,9 @@ from given initial latents.
 
 The model is the one tests/cmd/helpers.bash tiny_sdxl assembles: the tiny
 SDXL UNet (tests/fixtures/tiny-sdxl/unet, addition_embed_type text_time),
-both text encoders and tokenizers of tests/fixtures/tiny-sdxl, tiny-sd's VAE
-(factor 2: 8x8 latents are 16x16 images) and DDIM scheduler config;
+both text encoders and tokenizers of tests/fixtures/tiny-sdxl, tiny-sdxl/vae
+(tiny-sd's VAE weights with SDXL's config: scaling factor 0.13025, factor 2:
+8x8 latents are 16x16 images) and tiny-sd's DDIM scheduler config;
 force_zeros_for_empty_prompt true (SDXL base's), no watermark.
 Pipeline call: num_inference_steps=20, guidance_scale=5, eta=0,
 latents=<fixed x_T>, output_type="np" (float32 [N, 16, 16, 3] in [0, 1]);
@@ -47,7 +48,7 @@ STEPS, GUIDANCE, ETA = 20, 5.0, 0.0
 
 def pipeline():
     pipe = StableDiffusionXLPipeline(
-        vae=AutoencoderKL.from_pretrained(os.path.join(SD, "vae")),
+        vae=AutoencoderKL.from_pretrained(os.path.join(XL, "vae")),
         text_encoder=CLIPTextModel.from_pretrained(os.path.join(XL, "text_encoder")),
         text_encoder_2=CLIPTextModelWithProjection.from_pretrained(os.path.join(XL, "text_encoder_2")),
         tokenizer=CLIPTokenizer.from_pretrained(os.path.join(XL, "tokenizer")),

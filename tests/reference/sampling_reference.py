@@ -78,7 +78,8 @@ worst, gap, kept, chosen (attributes child_timestep, end_timestep,
 inner_steps), /final and /pairs as above (/pairs/timestep each pair's own).
 
 SDXL (--sdxl): the same loops on a tiny SDXL UNet (tests/fixtures/tiny-sdxl/unet:
-addition_embed_type text_time) with tiny-sd's VAE and scheduler, the
+addition_embed_type text_time) with tiny-sdxl/vae (tiny-sd's VAE weights with
+SDXL's config: scaling factor 0.13025) and tiny-sd's scheduler, the
 prompts' embeddings from tests/fixtures/sampling/sdxl_embeds.h5 (spo-encode
 of ids 10, 11, 12 on that model: both encoders' hidden states, the pooled
 embeddings, the official zero negative), and the UNet's added conditioning
@@ -124,7 +125,7 @@ ADDED = None  # SDXL: dict(time_ids=(1,6)) once known
 def load_models(sdxl=False):
     sd = os.path.join(FIX, "tiny-sd")
     unet = UNet2DConditionModel.from_pretrained(os.path.join(FIX, "tiny-sdxl" if sdxl else "tiny-sd", "unet")).eval()
-    vae = AutoencoderKL.from_pretrained(os.path.join(sd, "vae")).eval()
+    vae = AutoencoderKL.from_pretrained(os.path.join(FIX, "tiny-sdxl" if sdxl else "tiny-sd", "vae")).eval()
     sched = DDIMScheduler.from_pretrained(os.path.join(sd, "scheduler"))
     clipdir = os.path.join(FIX, "tiny-spm", "clip")
     clip = CLIPModel.from_pretrained(clipdir).eval()

@@ -118,7 +118,7 @@ static void check_xl(const char *cas, const char *neg, float guidance, const cha
     static const char *const parts[][2] = {{"tiny-sdxl/unet", "unet"}, {"tiny-sdxl/text_encoder", "text_encoder"},
         {"tiny-sdxl/text_encoder_2", "text_encoder_2"}, {"tiny-sdxl/tokenizer", "tokenizer"},
         {"tiny-sdxl/tokenizer_2", "tokenizer_2"}, {"tiny-sdxl/model_index.json", "model_index.json"},
-        {"tiny-sd/vae", "vae"}, {"tiny-sd/scheduler", "scheduler"}};
+        {"tiny-sdxl/vae", "vae"}, {"tiny-sd/scheduler", "scheduler"}};
     for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
         fixture(src, sizeof src, parts[i][0]);
         char *abs = realpath(src, NULL); /* root may be relative */
