@@ -9,7 +9,9 @@
 #   for more lines) | common NAME... (out append model embeds lora seed device
 #   vae force) | args MIN MAX (MAX -1: any) | member C-TYPE NAME (a field the
 #   tool fills itself) | require COMMON MESSAGE (exit 2 with MESSAGE when the
-#   common option is missing) | version C-MACRO (extra --version lines: a
+#   common option is missing) | config KEY OPTION (--config FILE|NAME reads
+#   recipes: KEY sets OPTION; OPTION '-': a recipe key the tool ignores)
+#   | version C-MACRO (extra --version lines: a
 #   string macro the tool defines before it includes the header)
 #   opt LONG SHORT ARG FIELD TYPE RANGE DEFAULT HELP
 # SHORT, ARG, FIELD, RANGE, DEFAULT: '-' for none. TYPE and RANGE:
@@ -34,7 +36,7 @@ function cname(s) { gsub(/-/, "_", s); return s }
 function lo_of(r) { sub(/\.\..*/, "", r); return r }
 function hi_of(r) { sub(/.*\.\./, "", r); return r }
 
-BEGIN { nopt = 0; nmem = 0; nreq = 0; nsyn = 0; nsum = 0; common = ""; amin = 0; amax = 0; ver = "" }
+BEGIN { nopt = 0; nmem = 0; nreq = 0; nsyn = 0; nsum = 0; ncfg = 0; common = ""; amin = 0; amax = 0; ver = "" }
 /^[ \t]*(#|$)/ { next }
 $1 == "tool" { name = $2; next }
 $1 == "synopsis" { syn[nsyn++] = rest($0, 1); next }
@@ -48,6 +50,7 @@ $1 == "common" {
     }
     next
 }
+$1 == "config" { cfgkey[ncfg] = $2; cfgopt[ncfg++] = $3; next }
 $1 == "member" { memtype[nmem] = $2; memname[nmem++] = $3; declared[$3] = 1; next }
 $1 == "require" {
     if ($2 !~ /^(out|append|model|embeds|lora)$/) die("require: not a common option with a value: " $2)
@@ -126,6 +129,17 @@ END {
         print "    {0},"
         print "};"
     }
+    for (i = 0; i < ncfg; i++) {
+        known = cfgopt[i] == "-"
+        for (o = 0; o < nopt; o++) if (olong[o] == cfgopt[i]) known = 1
+        if (!known) { FNR = 0; die("config " cfgkey[i] ": no option --" cfgopt[i]) }
+    }
+    if (ncfg) {
+        print "static const spo_confkey tool_config[] = {"
+        for (i = 0; i < ncfg; i++) printf "    {%s, %s},\n", cstr(cfgkey[i]), cfgopt[i] == "-" ? "NULL" : cstr(cfgopt[i])
+        print "    {0},"
+        print "};"
+    }
     print "static const spo_tool tool = {"
     print "    .name = " cstr(name) ","
     s = ""
@@ -140,5 +154,6 @@ END {
     print "    .min_args = " amin ","
     print "    .max_args = " amax ","
     if (ver != "") print "    .version_extra = " ver ","
+    if (ncfg) print "    .config = tool_config,"
     print "};"
 }

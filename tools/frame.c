@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@
 
 static const char *prog = "spo";
 
-enum { ID_BASE = 1000, ID_HELP = 'h', ID_VERSION = 900, ID_LORA, ID_SEED, ID_DEVICE };
+enum { ID_BASE = 1000, ID_HELP = 'h', ID_CONFIG = 899, ID_VERSION = 900, ID_LORA, ID_SEED, ID_DEVICE };
 
 typedef struct {
     unsigned flag;
@@ -56,6 +57,7 @@ void spo_usage(const spo_tool *t, FILE *fp)
         if (t->common & commons[i].flag)
             opt_line(fp, commons[i].sname, commons[i].lname, commons[i].arg, commons[i].help);
     for (const spo_opt *o = t->opts; o && o->lname; o++) opt_line(fp, o->sname, o->lname, o->arg, o->help);
+    if (t->config) opt_line(fp, 0, "config", "FILE|NAME", "recipe settings (KEY = VALUE lines), or a recipe: sd15, sdxl");
     opt_line(fp, 'q', "quiet", NULL, "no progress bar");
     opt_line(fp, 'v', "verbose", NULL, "print timings (start, load, init, work) to stderr");
     opt_line(fp, 'h', "help", NULL, "print this help and exit");
@@ -180,6 +182,55 @@ static void set_value(const spo_opt *o, int idx, void *vals, const char *arg, sp
     }
 }
 
+/* A recipe's path: FILE as given, or NAME.conf in the recipes beside the
+ * tools (../pipelines/recipes from bin/, or ../share/spo/recipes). */
+static void recipe_path(const char *name, char *path, size_t n)
+{
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    snprintf(path, n, "%s", name);
+    if (strchr(name, '/') || access(name, F_OK) == 0 || len <= 0) return;
+    exe[len] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    static const char *const dirs[] = {"../pipelines/recipes", "../share/spo/recipes"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, n, "%s/%s/%s.conf", exe, dirs[i], name);
+        if (access(path, R_OK) == 0) return;
+    }
+    snprintf(path, n, "%s", name);
+}
+
+/* --config: every KEY = VALUE line of the recipe sets the option its key
+ * names for this tool (before the command line, which wins); a key no
+ * recipe has is refused. */
+static void apply_config(const spo_tool *t, const char *name, void *vals, spo_opt_fn fn)
+{
+    char path[PATH_MAX + 64], line[4096];
+    recipe_path(name, path, sizeof path);
+    FILE *fp = fopen(path, "r");
+    if (!fp) spo_die(2, "%s: cannot read the config file (nor a recipe: sd15, sdxl)", name);
+    for (int ln = 1; fgets(line, sizeof line, fp); ln++) {
+        char *k = line, *eq = strchr(line, '='), *e;
+        while (*k == ' ' || *k == '\t') k++;
+        if (*k == '#' || *k == '\n' || *k == '\r' || !*k) continue;
+        if (!eq) spo_die(2, "%s: line %d: expected KEY=VALUE", path, ln);
+        for (e = eq; e > k && (e[-1] == ' ' || e[-1] == '\t'); e--) {}
+        *e = 0;
+        char *v = eq + 1;
+        while (*v == ' ' || *v == '\t') v++;
+        for (e = v + strlen(v); e > v && strchr(" \t\r\n", e[-1]); e--) {}
+        *e = 0;
+        const spo_confkey *c = t->config;
+        while (c->key && strcmp(c->key, k)) c++;
+        if (!c->key) spo_die(2, "%s: line %d: unknown setting '%s'", path, ln, k);
+        int i = 0;
+        while (c->opt && t->opts[i].lname && strcmp(t->opts[i].lname, c->opt)) i++;
+        if (c->opt && t->opts[i].lname) set_value(&t->opts[i], i, vals, strdup(v), fn); /* kept: str options */
+    }
+    fclose(fp);
+}
+
 static const char *common_value(const spo_args *a, unsigned flag)
 {
     return flag == SPO_O_OUT      ? a->out
@@ -220,6 +271,12 @@ void spo_parse(const spo_tool *t, int argc, char **argv, spo_args *a, void *vals
             if (o->arg) so[ns++] = ':';
         }
     }
+    if (t->config) {
+        lo[nl++] = (struct option){"config", required_argument, NULL, ID_CONFIG};
+        for (int i = 1; i < argc; i++) /* the recipe first, the command line over it */
+            if (!strcmp(argv[i], "--config") && i + 1 < argc) apply_config(t, argv[i + 1], vals, fn);
+            else if (!strncmp(argv[i], "--config=", 9)) apply_config(t, argv[i] + 9, vals, fn);
+    }
     lo[nl++] = (struct option){"quiet", no_argument, NULL, 'q'};
     lo[nl++] = (struct option){"verbose", no_argument, NULL, 'v'};
     lo[nl++] = (struct option){"help", no_argument, NULL, 'h'};
@@ -243,6 +300,7 @@ void spo_parse(const spo_tool *t, int argc, char **argv, spo_args *a, void *vals
             set_value(&t->opts[c - ID_BASE], c - ID_BASE, vals, optarg, fn);
             continue;
         }
+        if (c == ID_CONFIG) continue; /* read before the command line */
         if (c > ID_VERSION && c <= ID_VERSION + NCOMMON) c = -(c - ID_VERSION - 1) - 1; /* common without letter */
         switch (c) {
         case 'o': a->out = optarg; break;

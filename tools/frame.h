@@ -66,6 +66,12 @@ typedef struct {
     const char *msg;
 } spo_require;
 
+/* a recipe setting (spo-train's config keys, pipelines/recipes/NAME.conf) and
+ * the tool option it sets, or NULL when the tool has no use for it */
+typedef struct {
+    const char *key, *opt;
+} spo_confkey;
+
 typedef struct {
     const char *name;     /* "spo-inspect" */
     const char *synopsis; /* "[options] FILE|-" */
@@ -75,6 +81,7 @@ typedef struct {
     const spo_require *require; /* ended by {0}, or NULL */
     int min_args, max_args; /* positional arguments (max -1: any) */
     const char *version_extra; /* more --version lines, or NULL */
+    const spo_confkey *config; /* --config FILE|NAME reads recipes (ended by {0}), or NULL */
 } spo_tool;
 
 typedef struct {

@@ -41,6 +41,16 @@ fails_untouched() {
     sed -n 2p m.jsonl | grep -q '"step": 2,.*"pairs": 3,'
 }
 
+@test "--config: a recipe sets the update's options, the command line wins, a bad key exits 2" {
+    "$BIN/spo-step-update" -q -m "$M" --lora l0.h5 "$P" -o lc.h5 --steps 1 --config sdxl --metrics mc.jsonl
+    grep -q '"lr": 1e-05' mc.jsonl
+    "$BIN/spo-step-update" -q -m "$M" --lora l0.h5 "$P" -o lc2.h5 --steps 1 --config sd15 --lr 2e-5 --metrics mc2.jsonl
+    grep -q '"lr": 2e-05' mc2.jsonl
+    printf 'lr = 1e-4\nbogus = 1\n' > bad.conf
+    expect_fail 2 "$BIN/spo-step-update" -m "$M" --lora l0.h5 "$P" -o lc3.h5 --config bad.conf
+    [[ "$stderr" == *"bad.conf: line 2: unknown setting 'bogus'"* ]]
+}
+
 @test "the input LoRA is untouched and a rerun gives the same LoRA" {
     "$BIN/spo-inspect" --check l0.h5
     h5dump -a step l0.h5 | grep -q '(0): 0'
