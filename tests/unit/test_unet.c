@@ -21,21 +21,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "testroot.h"
 #include "nn/params.h"
 #include "ckpt/safetensors.h"
 #include "nn/unet.h"
 
-static char root[1024];
 static spo_dev *dev;
 
-static const char *fix(const char *rel)
-{
-    static char b[4][2048];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(b[i], sizeof b[i], "%s/tests/fixtures/%s", root, rel);
-    return b[i];
-}
 
 /* ---- HDF5 reading ---------------------------------------------------------- */
 /* read dataset `name` of fixture file `file` as float (int64 converted); *n = elements */
@@ -505,8 +497,7 @@ static void test_arena(void **st)
 
 static int setup(void **st)
 {
-    const char *r = getenv("SPO_ROOT");
-    snprintf(root, sizeof root, "%s", r ? r : ".");
+    root_init();
     return spo_dev_open(&dev, SPO_DEV_CPU, 2) ? -1 : 0;
 }
 

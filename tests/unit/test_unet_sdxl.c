@@ -19,13 +19,13 @@
 
 #include <string.h>
 
+#include "testroot.h"
 #include "nn_testutil.h"
 #include "nn/lora.h"
 #include "nn/lora_train.h"
 #include "nn/mkmodel.h"
 #include "nn/unet.h"
 
-static char root[1024];
 static spo_dev *dev;
 
 #define CHECK_OK(x)                                                                                               \
@@ -34,14 +34,6 @@ static spo_dev *dev;
         if (rc_) fail_msg("%s: rc %d: %s", #x, rc_, spo_errmsg());                                                \
     } while (0)
 
-static const char *fix(const char *rel)
-{
-    static char b[4][2048];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(b[i], sizeof b[i], "%s/tests/fixtures/%s", root, rel);
-    return b[i];
-}
 
 static float *ref(const char *name, size_t *n)
 {
@@ -364,8 +356,7 @@ static void test_sdxl_base(void **st)
 
 static int setup(void **st)
 {
-    const char *r = getenv("SPO_ROOT");
-    snprintf(root, sizeof root, "%s", r ? r : ".");
+    root_init();
     return spo_dev_open(&dev, SPO_DEV_CPU, 2) ? -1 : 0;
 }
 

@@ -293,8 +293,7 @@ static void test_unmerged(void **st)
 static int setup(void **st)
 {
     (void)st;
-    const char *r = getenv("SPO_ROOT");
-    snprintf(root, sizeof root, "%s", r ? r : ".");
+    root_init();
     return spo_dev_open(&dev, SPO_DEV_CPU, 2) ? -1 : 0;
 }
 

@@ -160,8 +160,7 @@ static void test_fd_own_parent(void **st)
 static int setup(void **st)
 {
     (void)st;
-    const char *r = getenv("SPO_ROOT");
-    snprintf(root, sizeof root, "%s", r ? r : ".");
+    root_init();
     snprintf(tmp, sizeof tmp, "%s/spo-test-traj.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(tmp)) return -1;
     snprintf(f_plain, sizeof f_plain, "%s/plain.h5", tmp);

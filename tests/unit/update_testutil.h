@@ -11,22 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testroot.h"
 #include "nn/lora.h"
 #include "nn/lora_train.h"
 #include "nn_testutil.h"
 #include "spo/update.h"
 
-static char root[1024];
 static spo_dev *dev;
 
-static const char *fix(const char *rel)
-{
-    static char b[4][2048];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(b[i], sizeof b[i], "%s/tests/fixtures/%s", root, rel);
-    return b[i];
-}
 
 /* the fixture set the env reads: SD v1.5's (tiny-sd) or SDXL's (the tiny SDXL
  * UNet, whose pairs carry pooled embeddings; the time ids of their 32x32
