@@ -152,6 +152,9 @@ $(TOOL_SRC:tools/%.c=$(B)/tools/%.o): $(B)/tools/%.o: tools/%.c $(B)/gen/tools/%
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -I$(B)/gen/tools -c $< -o $@
 
+# --config NAME finds the recipes of the tree it was built from, in any build folder
+$(B)/tools/frame.o: CFLAGS += -DSPO_RECIPES_DIR='"$(CURDIR)/pipelines/recipes"'
+
 # tools/frame.c is the shared tool frame (options, usage, errors, exit); only tools exit
 $(BINDIR)/%: $(B)/tools/%.o $(B)/tools/frame.o $(LIBSPO)
 	@mkdir -p $(@D)

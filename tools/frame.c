@@ -183,7 +183,9 @@ static void set_value(const spo_opt *o, int idx, void *vals, const char *arg, sp
 }
 
 /* A recipe's path: FILE as given, or NAME.conf in the recipes beside the
- * tools (../pipelines/recipes from bin/, or ../share/spo/recipes). */
+ * tools (../share/spo/recipes from an installed bin/, ../pipelines/recipes
+ * from the source tree's bin/), or in the source tree the tools were built
+ * from (SPO_RECIPES_DIR, set by the Makefile: any build folder). */
 static void recipe_path(const char *name, char *path, size_t n)
 {
     char exe[PATH_MAX];
@@ -193,11 +195,15 @@ static void recipe_path(const char *name, char *path, size_t n)
     exe[len] = 0;
     char *slash = strrchr(exe, '/');
     if (slash) *slash = 0;
-    static const char *const dirs[] = {"../pipelines/recipes", "../share/spo/recipes"};
+    static const char *const dirs[] = {"../share/spo/recipes", "../pipelines/recipes"};
     for (int i = 0; i < 2; i++) {
         snprintf(path, n, "%s/%s/%s.conf", exe, dirs[i], name);
         if (access(path, R_OK) == 0) return;
     }
+#ifdef SPO_RECIPES_DIR
+    snprintf(path, n, "%s/%s.conf", SPO_RECIPES_DIR, name);
+    if (access(path, R_OK) == 0) return;
+#endif
     snprintf(path, n, "%s", name);
 }
 
@@ -226,7 +232,14 @@ static void apply_config(const spo_tool *t, const char *name, void *vals, spo_op
         if (!c->key) spo_die(2, "%s: line %d: unknown setting '%s'", path, ln, k);
         int i = 0;
         while (c->opt && t->opts[i].lname && strcmp(t->opts[i].lname, c->opt)) i++;
-        if (c->opt && t->opts[i].lname) set_value(&t->opts[i], i, vals, strdup(v), fn); /* kept: str options */
+        if (!c->opt || !t->opts[i].lname) continue;
+        const char *arg = v;
+        if (t->opts[i].type == SPO_OT_STR || t->opts[i].type == SPO_OT_CALL) { /* the value must outlive line[] */
+            static char *kept[64];
+            static int nkept;
+            if (nkept == 64 || !(arg = kept[nkept++] = strdup(v))) spo_die(1, "%s: out of memory", path);
+        }
+        set_value(&t->opts[i], i, vals, arg, fn);
     }
     fclose(fp);
 }
