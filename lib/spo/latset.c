@@ -66,7 +66,7 @@ static const choice *pick(const spo_latset *s, const spo_h5 *f, const char *what
 }
 
 /* prompt id, seed, step and timestep of each row */
-static int read_rows(spo_latset *s, const spo_h5 *f, int is_child)
+static int read_rows(spo_latset *s, const spo_h5 *f, int is_child, const char *tattr)
 {
     int n = s->rows, rc = SPO_OK;
     if (!strcmp(s->schema, "pairs")) {
@@ -86,7 +86,7 @@ static int read_rows(spo_latset *s, const spo_h5 *f, int is_child)
     }
     if ((rc = spo_h5_read_i64(f, "/prompt_id", s->prompt_id, (size_t)n))) return rc;
     int64_t seed = attr_int(f, "seed"), step = attr_int(f, "step");
-    int64_t t = attr_int(f, is_child ? "child_timestep" : "timestep");
+    int64_t t = attr_int(f, tattr);
     for (int i = 0; i < n; i++) s->seed[i] = seed, s->step[i] = step, s->timestep[i] = t < 0 ? 0 : t;
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++)
@@ -125,7 +125,11 @@ int spo_latset_read(spo_latset *s, const spo_h5 *f, const char *what, int latent
     if (col) s->prompt_id = col, s->seed = col + r, s->step = col + 2 * r, s->timestep = col + 3 * r;
     if (!s->latents || !col || !s->dup) rc = spo_err(SPO_EIO, "out of memory (%zu latent values)", n);
     if (!rc) rc = spo_h5_read_f32(f, ch->dataset, s->latents, n);
-    if (!rc) rc = read_rows(s, f, strcmp(ch->what, "parent") && strcmp(ch->what, "latents"));
+    /* a pool's x0_hat is at its chains' ends (end_timestep, with inner steps) */
+    int is_child = strcmp(ch->what, "parent") && strcmp(ch->what, "latents");
+    const char *tattr = !is_child ? "timestep" : "child_timestep";
+    if (!strcmp(ch->what, "x0") && spo_h5_has_attr(f, NULL, "end_timestep")) tattr = "end_timestep";
+    if (!rc) rc = read_rows(s, f, is_child, tattr);
     if (rc) spo_latset_free(s);
     return rc;
 }
