@@ -35,8 +35,10 @@ static void free_bufs(spo_dev *d, bufs *b)
         if (dv[i]) spo_dev_free(d, dv[i]);
 }
 
-/* S parents per pair: 1, or 2 for trajectory pairs; E: SDXL's pooled width, or 0 */
-static int alloc_bufs(spo_dev *d, bufs *b, int P, int S, size_t lat, size_t ctx, size_t numel, size_t E)
+/* S parents per pair: 1, or 2 for trajectory pairs; E: SDXL's pooled width,
+ * or 0; time_ids (SDXL) go to every image slot once, the same for all */
+static int alloc_bufs(spo_dev *d, bufs *b, int P, int S, size_t lat, size_t ctx, size_t numel, size_t E,
+                      const float *time_ids)
 {
     memset(b, 0, sizeof *b);
     size_t m = 2 * (size_t)S * P;
@@ -60,7 +62,10 @@ static int alloc_bufs(spo_dev *d, bufs *b, int P, int S, size_t lat, size_t ctx,
     if (!E) return SPO_OK;
     b->pooled = malloc(P * E * sizeof(float));
     b->dte = spo_dev_alloc(d, m * E), b->dti = spo_dev_alloc(d, m * SPO_UNET_TIME_IDS);
-    return (!b->pooled || !b->dte || !b->dti) ? spo_err(SPO_EIO, "out of memory") : SPO_OK;
+    if (!b->pooled || !b->dte || !b->dti) return spo_err(SPO_EIO, "out of memory");
+    for (size_t q = 0; q < m; q++)
+        SPO_TRY(spo_dev_upload(d, b->dti + q * SPO_UNET_TIME_IDS, time_ids, SPO_UNET_TIME_IDS));
+    return SPO_OK;
 }
 
 /* guided eps of pair j of mm from a (2mm, lat) UNet output */
@@ -70,9 +75,8 @@ static void guide(float *e, const float *out, int j, int mm, size_t lat, float g
     for (size_t i = 0; i < lat; i++) e[i] = eu[i] + g * (ec[i] - eu[i]);
 }
 
-/* the pairs of one UNet call: inputs on the device; S parents per pair,
- * so m = S mm images per half, the losers' parents after the winners' */
-/* SDXL: the added conditioning of the m images per half of mm pairs */
+/* SDXL: the pooled embeddings of the m images per half of mm pairs
+ * ([uncond pooled.. | pooled..]; the time ids are in place since alloc_bufs) */
 static int load_added(spo_update *u, spo_pairs_in *p, bufs *b, const int64_t *idx, int mm, int m, size_t E)
 {
     spo_dev *d = spo_unet_params(u->unet)->dev;
@@ -82,11 +86,12 @@ static int load_added(spo_update *u, spo_pairs_in *p, bufs *b, const int64_t *id
         for (int j = 0; j < m; j++) {
             size_t q = (size_t)k * m + j;
             SPO_TRY(spo_dev_upload(d, b->dte + q * E, k ? b->pooled + (j % mm) * E : unp, E));
-            SPO_TRY(spo_dev_upload(d, b->dti + q * SPO_UNET_TIME_IDS, u->time_ids, SPO_UNET_TIME_IDS));
         }
     return SPO_OK;
 }
 
+/* the pairs of one UNet call: inputs on the device; S parents per pair,
+ * so m = S mm images per half, the losers' parents after the winners' */
 static int load_inputs(spo_update *u, spo_pairs_in *p, bufs *b, const int64_t *idx, int mm, int S, size_t lat,
                        size_t ctx)
 {
@@ -131,7 +136,7 @@ int spo_update_grad(spo_update *u, spo_pairs_in *p, const int64_t *idx, int n, d
     float g = u->guidance;
     int S = mt->own_lose_parent ? 2 : 1;
     bufs b;
-    int rc = alloc_bufs(d, &b, P < n ? P : n, S, lat, ctx, numel, (size_t)mt->E);
+    int rc = alloc_bufs(d, &b, P < n ? P : n, S, lat, ctx, numel, (size_t)mt->E, u->time_ids);
     for (int i0 = 0; i0 < n && !rc; i0 += P) {
         int mm = n - i0 < P ? n - i0 : P, m = S * mm;
         if ((rc = load_inputs(u, p, &b, idx + i0, mm, S, lat, ctx))) break;

@@ -207,7 +207,6 @@ def rep_k(cond):
 
 def run_inner(args, unet, vae, sched, clip, cond, uncond, txt, noise, ids):
     """The SDXL pipeline's loop with inner steps (see the docstring)."""
-    global K
     B, N = len(ids), args.inner
     C, h = noise["init"].shape[1], noise["init"].shape[2]
     cond_k = rep_k(cond)
