@@ -48,7 +48,10 @@ void spo_gen_defaults(spo_gen_opts *o)
     o->batch = 4;
 }
 
-int spo_gen_load(spo_gen **out, const char *model_dir, spo_dev *dev) { return spo_gen_load_vae(out, model_dir, NULL, dev); }
+int spo_gen_load(spo_gen **out, const char *model_dir, spo_dev *dev)
+{
+    return spo_gen_load_vae(out, model_dir, NULL, dev);
+}
 
 int spo_gen_load_vae(spo_gen **out, const char *model_dir, const char *vae_dir, spo_dev *dev)
 {
@@ -149,10 +152,12 @@ int spo_gen_prompts(spo_gen *g, const char *const *text, const int64_t *id, int 
     if (n < 1) return spo_err(SPO_EINVAL, "no prompts");
     size_t ld = (size_t)g->L * g->D, E = (size_t)g->E;
     float *cond = malloc((size_t)n * ld * sizeof *cond), *unc = malloc(ld * sizeof *unc);
-    float *pooled = E ? malloc((size_t)n * E * sizeof *pooled) : NULL, *upooled = E ? malloc(E * sizeof *upooled) : NULL;
+    float *pooled = E ? malloc((size_t)n * E * sizeof *pooled) : NULL;
+    float *upooled = E ? malloc(E * sizeof *upooled) : NULL;
     uint32_t *pid = malloc((size_t)n * sizeof *pid);
     int32_t *ids = malloc((size_t)CHUNK * g->L * sizeof *ids);
-    int rc = (!cond || !unc || !pid || !ids || (E && (!pooled || !upooled))) ? spo_err(SPO_EIO, "out of memory") : SPO_OK;
+    int bad = !cond || !unc || !pid || !ids || (E && (!pooled || !upooled));
+    int rc = bad ? spo_err(SPO_EIO, "out of memory") : SPO_OK;
     for (int i = 0; i < n && !rc; i++) rc = spo_prompt_u32(id[i], "prompts", &pid[i]);
     for (int i0 = 0; i0 < n && !rc; i0 += CHUNK) {
         int m = n - i0 < CHUNK ? n - i0 : CHUNK;
@@ -216,7 +221,8 @@ static int cond_eps(spo_gen *g, const float *x, float t, const int *ctx_of, int 
     float *dctx = spo_dev_alloc(g->dev, mb * ctx), *dt = spo_dev_alloc(g->dev, (size_t)mb);
     float *dte = E ? spo_dev_alloc(g->dev, mb * E) : NULL, *dti = E ? spo_dev_alloc(g->dev, mb * T) : NULL;
     float *ht = malloc((size_t)mb * sizeof *ht);
-    int rc = (!dx || !dout || !dctx || !dt || !ht || (E && (!dte || !dti))) ? spo_err(SPO_EIO, "out of memory") : SPO_OK;
+    int bad = !dx || !dout || !dctx || !dt || !ht || (E && (!dte || !dti));
+    int rc = bad ? spo_err(SPO_EIO, "out of memory") : SPO_OK;
     for (int i = 0; i < mb && !rc; i++) ht[i] = t;
     for (int i = 0; i < mb && E && !rc; i++) rc = spo_dev_upload(g->dev, dti + i * T, ad->time_ids, T);
     for (int i0 = 0; i0 < n && !rc; i0 += bs) {

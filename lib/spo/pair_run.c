@@ -61,7 +61,8 @@ static int choose(run_t *r, const spo_pair_job *j)
         if (!pools) return spo_err(SPO_EIO, "out of memory");
         int rc = SPO_OK;
         for (int i = 0; i < nch && !rc; i++)
-            if (!(rc = open_in(r, j->in[2 * i], "pool", &pools[i]))) rc = open_in(r, j->in[2 * i + 1], "scores", &finals[i]);
+            if (!(rc = open_in(r, j->in[2 * i], "pool", &pools[i])))
+                rc = open_in(r, j->in[2 * i + 1], "scores", &finals[i]);
         if (!rc && !(rc = open_in(r, j->embeds, "embeds", &e)))
             rc = spo_pairsrc_from_chains(&r->srcs[r->nsrcs], pools, finals, nch, e, j->threshold);
         free(pools);
