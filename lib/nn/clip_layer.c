@@ -1,9 +1,33 @@
 /* clip_layer.c — one pre-LN CLIP encoder layer, forward (see clip_layer.h). */
 #include "nn/clip_layer.h"
 
+#include <string.h>
+
+#include "io/jsoncfg.h"
 #include "ops/ops_extra.h"
 
 static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+int spo_clip_tower_read(spo_clip_tower *t, const cJSON *j)
+{
+    const char *act;
+    const spo_cfg_intkey ints[] = {
+        {"hidden_size", t->dim, &t->dim},
+        {"intermediate_size", t->inter, &t->inter},
+        {"num_hidden_layers", t->layers, &t->layers},
+        {"num_attention_heads", t->heads, &t->heads},
+    };
+    SPO_TRY(spo_cfg_ints(j, ints, (int)(sizeof ints / sizeof *ints)));
+    SPO_TRY(spo_cfg_float(j, "layer_norm_eps", t->eps, &t->eps));
+    SPO_TRY(spo_cfg_str(j, "hidden_act", t->act == SPO_ACT_GELU ? "gelu" : "quick_gelu", &act));
+    if (!strcmp(act, "quick_gelu"))
+        t->act = SPO_ACT_QUICK_GELU;
+    else if (!strcmp(act, "gelu"))
+        t->act = SPO_ACT_GELU;
+    else
+        return spo_err(SPO_EINVAL, "%s: 'hidden_act' %s is unsupported (quick_gelu or gelu)", spo_cfg_name(j), act);
+    return SPO_OK;
+}
 
 int spo_clip_layer_declare(spo_clip_layer *L, spo_params *ps, const char *pre)
 {

@@ -26,6 +26,22 @@
 #include "ops/ops.h"
 #include "nn/params.h"
 
+struct cJSON;
+
+/* The encoder keys the configs of both CLIP towers (text, vision) have:
+ * hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
+ * hidden_act (quick_gelu or gelu) and layer_norm_eps. */
+typedef struct {
+    int dim, inter, layers, heads;
+    spo_act act;
+    float eps;
+} spo_clip_tower;
+
+/* Read them from the config object j; an absent key keeps t's value (the
+ * caller sets the tower's transformers 4.40.1 defaults). Errors name j
+ * (spo_cfg_name) and the key. */
+int spo_clip_tower_read(spo_clip_tower *t, const struct cJSON *j);
+
 typedef struct {
     int dim, heads, inter;
     spo_act act;       /* SPO_ACT_QUICK_GELU or SPO_ACT_GELU */

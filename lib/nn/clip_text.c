@@ -32,27 +32,14 @@ static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
  * keys; errors name the file and the key. */
 static int parse_config(spo_clip_text_config *c, const cJSON *j)
 {
-    const char *act, *arch[16];
+    const char *arch[16];
     int narch = 0;
-    const spo_cfg_intkey ints[] = {
-        {"vocab_size", 49408, &c->vocab},
-        {"hidden_size", 512, &c->dim},
-        {"intermediate_size", 2048, &c->inter},
-        {"num_hidden_layers", 12, &c->layers},
-        {"num_attention_heads", 8, &c->heads},
-        {"max_position_embeddings", 77, &c->max_pos},
-        {"eos_token_id", 49407, &c->eos},
-        {"projection_dim", 512, &c->proj_dim},
-    };
+    spo_clip_tower t = {.dim = 512, .inter = 2048, .layers = 12, .heads = 8, .act = SPO_ACT_QUICK_GELU, .eps = 1e-5f};
+    SPO_TRY(spo_clip_tower_read(&t, j));
+    c->dim = t.dim, c->inter = t.inter, c->layers = t.layers, c->heads = t.heads, c->act = t.act, c->eps = t.eps;
+    const spo_cfg_intkey ints[] = {{"vocab_size", 49408, &c->vocab}, {"max_position_embeddings", 77, &c->max_pos},
+                                   {"eos_token_id", 49407, &c->eos}, {"projection_dim", 512, &c->proj_dim}};
     SPO_TRY(spo_cfg_ints(j, ints, (int)(sizeof ints / sizeof *ints)));
-    SPO_TRY(spo_cfg_float(j, "layer_norm_eps", 1e-5f, &c->eps));
-    SPO_TRY(spo_cfg_str(j, "hidden_act", "quick_gelu", &act));
-    if (!strcmp(act, "quick_gelu"))
-        c->act = SPO_ACT_QUICK_GELU;
-    else if (!strcmp(act, "gelu"))
-        c->act = SPO_ACT_GELU;
-    else
-        return spo_err(SPO_EINVAL, "%s: 'hidden_act' %s is unsupported (quick_gelu or gelu)", spo_cfg_name(j), act);
     SPO_TRY(spo_cfg_str_array(j, "architectures", arch, 16, &narch));
     c->with_proj = 0;
     for (int i = 0; i < narch; i++)
@@ -85,11 +72,11 @@ static int check_config(const spo_clip_text_config *c)
 
 /* ---- parameters ------------------------------------------------------------ */
 
-static int declare(void *model)
+static int declare(void *model, spo_params *ps)
 {
     spo_clip_text *m = model;
     const spo_clip_text_config *c = &m->cfg;
-    spo_params *ps = &m->ps;
+    SPO_TRY(check_config(c));
     char pre[96];
     SPO_TRY(spo_params_add(ps, &m->tok, "text_model.embeddings.token_embedding.weight", c->vocab, c->dim, 0, 0));
     SPO_TRY(spo_params_add(ps, &m->pos, "text_model.embeddings.position_embedding.weight", c->max_pos, c->dim, 0, 0));
@@ -112,24 +99,15 @@ static int declare(void *model)
     return spo_params_ignore(ps, "text_model.embeddings.position_ids");
 }
 
-/* Declare for cfg, then with weights: check the file's names and shapes,
- * allocate and load; without: allocate zeroed. */
-static int make(spo_clip_text **out, const spo_clip_text_config *cfg, spo_dev *dev, const char *weights)
-{
-    *out = NULL;
-    SPO_TRY(check_config(cfg));
-    spo_clip_text *m = calloc(1, sizeof *m);
-    if (!m) return spo_err(SPO_EIO, "out of memory");
-    *m = (spo_clip_text){.cfg = *cfg, .dev = dev};
-    int rc = spo_params_build(&m->ps, dev, weights, declare, m);
-    if (rc) spo_clip_text_free(m);
-    else *out = m;
-    return rc;
-}
+static void release(void *model) { spo_clip_text_free(model); }
+static const spo_params_kind kind = {sizeof(spo_clip_text), offsetof(spo_clip_text, ps), declare, release};
+
 
 int spo_clip_text_create(spo_clip_text **out, const spo_clip_text_config *cfg, spo_dev *dev)
 {
-    return make(out, cfg, dev, NULL);
+    int rc;
+    *out = spo_params_new(&kind, &(spo_clip_text){.cfg = *cfg, .dev = dev}, dev, NULL, &rc);
+    return rc;
 }
 
 int spo_clip_text_alloc(spo_clip_text *m, spo_dev *dev)
@@ -161,7 +139,9 @@ int spo_clip_text_load_as(spo_clip_text **out, const char *dir, const char *cls,
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (access(path, R_OK)) snprintf(path, sizeof path, "%s/model.fp16.safetensors", dir);
     if (access(path, R_OK)) return spo_err(SPO_EINVAL, "%s: no weights (model.safetensors or model.fp16.safetensors)", dir);
-    return make(out, &cfg, dev, path);
+    int rc;
+    *out = spo_params_new(&kind, &(spo_clip_text){.cfg = cfg, .dev = dev}, dev, path, &rc);
+    return rc;
 }
 
 int spo_clip_text_config_parse(spo_clip_text_config *c, const cJSON *j)

@@ -275,13 +275,21 @@ int spo_params_alloc_load(spo_params *ps, spo_dev *dev, const char *path, const 
     return with_file(ps, path, prefix, allow_extra, dev, 1);
 }
 
-int spo_params_build(spo_params *ps, spo_dev *dev, const char *weights, int (*declare)(void *model), void *model)
+void *spo_params_new(const spo_params_kind *k, const void *init, spo_dev *dev, const char *weights, int *rc)
 {
+    void *m = malloc(k->size);
+    if (!m) {
+        *rc = spo_err(SPO_EIO, "out of memory");
+        return NULL;
+    }
+    memcpy(m, init, k->size);
+    spo_params *ps = (spo_params *)((char *)m + k->ps_at);
     spo_params_init(ps);
-    int rc = declare(model);
-    if (rc) return weights ? spo_err_prefix(rc, "%s", weights) : rc;
-    if (!dev) return SPO_OK;
-    return weights ? with_file(ps, weights, NULL, 0, dev, 1) : spo_params_alloc(ps, dev);
+    if ((*rc = k->declare(m, ps)) && weights) *rc = spo_err_prefix(*rc, "%s", weights);
+    if (!*rc && dev) *rc = weights ? with_file(ps, weights, NULL, 0, dev, 1) : spo_params_alloc(ps, dev);
+    if (!*rc) return m;
+    k->release(m);
+    return NULL;
 }
 
 int spo_params_check_file(spo_params *ps, const char *path, const char *prefix, int allow_extra)

@@ -64,10 +64,20 @@ int spo_params_check_file(spo_params *ps, const char *path, const char *prefix, 
 /* Check the file's names and shapes, then spo_params_alloc on dev, then load:
  * a config that does not fit its weights fails before any allocation. */
 int spo_params_alloc_load(spo_params *ps, spo_dev *dev, const char *path, const char *prefix, int allow_extra);
-/* A model's table in one call: spo_params_init, declare(model) (which adds
- * to ps), then with weights spo_params_alloc_load, without spo_params_alloc;
- * dev NULL: the table only. Declare errors are prefixed with weights. */
-int spo_params_build(spo_params *ps, spo_dev *dev, const char *weights, int (*declare)(void *model), void *model);
+/* A model whose struct holds its table: size bytes, its spo_params at byte
+ * ps_at; declare adds the model's tensors to that table ps (checking its
+ * config first), release is its free function. */
+typedef struct {
+    size_t size, ps_at;
+    int (*declare)(void *model, spo_params *ps);
+    void (*release)(void *model);
+} spo_params_kind;
+/* A model in one call: a heap copy of init (the config and device set, all
+ * else zero), spo_params_init, declare, then with weights
+ * spo_params_alloc_load, without spo_params_alloc; dev NULL: the table
+ * only. Declare errors are prefixed with weights. NULL with *rc set on
+ * failure (the copy released). */
+void *spo_params_new(const spo_params_kind *k, const void *init, spo_dev *dev, const char *weights, int *rc);
 /* Any source of named tensors (a safetensors file, a PyTorch .bin through
  * lib/ptbin, ...): `count` tensors; info gives the i-th one's name and
  * shape (pointers valid while the source lives), read converts its data to

@@ -23,26 +23,12 @@ static const cJSON *sub_config(const cJSON *j, const char *key, const char *old_
 static int parse_vision(spo_spm_config *c, const cJSON *v)
 {
     int ch;
-    const char *act;
-    const spo_cfg_intkey ints[] = {
-        {"hidden_size", 768, &c->width},
-        {"intermediate_size", 3072, &c->inter},
-        {"num_hidden_layers", 12, &c->layers},
-        {"num_attention_heads", 12, &c->heads},
-        {"image_size", 224, &c->image_size},
-        {"patch_size", 32, &c->patch},
-        {"num_channels", 3, &ch},
-    };
+    spo_clip_tower t = {.dim = 768, .inter = 3072, .layers = 12, .heads = 12, .act = SPO_ACT_QUICK_GELU, .eps = 1e-5f};
+    SPO_TRY(spo_clip_tower_read(&t, v));
+    c->width = t.dim, c->inter = t.inter, c->layers = t.layers, c->heads = t.heads, c->act = t.act, c->eps = t.eps;
+    const spo_cfg_intkey ints[] = {{"image_size", 224, &c->image_size}, {"patch_size", 32, &c->patch}, {"num_channels", 3, &ch}};
     SPO_TRY(spo_cfg_ints(v, ints, (int)(sizeof ints / sizeof *ints)));
-    SPO_TRY(spo_cfg_float(v, "layer_norm_eps", 1e-5f, &c->eps));
-    SPO_TRY(spo_cfg_str(v, "hidden_act", "quick_gelu", &act));
-    if (ch != 3) return spo_err(SPO_EINVAL, "vision_config: 'num_channels' %d is unsupported (3)", ch);
-    if (!strcmp(act, "gelu"))
-        c->act = SPO_ACT_GELU;
-    else if (!strcmp(act, "quick_gelu"))
-        c->act = SPO_ACT_QUICK_GELU;
-    else
-        return spo_err(SPO_EINVAL, "vision_config: 'hidden_act' %s is unsupported (gelu or quick_gelu)", act);
+    if (ch != 3) return spo_err(SPO_EINVAL, "%s: 'num_channels' %d is unsupported (3)", spo_cfg_name(v), ch);
     return SPO_OK;
 }
 

@@ -122,11 +122,11 @@ static int declare_attn_linear(spo_params *ps, float **w, float **b, int c, cons
     return SPO_OK;
 }
 
-static int declare(void *model)
+static int declare(void *model, spo_params *ps)
 {
     spo_vae *v = model;
     const spo_vae_config *c = &v->cfg;
-    spo_params *ps = &v->ps;
+    SPO_TRY(check_config(c));
     int rc, lat = c->latent_channels, top = c->ch[c->nblocks - 1];
     char pre[96];
     ADD(&v->pqw, lat, lat, 1, 1, "post_quant_conv.weight");
@@ -170,24 +170,18 @@ static int declare(void *model)
     return SPO_OK;
 }
 
+static void release(void *model) { spo_vae_free(model); }
+static const spo_params_kind kind = {sizeof(spo_vae), offsetof(spo_vae, ps), declare, release};
+
 /* ---- public --------------------------------------------------------------- */
 
-/* Declare for cfg, then with weights: check the file's names and shapes,
- * allocate and load; without: allocate zeroed. */
-static int make(spo_vae **out, const spo_vae_config *cfg, spo_dev *dev, const char *weights)
+/* Zeroed weights for cfg (a table only without dev). */
+int spo_vae_create(spo_vae **out, const spo_vae_config *cfg, spo_dev *dev)
 {
-    *out = NULL;
-    SPO_TRY(check_config(cfg));
-    spo_vae *v = calloc(1, sizeof *v);
-    if (!v) return spo_err(SPO_EIO, "out of memory");
-    *v = (spo_vae){.cfg = *cfg, .dev = dev};
-    int rc = spo_params_build(&v->ps, dev, weights, declare, v);
-    if (rc) spo_vae_free(v);
-    else *out = v;
+    int rc;
+    *out = spo_params_new(&kind, &(spo_vae){.cfg = *cfg, .dev = dev}, dev, NULL, &rc);
     return rc;
 }
-
-int spo_vae_create(spo_vae **out, const spo_vae_config *cfg, spo_dev *dev) { return make(out, cfg, dev, NULL); }
 
 static int read_config(void *c, const cJSON *j) { return spo_vae_config_from_json(c, j); }
 
@@ -218,7 +212,9 @@ int spo_vae_load(spo_vae **out, const char *dir, spo_dev *dev)
     spo_vae_config cfg;
     SPO_TRY(spo_cfg_read(path, read_config, &cfg));
     SPO_TRY(find_weights(dir, path, sizeof path));
-    return make(out, &cfg, dev, path);
+    int rc;
+    *out = spo_params_new(&kind, &(spo_vae){.cfg = cfg, .dev = dev}, dev, path, &rc);
+    return rc;
 }
 
 int spo_vae_randn(spo_vae *v, uint64_t seed, float std) { return spo_params_randn(&v->ps, seed, std); }

@@ -43,6 +43,13 @@ struct spo_ops_table {
 #undef SPO_OP_SLOT
 };
 
+/* A backend's table: its name, its five device functions, then
+ * ENTRY(name, params, args) of each SPO_DEV_MEM function and SPO_OPS op,
+ * which gives ".name = <the backend's function>," */
+#define SPO_OPS_TABLE(NAME, OPEN, CLOSE, ALLOC, FREE, SYNC, ENTRY)                                                   \
+    {.name = NAME, .open = OPEN, .close = CLOSE, .alloc = ALLOC, .free = FREE, .sync = SYNC,                          \
+     SPO_DEV_MEM(ENTRY) SPO_OPS(ENTRY)}
+
 extern const spo_ops_table spo_cpu_ops;
 /* the CPU backend in guard mode (lib/ops/cpu/cpu_guard.c): device buffers
  * are PROT_NONE outside the table's functions; chosen by spo_dev_open for

@@ -76,15 +76,7 @@ int spo_cpu_sync(spo_dev *d)
     return SPO_OK;
 }
 
-const spo_ops_table spo_cpu_ops = {
-    .name = "cpu",
-    .open = spo_cpu_open,
-    .close = spo_cpu_close,
-    .alloc = spo_cpu_alloc,
-    .free = spo_cpu_free,
-    .sync = spo_cpu_sync,
-#define SPO_OP_CPU_ENTRY(name, params, args) .name = spo_cpu_##name,
-    SPO_DEV_MEM(SPO_OP_CPU_ENTRY)
-    SPO_OPS(SPO_OP_CPU_ENTRY)
-#undef SPO_OP_CPU_ENTRY
-};
+#define CPU_ENTRY(name, params, args) .name = spo_cpu_##name,
+const spo_ops_table spo_cpu_ops =
+    SPO_OPS_TABLE("cpu", spo_cpu_open, spo_cpu_close, spo_cpu_alloc, spo_cpu_free, spo_cpu_sync, CPU_ENTRY);
+#undef CPU_ENTRY

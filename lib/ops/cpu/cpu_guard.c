@@ -144,44 +144,9 @@ static int bad_arg(const gset *s)
     return spo_err(SPO_EINVAL, "%s: argument '%s' is not device memory (SPO_DEV_GUARD)", s->fn, s->badarg);
 }
 
-/* ---- memory functions: only the device side is opened ---- */
-static int guard_upload(spo_dev *d, float *dst, const float *host, size_t n)
-{
-    gset s = {.fn = "spo_dev_upload"};
-    use(&s, dst, "dst");
-    int rc = s.bad ? bad_arg(&s) : spo_cpu_upload(d, dst, host, n);
-    done(&s);
-    return rc;
-}
-
-static int guard_download(spo_dev *d, float *host, const float *src, size_t n)
-{
-    gset s = {.fn = "spo_dev_download"};
-    use(&s, src, "src");
-    int rc = s.bad ? bad_arg(&s) : spo_cpu_download(d, host, src, n);
-    done(&s);
-    return rc;
-}
-
-static int guard_zero(spo_dev *d, float *p, size_t n)
-{
-    gset s = {.fn = "spo_dev_zero"};
-    use(&s, p, "p");
-    int rc = s.bad ? bad_arg(&s) : spo_cpu_zero(d, p, n);
-    done(&s);
-    return rc;
-}
-
-static int guard_copy(spo_dev *d, float *dst, const float *src, size_t n)
-{
-    gset s = {.fn = "spo_dev_copy"};
-    use(&s, dst, "dst"), use(&s, src, "src");
-    int rc = s.bad ? bad_arg(&s) : spo_cpu_copy(d, dst, src, n);
-    done(&s);
-    return rc;
-}
-
-/* ---- ops: every float-pointer argument is opened (others are skipped) ---- */
+/* The body of a guarded function FN: open the buffers of the listed
+ * arguments (every float pointer among them; NULL skipped), make CALL,
+ * close them again. */
 #define G_PTR(a) _Generic((a), float *: (a), const float *: (a), default: (const float *)0)
 #define G_USE(a) use(&guard_set_, G_PTR(a), #a);
 #define G_EACH1(f, a) f(a)
@@ -206,27 +171,38 @@ static int guard_copy(spo_dev *d, float *dst, const float *src, size_t n)
           G_EACH7, G_EACH6, G_EACH5, G_EACH4, G_EACH3, G_EACH2, G_EACH1)(f, __VA_ARGS__)
 #define G_UNPAREN(...) __VA_ARGS__
 
+#define GUARDED(FN, CALL, ...)                                                                                     \
+    gset guard_set_ = {.fn = FN}; /* a name no op parameter has */                                                \
+    G_EACH(G_USE, __VA_ARGS__)                                                                                     \
+    int rc = guard_set_.bad ? bad_arg(&guard_set_) : CALL;                                                         \
+    done(&guard_set_);                                                                                             \
+    return rc;
+
+/* ---- memory functions: only the device side is opened ---- */
+static int guard_upload(spo_dev *d, float *dst, const float *host, size_t n)
+{
+    GUARDED("spo_dev_upload", spo_cpu_upload(d, dst, host, n), dst)
+}
+
+static int guard_download(spo_dev *d, float *host, const float *src, size_t n)
+{
+    GUARDED("spo_dev_download", spo_cpu_download(d, host, src, n), src)
+}
+
+static int guard_zero(spo_dev *d, float *p, size_t n) { GUARDED("spo_dev_zero", spo_cpu_zero(d, p, n), p) }
+
+static int guard_copy(spo_dev *d, float *dst, const float *src, size_t n)
+{
+    GUARDED("spo_dev_copy", spo_cpu_copy(d, dst, src, n), dst, src)
+}
+
+/* ---- ops: every float-pointer argument is opened (others are skipped) ---- */
 #define GUARD_OP(name, params, args)                                                                               \
-    static int guard_##name params                                                                                 \
-    {                                                                                                              \
-        gset guard_set_ = {.fn = "spo_" #name}; /* a name no op parameter has */                                  \
-        G_EACH(G_USE, G_UNPAREN args)                                                                              \
-        int rc = guard_set_.bad ? bad_arg(&guard_set_) : spo_cpu_##name args;                                      \
-        done(&guard_set_);                                                                                         \
-        return rc;                                                                                                 \
-    }
+    static int guard_##name params { GUARDED("spo_" #name, spo_cpu_##name args, G_UNPAREN args) }
 SPO_OPS(GUARD_OP)
 #undef GUARD_OP
 
-const spo_ops_table spo_cpu_guard_ops = {
-    .name = "cpu-guard",
-    .open = spo_cpu_open,
-    .close = spo_cpu_close,
-    .alloc = guard_alloc,
-    .free = guard_free,
-    .sync = spo_cpu_sync,
 #define GUARD_ENTRY(name, params, args) .name = guard_##name,
-    SPO_DEV_MEM(GUARD_ENTRY)
-    SPO_OPS(GUARD_ENTRY)
+const spo_ops_table spo_cpu_guard_ops = SPO_OPS_TABLE("cpu-guard", spo_cpu_open, spo_cpu_close, guard_alloc, guard_free,
+                                                      spo_cpu_sync, GUARD_ENTRY);
 #undef GUARD_ENTRY
-};
