@@ -25,9 +25,9 @@ typedef struct {
     spo_pt_dtype dtype;
     int ndim;                       /* 0 for a scalar */
     int64_t shape[SPO_PT_MAXDIM];
-    int64_t numel;                  /* prod(shape), 1 for a scalar */
     int64_t stride[SPO_PT_MAXDIM];  /* in elements, as saved */
     int64_t offset;                 /* storage offset, in elements */
+    int64_t numel;                  /* prod(shape), 1 for a scalar */
     int contiguous;                 /* row-major dense from offset */
     const uint8_t *storage;         /* the storage's bytes */
     size_t storage_bytes;

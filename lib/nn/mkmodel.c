@@ -194,7 +194,7 @@ static int copy_entry(spo_params *dst, const spo_param *e)
     return rc;
 }
 
-/* Merge two tables' entries into one list for a single file. */
+/* Append the entries of a, then of b (NULL: none) to dst, the list of a single file. */
 static int concat_params(spo_params *dst, const spo_params *a, const spo_params *b)
 {
     const spo_params *src[2] = {a, b};
@@ -230,22 +230,20 @@ static int mk_vae(const char *dir, const mk_preset_t *p, const spo_mkmodel_opts 
     /* the decoder's table comes from the loader's own declaration: read the
      * config through a throwaway model with zero weights */
     spo_vae *v = NULL;
-    spo_params all, enc;
+    spo_params all; /* the encoder's entries, then the decoder's */
     spo_params_init(&all);
-    spo_params_init(&enc);
     cJSON *j = NULL;
     spo_vae_config cfg;
     if (!rc) rc = write_config(dir, "vae/config.json", p->vae, &j);
     if (!rc) rc = spo_vae_config_from_json(&cfg, j);
     if (!rc) rc = spo_vae_create(&v, &cfg, dev);
-    if (!rc) rc = vae_encoder_params(&enc, &cfg);
-    if (!rc) rc = concat_params(&all, &enc, spo_vae_params(v));
+    if (!rc) rc = vae_encoder_params(&all, &cfg);
+    if (!rc) rc = concat_params(&all, spo_vae_params(v), NULL);
     say(o, "vae");
     if (!rc) rc = write_params(&all, dir, "vae/diffusion_pytorch_model.safetensors", NULL, o, 1u << 20);
     cJSON_Delete(j);
     spo_params_free(&all);
-    spo_params_free(&enc);
-    if (v) spo_vae_free(v);
+    spo_vae_free(v);
     return rc;
 }
 
@@ -267,7 +265,7 @@ static int mk_text(const char *dir, const char *json, const char *sub, const cha
     snprintf(file, sizeof file, "%s/model.safetensors", sub);
     if (!rc) rc = write_params(spo_clip_text_params(m), dir, file, NULL, o, stream);
     cJSON_Delete(j);
-    if (m) spo_clip_text_free(m);
+    spo_clip_text_free(m);
     join(path, sizeof path, dir, tok);
     if (!rc) rc = spo_tok_write_bytelevel_pad(path, p->bos, p->eos, pad);
     return rc;
@@ -304,7 +302,7 @@ static int mk_spm(const char *dir, const mk_preset_t *p, const spo_mkmodel_opts 
     cJSON_Delete(j);
     spo_params_free(&clip);
     spo_params_free(&all);
-    if (m) spo_spm_free(m);
+    spo_spm_free(m);
     return rc;
 }
 

@@ -114,6 +114,13 @@ struct spo_cpu_state *spo_cpu_state_new(int threads); /* the device's d->impl */
 void spo_cpu_state_free(struct spo_cpu_state *st);
 int spo_cpu_workers(const spo_dev *d);
 void spo_cpu_parallel_for(spo_dev *d, size_t n, size_t grain, spo_cpu_task fn, void *ctx);
+/* elements per task of the element- and row-wise ops: far above the cost of
+ * a hand-over */
+#define SPO_CPU_CHUNK 16384
+/* a row-wise op: row(ctx, i) for each row i of m rows of c elements, through
+ * spo_cpu_parallel_for in chunks of about SPO_CPU_CHUNK elements; SPO_OK */
+typedef void (*spo_cpu_row)(const void *ctx, size_t i);
+int spo_cpu_rows(spo_dev *d, size_t m, size_t c, spo_cpu_row row, const void *ctx);
 /* the grain for items of `per` elements each: chunk / per items, at least 1 */
 static inline size_t spo_cpu_grain(size_t chunk, size_t per)
 {

@@ -14,7 +14,6 @@
 #define INV_SQRT2 0.70710678118654752f
 #define INV_SQRT_2PI 0.39894228040143268f
 #define QUICK 1.702f
-#define CHUNK 16384 /* elements per task: far above the cost of a hand-over */
 
 static inline float sigmoid(float x) { return 1.0f / (1.0f + spo_expf(-x)); }
 static inline float gelu(float x) { return 0.5f * x * (1.0f + spo_erff(x * INV_SQRT2)); }
@@ -56,7 +55,7 @@ static void fwd_task(void *ctx, size_t lo, size_t hi, int worker)
 int spo_cpu_act_fwd(spo_dev *d, spo_act a, float *y, const float *x, size_t n)
 {
     act_job j = {.a = a, .y = y, .x = x};
-    spo_cpu_parallel_for(d, n, CHUNK, fwd_task, &j);
+    spo_cpu_parallel_for(d, n, SPO_CPU_CHUNK, fwd_task, &j);
     return SPO_OK;
 }
 
@@ -87,48 +86,42 @@ static void bwd_task(void *ctx, size_t lo, size_t hi, int worker)
 int spo_cpu_act_bwd(spo_dev *d, spo_act a, float *dx, const float *dy, const float *x, size_t n)
 {
     act_job j = {.a = a, .y = dx, .x = x, .dy = dy};
-    spo_cpu_parallel_for(d, n, CHUNK, bwd_task, &j);
+    spo_cpu_parallel_for(d, n, SPO_CPU_CHUNK, bwd_task, &j);
     return SPO_OK;
 }
 
-/* rows [lo, hi) */
-static void geglu_fwd_task(void *ctx, size_t lo, size_t hi, int worker)
+/* row i */
+static void geglu_fwd_row(const void *ctx, size_t i)
 {
     const act_job *j = ctx;
     const int c = j->c;
-    for (size_t i = lo; i < hi; i++) {
-        const float *h = j->x + i * 2 * c, *g = h + c;
-        float *yr = j->y + i * c;
-        for (int k = 0; k < c; k++) yr[k] = h[k] * gelu(g[k]);
-    }
+    const float *h = j->x + i * 2 * c, *g = h + c;
+    float *yr = j->y + i * c;
+    for (int k = 0; k < c; k++) yr[k] = h[k] * gelu(g[k]);
 }
 
 int spo_cpu_geglu_fwd(spo_dev *d, float *y, const float *x, int m, int c)
 {
     act_job j = {.y = y, .x = x, .c = c};
-    spo_cpu_parallel_for(d, (size_t)m, spo_cpu_grain(CHUNK, (size_t)c), geglu_fwd_task, &j);
-    return SPO_OK;
+    return spo_cpu_rows(d, (size_t)m, (size_t)c, geglu_fwd_row, &j);
 }
 
-/* dx[:, :c] += dy * gelu(gate); dx[:, c:] += dy * hidden * gelu'(gate) */
-static void geglu_bwd_task(void *ctx, size_t lo, size_t hi, int worker)
+/* dx[:, :c] += dy * gelu(gate); dx[:, c:] += dy * hidden * gelu'(gate), row i */
+static void geglu_bwd_row(const void *ctx, size_t i)
 {
     const act_job *j = ctx;
     const int c = j->c;
-    for (size_t i = lo; i < hi; i++) {
-        const float *h = j->x + i * 2 * c, *g = h + c, *dr = j->dy + i * c;
-        float *dh = j->y + i * 2 * c, *dg = dh + c;
-        for (int k = 0; k < c; k++) { /* Phi(g) = (1 + erf(g / sqrt 2)) / 2 once for both */
-            const float phi = 0.5f * (1.0f + spo_erff(g[k] * INV_SQRT2));
-            dh[k] += dr[k] * (g[k] * phi);
-            dg[k] += dr[k] * h[k] * (phi + g[k] * INV_SQRT_2PI * spo_expf(-0.5f * g[k] * g[k]));
-        }
+    const float *h = j->x + i * 2 * c, *g = h + c, *dr = j->dy + i * c;
+    float *dh = j->y + i * 2 * c, *dg = dh + c;
+    for (int k = 0; k < c; k++) { /* Phi(g) = (1 + erf(g / sqrt 2)) / 2 once for both */
+        const float phi = 0.5f * (1.0f + spo_erff(g[k] * INV_SQRT2));
+        dh[k] += dr[k] * (g[k] * phi);
+        dg[k] += dr[k] * h[k] * (phi + g[k] * INV_SQRT_2PI * spo_expf(-0.5f * g[k] * g[k]));
     }
 }
 
 int spo_cpu_geglu_bwd(spo_dev *d, float *dx, const float *dy, const float *x, int m, int c)
 {
     act_job j = {.y = dx, .x = x, .dy = dy, .c = c};
-    spo_cpu_parallel_for(d, (size_t)m, spo_cpu_grain(CHUNK, (size_t)c), geglu_bwd_task, &j);
-    return SPO_OK;
+    return spo_cpu_rows(d, (size_t)m, (size_t)c, geglu_bwd_row, &j);
 }

@@ -90,7 +90,6 @@ static void col2im(float *dx, const float *col, const spo_conv *c, int wo, int r
 
 static int is_pointwise(const spo_conv *c) { return c->k == 1 && c->stride == 1 && c->pad == 0; }
 
-#define CHUNK 16384 /* elements per task */
 
 typedef struct {
     const spo_conv *c;
@@ -117,13 +116,13 @@ static void col2im_task(void *ctx, size_t lo, size_t hi, int worker)
 static void par_im2col(spo_dev *d, float *col, const float *x, const spo_conv *c, int wo, int r0, int nr)
 {
     conv_job j = {.c = c, .col = col, .cimg = x, .wo = wo, .r0 = r0, .nr = nr};
-    spo_cpu_parallel_for(d, (size_t)c->cin, spo_cpu_grain(CHUNK, (size_t)c->k * c->k * nr * wo), im2col_task, &j);
+    spo_cpu_parallel_for(d, (size_t)c->cin, spo_cpu_grain(SPO_CPU_CHUNK, (size_t)c->k * c->k * nr * wo), im2col_task, &j);
 }
 
 static void par_col2im(spo_dev *d, float *dx, const float *col, const spo_conv *c, int wo, int r0, int nr)
 {
     conv_job j = {.c = c, .img = dx, .ccol = col, .wo = wo, .r0 = r0, .nr = nr};
-    spo_cpu_parallel_for(d, (size_t)c->cin, spo_cpu_grain(CHUNK, (size_t)c->k * c->k * nr * wo), col2im_task, &j);
+    spo_cpu_parallel_for(d, (size_t)c->cin, spo_cpu_grain(SPO_CPU_CHUNK, (size_t)c->k * c->k * nr * wo), col2im_task, &j);
 }
 
 /* y[co] (howo) = b[co], channels [lo, hi) */
@@ -175,7 +174,7 @@ int spo_cpu_conv2d_fwd(spo_dev *d, float *y, const float *x, const float *w, con
         float beta = 0.0f;
         if (b) {
             conv_job j = {.y = yi, .b = b, .howo = howo};
-            spo_cpu_parallel_for(d, (size_t)c->cout, spo_cpu_grain(CHUNK, howo), bias_task, &j);
+            spo_cpu_parallel_for(d, (size_t)c->cout, spo_cpu_grain(SPO_CPU_CHUNK, howo), bias_task, &j);
             beta = 1.0f;
         }
         if (!col) { /* 1x1: y (cout,hw) = w (cout,cin) x (cin,hw) */
@@ -203,7 +202,7 @@ int spo_cpu_conv2d_bwd(spo_dev *d, float *dx, float *dw, float *db, const float 
     if (!dx && !dw && !db) return SPO_OK;
     if (db) {
         conv_job j = {.c = c, .y = db, .cimg = dy, .howo = howo};
-        spo_cpu_parallel_for(d, (size_t)c->cout, spo_cpu_grain(CHUNK, (size_t)c->n * howo), dbias_task, &j);
+        spo_cpu_parallel_for(d, (size_t)c->cout, spo_cpu_grain(SPO_CPU_CHUNK, (size_t)c->n * howo), dbias_task, &j);
     }
     if (!dw && dx && spo_cpu_conv_shift_ok(c)) return spo_cpu_conv_shift_bwd_dx(d, dx, dy, w, c);
     int rows = 1;

@@ -24,7 +24,6 @@
 
 #include "ops/ops_impl.h"
 
-#define CHUNK 16384 /* elements per task */
 
 /* 1: take this path for every stride-1 k > 1 convolution (tests) */
 int spo_cpu_shift_force = 0;
@@ -123,7 +122,7 @@ static int plan(spo_dev *d, const spo_conv *c, const float *w, shift_plan *p)
     if (!p->scr) return SPO_EIO;
     p->in = p->scr, p->out = p->scr + nxp, p->wt = p->out + (size_t)c->cout * p->nr * p->wp;
     shift_job j = {.c = c, .w = w, .dst = p->wt};
-    spo_cpu_parallel_for(d, (size_t)c->cout, spo_cpu_grain(CHUNK, (size_t)c->cin * k * k), wt_task, &j);
+    spo_cpu_parallel_for(d, (size_t)c->cout, spo_cpu_grain(SPO_CPU_CHUNK, (size_t)c->cin * k * k), wt_task, &j);
     return SPO_OK;
 }
 
@@ -166,12 +165,12 @@ int spo_cpu_conv_shift_fwd(spo_dev *d, float *y, const float *x, const float *w,
         for (int r0 = 0; r0 < ho; r0 += p.nr) {
             const int n = ho - r0 < p.nr ? ho - r0 : p.nr, rows = n + k - 1, ps = rows * wp + k;
             shift_job j = {.c = c, .x = xi, .dst = xp, .r0 = r0, .nr = n, .wp = wp, .rows = rows, .ps = ps};
-            spo_cpu_parallel_for(d, (size_t)c->cin, spo_cpu_grain(CHUNK, (size_t)ps), pad_task, &j);
+            spo_cpu_parallel_for(d, (size_t)c->cin, spo_cpu_grain(SPO_CPU_CHUNK, (size_t)ps), pad_task, &j);
             /* yp (cout, n*wp) (+)= wt[t] (cout, cin) (xp + off_t) (cin, n*wp) */
             j = (shift_job){.c = c, .x = xp, .wt = p.wt, .dst = yp, .nr = n, .wp = wp, .ps = ps};
             spo_cpu_parallel_for(d, ((size_t)c->cout + ROWS - 1) / ROWS, 1, gemm_task, &j);
             j = (shift_job){.c = c, .b = b, .src = yp, .dst = yi, .r0 = r0, .nr = n, .ho = ho, .wo = wo, .wp = wp};
-            spo_cpu_parallel_for(d, (size_t)c->cout, spo_cpu_grain(CHUNK, (size_t)n * wp), crop_task, &j);
+            spo_cpu_parallel_for(d, (size_t)c->cout, spo_cpu_grain(SPO_CPU_CHUNK, (size_t)n * wp), crop_task, &j);
         }
     }
     spo_cpu_scratch_put(d, p.scr);
@@ -217,13 +216,13 @@ int spo_cpu_conv_shift_bwd_dx(spo_dev *d, float *dx, const float *dy, const floa
         for (int r0 = 0; r0 < ho; r0 += p.nr) {
             const int n = ho - r0 < p.nr ? ho - r0 : p.nr, rows = n + k - 1, ps = rows * wp + k;
             shift_job j = {.c = c, .src = dyi, .dst = dyp, .r0 = r0, .nr = n, .ho = ho, .wo = wo, .wp = wp};
-            spo_cpu_parallel_for(d, (size_t)c->cout, spo_cpu_grain(CHUNK, (size_t)n * wp), dypad_task, &j);
+            spo_cpu_parallel_for(d, (size_t)c->cout, spo_cpu_grain(SPO_CPU_CHUNK, (size_t)n * wp), dypad_task, &j);
             memset(dxp, 0, (size_t)c->cin * ps * sizeof *dxp);
             /* (dxp + off_t) (cin, n*wp) += wt[t]^T (cin, cout) dyp (cout, n*wp) */
             j = (shift_job){.c = c, .src = dyp, .wt = p.wt, .dst = dxp, .nr = n, .wp = wp, .ps = ps, .bwd = 1};
             spo_cpu_parallel_for(d, ((size_t)c->cin + ROWS - 1) / ROWS, 1, gemm_task, &j);
             j = (shift_job){.c = c, .src = dxp, .dst = dxi, .r0 = r0, .wp = wp, .rows = rows, .ps = ps};
-            spo_cpu_parallel_for(d, (size_t)c->cin, spo_cpu_grain(CHUNK, (size_t)rows * wp), dxadd_task, &j);
+            spo_cpu_parallel_for(d, (size_t)c->cin, spo_cpu_grain(SPO_CPU_CHUNK, (size_t)rows * wp), dxadd_task, &j);
         }
     }
     spo_cpu_scratch_put(d, p.scr);

@@ -19,7 +19,6 @@
 #include "ops/cpu/cpu_math.h"
 #include "ops/ops_impl.h"
 
-#define CHUNK 16384 /* elements per task */
 
 /* mean and rstd of v (len), two-pass in double. The mean is returned as
  * mean + *lo, so that (x - mean) - lo is accurate even when the mean is
@@ -67,7 +66,7 @@ int spo_cpu_groupnorm_fwd(spo_dev *d, float *y, float *mean, float *rstd, const 
 {
     norm_job j = {.y = y, .mean = mean, .rstd = rstd, .x = x, .gamma = gamma, .beta = beta, .n = n, .c = c, .hw = hw,
                   .g = g, .eps = eps};
-    spo_cpu_parallel_for(d, (size_t)n * g, spo_cpu_grain(CHUNK, (size_t)(c / g) * hw), gn_fwd_task, &j);
+    spo_cpu_parallel_for(d, (size_t)n * g, spo_cpu_grain(SPO_CPU_CHUNK, (size_t)(c / g) * hw), gn_fwd_task, &j);
     return SPO_OK;
 }
 
@@ -124,32 +123,31 @@ int spo_cpu_groupnorm_bwd(spo_dev *d, float *dx, float *dgamma, float *dbeta, co
 {
     norm_job j = {.dx = dx, .dgamma = dgamma, .dbeta = dbeta, .dy = dy, .x = x, .cmean = mean, .crstd = rstd,
                   .gamma = gamma, .n = n, .c = c, .hw = hw, .g = g};
-    spo_cpu_parallel_for(d, (size_t)g, spo_cpu_grain(CHUNK, (size_t)n * (c / g) * hw), gn_bwd_task, &j);
+    spo_cpu_parallel_for(d, (size_t)g, spo_cpu_grain(SPO_CPU_CHUNK, (size_t)n * (c / g) * hw), gn_bwd_task, &j);
     return SPO_OK;
 }
 
 /* ---- layer norm: x (m,c), gamma/beta (c), mean/rstd (m) ---- */
 
-static void ln_fwd_task(void *ctx, size_t lo_, size_t hi_, int worker)
+/* row i */
+static void ln_fwd_row(const void *ctx, size_t i)
 {
     const norm_job *j = ctx;
     const int c = j->c;
-    for (size_t i = lo_; i < hi_; i++) {
-        const float *xr = j->x + i * c;
-        float *yr = j->y + i * c;
-        float lo;
-        moments(xr, (size_t)c, j->eps, &j->mean[i], &j->rstd[i], &lo);
-        const float mu = j->mean[i], rs = j->rstd[i];
-        if (j->gamma && j->beta)
-            for (int k = 0; k < c; k++) yr[k] = ((xr[k] - mu) - lo) * rs * j->gamma[k] + j->beta[k];
-        else
-            for (int k = 0; k < c; k++) {
-                float v = ((xr[k] - mu) - lo) * rs;
-                if (j->gamma) v *= j->gamma[k];
-                if (j->beta) v += j->beta[k];
-                yr[k] = v;
-            }
-    }
+    const float *xr = j->x + i * c;
+    float *yr = j->y + i * c;
+    float lo;
+    moments(xr, (size_t)c, j->eps, &j->mean[i], &j->rstd[i], &lo);
+    const float mu = j->mean[i], rs = j->rstd[i];
+    if (j->gamma && j->beta)
+        for (int k = 0; k < c; k++) yr[k] = ((xr[k] - mu) - lo) * rs * j->gamma[k] + j->beta[k];
+    else
+        for (int k = 0; k < c; k++) {
+            float v = ((xr[k] - mu) - lo) * rs;
+            if (j->gamma) v *= j->gamma[k];
+            if (j->beta) v += j->beta[k];
+            yr[k] = v;
+        }
 }
 
 int spo_cpu_layernorm_fwd(spo_dev *d, float *y, float *mean, float *rstd, const float *x, const float *gamma,
@@ -157,39 +155,36 @@ int spo_cpu_layernorm_fwd(spo_dev *d, float *y, float *mean, float *rstd, const 
 {
     norm_job j = {.y = y, .mean = mean, .rstd = rstd, .x = x, .gamma = gamma, .beta = beta, .m = m, .c = c,
                   .eps = eps};
-    spo_cpu_parallel_for(d, (size_t)m, spo_cpu_grain(CHUNK, (size_t)c), ln_fwd_task, &j);
-    return SPO_OK;
+    return spo_cpu_rows(d, (size_t)m, (size_t)c, ln_fwd_row, &j);
 }
 
-/* dx, rows [lo, hi) */
-static void ln_dx_task(void *ctx, size_t lo, size_t hi, int worker)
+/* dx, row i */
+static void ln_dx_row(const void *ctx, size_t i)
 {
     const norm_job *j = ctx;
     const int c = j->c;
-    for (size_t i = lo; i < hi; i++) {
-        const float *xr = j->x + i * c, *dr = j->dy + i * c;
-        const float mu = j->cmean[i], rs = j->crstd[i];
-        double s[SPO_LANES] = {0}, sx[SPO_LANES] = {0};
-        int k = 0;
-        for (; k + SPO_LANES <= c; k += SPO_LANES)
-            for (int l = 0; l < SPO_LANES; l++) {
-                const float gj = dr[k + l] * (j->gamma ? j->gamma[k + l] : 1.0f);
-                s[l] += gj;
-                sx[l] += (double)gj * ((xr[k + l] - mu) * rs);
-            }
-        for (int l = 0; k < c; k++, l++) {
-            const float gj = dr[k] * (j->gamma ? j->gamma[k] : 1.0f);
+    const float *xr = j->x + i * c, *dr = j->dy + i * c;
+    const float mu = j->cmean[i], rs = j->crstd[i];
+    double s[SPO_LANES] = {0}, sx[SPO_LANES] = {0};
+    int k = 0;
+    for (; k + SPO_LANES <= c; k += SPO_LANES)
+        for (int l = 0; l < SPO_LANES; l++) {
+            const float gj = dr[k + l] * (j->gamma ? j->gamma[k + l] : 1.0f);
             s[l] += gj;
-            sx[l] += (double)gj * ((xr[k] - mu) * rs);
+            sx[l] += (double)gj * ((xr[k + l] - mu) * rs);
         }
-        double sg = 0.0, sgx = 0.0;
-        for (int l = 0; l < SPO_LANES; l++) sg += s[l], sgx += sx[l];
-        const float mg = (float)(sg / c), mgx = (float)(sgx / c);
-        float *o = j->dx + i * c;
-        for (k = 0; k < c; k++) {
-            const float xh = (xr[k] - mu) * rs;
-            o[k] += rs * (dr[k] * (j->gamma ? j->gamma[k] : 1.0f) - mg - xh * mgx);
-        }
+    for (int l = 0; k < c; k++, l++) {
+        const float gj = dr[k] * (j->gamma ? j->gamma[k] : 1.0f);
+        s[l] += gj;
+        sx[l] += (double)gj * ((xr[k] - mu) * rs);
+    }
+    double sg = 0.0, sgx = 0.0;
+    for (int l = 0; l < SPO_LANES; l++) sg += s[l], sgx += sx[l];
+    const float mg = (float)(sg / c), mgx = (float)(sgx / c);
+    float *o = j->dx + i * c;
+    for (k = 0; k < c; k++) {
+        const float xh = (xr[k] - mu) * rs;
+        o[k] += rs * (dr[k] * (j->gamma ? j->gamma[k] : 1.0f) - mg - xh * mgx);
     }
 }
 
@@ -224,8 +219,8 @@ int spo_cpu_layernorm_bwd(spo_dev *d, float *dx, float *dgamma, float *dbeta, co
 {
     norm_job j = {.dx = dx, .dgamma = dgamma, .dbeta = dbeta, .dy = dy, .x = x, .cmean = mean, .crstd = rstd,
                   .gamma = gamma, .m = m, .c = c};
-    if (dx) spo_cpu_parallel_for(d, (size_t)m, spo_cpu_grain(CHUNK, (size_t)c), ln_dx_task, &j);
+    if (dx) spo_cpu_rows(d, (size_t)m, (size_t)c, ln_dx_row, &j);
     if (dgamma || dbeta)
-        spo_cpu_parallel_for(d, ((size_t)c + COLS - 1) / COLS, spo_cpu_grain(CHUNK, (size_t)m * COLS), ln_dgb_task, &j);
+        spo_cpu_parallel_for(d, ((size_t)c + COLS - 1) / COLS, spo_cpu_grain(SPO_CPU_CHUNK, (size_t)m * COLS), ln_dgb_task, &j);
     return SPO_OK;
 }

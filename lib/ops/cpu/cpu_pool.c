@@ -311,3 +311,22 @@ void spo_cpu_parallel_for(spo_dev *d, size_t n, size_t grain, spo_cpu_task fn, v
     openblas_set_num_threads(d->threads);
     atomic_store(&p->running, 0);
 }
+
+typedef struct {
+    spo_cpu_row row;
+    const void *ctx;
+} rows_job;
+
+static void rows_task(void *ctx, size_t lo, size_t hi, int worker)
+{
+    const rows_job *r = ctx;
+    (void)worker;
+    for (size_t i = lo; i < hi; i++) r->row(r->ctx, i);
+}
+
+int spo_cpu_rows(spo_dev *d, size_t m, size_t c, spo_cpu_row row, const void *ctx)
+{
+    rows_job r = {.row = row, .ctx = ctx};
+    spo_cpu_parallel_for(d, m, spo_cpu_grain(SPO_CPU_CHUNK, c), rows_task, &r);
+    return SPO_OK;
+}
