@@ -30,6 +30,13 @@ static int join(char *buf, size_t n, const char *a, const char *b, const char *c
     return k >= 0 && (size_t)k < n ? SPO_OK : spo_err(SPO_EINVAL, "%s/%s: path too long", a, b);
 }
 
+void spo_md_close(spo_modeldir *md)
+{
+    if (!md) return;
+    cJSON_Delete(md->index);
+    free(md->comp), free(md->dir), free(md);
+}
+
 int spo_md_open(spo_modeldir **out, const char *dir)
 {
     char path[4096];
@@ -63,15 +70,6 @@ int spo_md_open(spo_modeldir **out, const char *dir)
 fail:
     spo_md_close(md);
     return rc;
-}
-
-void spo_md_close(spo_modeldir *md)
-{
-    if (!md) return;
-    cJSON_Delete(md->index);
-    free(md->comp);
-    free(md->dir);
-    free(md);
 }
 
 const char *spo_md_dir(const spo_modeldir *md) { return md->dir; }

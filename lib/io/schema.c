@@ -53,10 +53,7 @@ static int dtype_from(const char *s)
 void spo_schema_free(spo_schema *s)
 {
     if (!s) return;
-    free(s->description);
-    free(s->ds);
-    free(s->at);
-    free(s);
+    free(s->description), free(s->ds), free(s->at), free(s);
 }
 
 static int parse_ds(ds_rule *r, const cJSON *j)

@@ -99,9 +99,7 @@ int spo_encode_uncond(spo_encoder *e, float *hidden, float *pooled)
 void spo_encoder_free(spo_encoder *e)
 {
     if (!e) return;
-    spo_tok_free(e->tok);
-    spo_tok_free(e->tok2);
-    spo_clip_text_free(e->te);
-    spo_clip_text_free(e->te2);
+    spo_tok_free(e->tok), spo_tok_free(e->tok2);
+    spo_clip_text_free(e->te), spo_clip_text_free(e->te2);
     free(e);
 }

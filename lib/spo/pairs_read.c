@@ -29,10 +29,7 @@ void spo_pairs_close(spo_pairs *p)
 {
     if (!p) return;
     spo_h5_close(p->f);
-    free(p->uncond);
-    free(p->uncond_pooled);
-    free(p->pids);
-    free(p);
+    free(p->uncond), free(p->uncond_pooled), free(p->pids), free(p);
 }
 
 /* SDXL's /pooled [P,E] and /uncond_pooled [1,E] (pairs/2), both or neither. */

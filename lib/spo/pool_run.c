@@ -34,6 +34,18 @@ typedef struct {
     long total;
 } run_t;
 
+/* what a run holds, its unfinished output removed */
+static void release(run_t *r)
+{
+    spo_h5_abort(r->out);
+    spo_h5_close(r->st), spo_h5_close(r->em);
+    if (r->s.unet) spo_unet_free(r->s.unet);
+    spo_lora_free(&r->lora);
+    if (r->dev) spo_dev_close(r->dev);
+    free(r->pid), free(r->pid32), free(r->x), free(r->eps_in), free(r->cond), free(r->unc);
+    free(r->peps), free(r->ch), free(r->inner), free(r->x0), free(r->ceps), free(r->pooled), free(r->unc_pooled);
+}
+
 static void phase(const run_t *r, const char *name) { spo_hook_phase(&r->j->hooks, name); }
 
 static void progress(void *p, long done, long total)
@@ -217,13 +229,6 @@ int spo_pool_run(const spo_pool_job *j)
     if (!rc) rc = read_inputs(&r);
     if (!rc) phase(&r, "init");
     if (!rc) rc = step_and_write(&r);
-    spo_h5_abort(r.out);
-    spo_h5_close(r.st);
-    spo_h5_close(r.em);
-    if (r.s.unet) spo_unet_free(r.s.unet);
-    spo_lora_free(&r.lora);
-    if (r.dev) spo_dev_close(r.dev);
-    free(r.pid), free(r.pid32), free(r.x), free(r.eps_in), free(r.cond), free(r.unc);
-    free(r.peps), free(r.ch), free(r.inner), free(r.x0), free(r.ceps), free(r.pooled), free(r.unc_pooled);
+    release(&r);
     return rc;
 }

@@ -24,6 +24,16 @@ typedef struct {
     int64_t *pid;
 } run_t;
 
+/* what a run holds, its unfinished output removed */
+static void release(run_t *r)
+{
+    spo_h5_abort(r->out);
+    spo_h5_close(r->pool), spo_h5_close(r->emb);
+    spo_scoring_close(r->s);
+    if (r->dev) spo_dev_close(r->dev);
+    free(r->x0), free(r->t), free(r->sc), free(r->text), free(r->pid);
+}
+
 static void phase(const run_t *r, const char *name) { spo_hook_phase(&r->j->hooks, name); }
 
 /* The text embedding of each child: its prompt's, from the SPM ids in the
@@ -118,11 +128,6 @@ int spo_score_run(const spo_score_job *j)
     if (!rc) rc = read_pool(&r);
     if (!rc) phase(&r, "init");
     if (!rc) rc = score_and_write(&r);
-    spo_h5_abort(r.out);
-    spo_h5_close(r.pool);
-    spo_h5_close(r.emb);
-    spo_scoring_close(r.s);
-    if (r.dev) spo_dev_close(r.dev);
-    free(r.x0), free(r.t), free(r.sc), free(r.text), free(r.pid);
+    release(&r);
     return rc;
 }
