@@ -102,7 +102,6 @@ static int declare(void *model, spo_params *ps)
 static void release(void *model) { spo_clip_text_free(model); }
 static const spo_params_kind kind = {sizeof(spo_clip_text), offsetof(spo_clip_text, ps), declare, release};
 
-
 int spo_clip_text_create(spo_clip_text **out, const spo_clip_text_config *cfg, spo_dev *dev)
 {
     int rc;

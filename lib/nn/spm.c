@@ -26,7 +26,8 @@ static int parse_vision(spo_spm_config *c, const cJSON *v)
     spo_clip_tower t = {.dim = 768, .inter = 3072, .layers = 12, .heads = 12, .act = SPO_ACT_QUICK_GELU, .eps = 1e-5f};
     SPO_TRY(spo_clip_tower_read(&t, v));
     c->width = t.dim, c->inter = t.inter, c->layers = t.layers, c->heads = t.heads, c->act = t.act, c->eps = t.eps;
-    const spo_cfg_intkey ints[] = {{"image_size", 224, &c->image_size}, {"patch_size", 32, &c->patch}, {"num_channels", 3, &ch}};
+    const spo_cfg_intkey ints[] = {{"image_size", 224, &c->image_size}, {"patch_size", 32, &c->patch},
+                                   {"num_channels", 3, &ch}};
     SPO_TRY(spo_cfg_ints(v, ints, (int)(sizeof ints / sizeof *ints)));
     if (ch != 3) return spo_err(SPO_EINVAL, "%s: 'num_channels' %d is unsupported (3)", spo_cfg_name(v), ch);
     return SPO_OK;

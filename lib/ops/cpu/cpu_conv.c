@@ -90,7 +90,6 @@ static void col2im(float *dx, const float *col, const spo_conv *c, int wo, int r
 
 static int is_pointwise(const spo_conv *c) { return c->k == 1 && c->stride == 1 && c->pad == 0; }
 
-
 typedef struct {
     const spo_conv *c;
     float *col, *img; /* img: x for im2col, dx for col2im */
@@ -116,13 +115,15 @@ static void col2im_task(void *ctx, size_t lo, size_t hi, int worker)
 static void par_im2col(spo_dev *d, float *col, const float *x, const spo_conv *c, int wo, int r0, int nr)
 {
     conv_job j = {.c = c, .col = col, .cimg = x, .wo = wo, .r0 = r0, .nr = nr};
-    spo_cpu_parallel_for(d, (size_t)c->cin, spo_cpu_grain(SPO_CPU_CHUNK, (size_t)c->k * c->k * nr * wo), im2col_task, &j);
+    const size_t per = (size_t)c->k * c->k * nr * wo; /* elements of one input channel */
+    spo_cpu_parallel_for(d, (size_t)c->cin, spo_cpu_grain(SPO_CPU_CHUNK, per), im2col_task, &j);
 }
 
 static void par_col2im(spo_dev *d, float *dx, const float *col, const spo_conv *c, int wo, int r0, int nr)
 {
     conv_job j = {.c = c, .img = dx, .ccol = col, .wo = wo, .r0 = r0, .nr = nr};
-    spo_cpu_parallel_for(d, (size_t)c->cin, spo_cpu_grain(SPO_CPU_CHUNK, (size_t)c->k * c->k * nr * wo), col2im_task, &j);
+    const size_t per = (size_t)c->k * c->k * nr * wo; /* elements of one input channel */
+    spo_cpu_parallel_for(d, (size_t)c->cin, spo_cpu_grain(SPO_CPU_CHUNK, per), col2im_task, &j);
 }
 
 /* y[co] (howo) = b[co], channels [lo, hi) */

@@ -24,7 +24,6 @@
 
 #include "ops/ops_impl.h"
 
-
 /* 1: take this path for every stride-1 k > 1 convolution (tests) */
 int spo_cpu_shift_force = 0;
 

@@ -221,6 +221,7 @@ int spo_cpu_layernorm_bwd(spo_dev *d, float *dx, float *dgamma, float *dbeta, co
                   .gamma = gamma, .m = m, .c = c};
     if (dx) spo_cpu_rows(d, (size_t)m, (size_t)c, ln_dx_row, &j);
     if (dgamma || dbeta)
-        spo_cpu_parallel_for(d, ((size_t)c + COLS - 1) / COLS, spo_cpu_grain(SPO_CPU_CHUNK, (size_t)m * COLS), ln_dgb_task, &j);
+        spo_cpu_parallel_for(d, ((size_t)c + COLS - 1) / COLS, spo_cpu_grain(SPO_CPU_CHUNK, (size_t)m * COLS),
+                             ln_dgb_task, &j);
     return SPO_OK;
 }
