@@ -34,12 +34,12 @@ static void fixture(char *buf, size_t n, const char *rel) { snprintf(buf, n, "%s
 static const char *prompts[2] = {"a photo of a cat", "A red car on a snowy road, at night"};
 static const int64_t ids[2] = {0, 1};
 
-static spo_gen *load(const char *lora)
+/* the model in dir (with the LoRA of fixture lora, or none) */
+static spo_gen *load_from(const char *dir, const char *lora)
 {
-    char m[1200], l[1200];
-    fixture(m, sizeof m, "tiny-sd");
+    char l[1200];
     spo_gen *g;
-    int rc = spo_gen_load(&g, m, dev);
+    int rc = spo_gen_load(&g, dir, dev);
     if (rc) fprintf(stderr, "%s\n", spo_errmsg());
     assert_int_equal(rc, SPO_OK);
     if (lora) {
@@ -49,6 +49,13 @@ static spo_gen *load(const char *lora)
         assert_int_equal(rc, SPO_OK);
     }
     return g;
+}
+
+static spo_gen *load(const char *lora)
+{
+    char m[1200];
+    fixture(m, sizeof m, "tiny-sd");
+    return load_from(m, lora);
 }
 
 /* The float images img of n generated images (H x W) against case cas of
@@ -127,14 +134,7 @@ static void check_xl(const char *cas, const char *neg, float guidance, const cha
         assert_int_equal(symlink(abs, dst), 0);
         free(abs);
     }
-    spo_gen *g;
-    int rc = spo_gen_load(&g, dir, dev);
-    if (rc) fprintf(stderr, "%s\n", spo_errmsg());
-    assert_int_equal(rc, SPO_OK);
-    if (lora) {
-        fixture(src, sizeof src, lora);
-        assert_int_equal(spo_gen_lora(g, src), SPO_OK);
-    }
+    spo_gen *g = load_from(dir, lora);
     assert_int_equal(spo_gen_prompts(g, prompts, ids, 2, neg), SPO_OK);
     fixture(ef, sizeof ef, "generate/sdxl.h5");
     size_t nx = 0;

@@ -21,13 +21,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "testroot.h"
+#include "testdev.h"
 #include "nn/params.h"
 #include "ckpt/safetensors.h"
 #include "nn/unet.h"
-
-static spo_dev *dev;
-
 
 /* ---- HDF5 reading ---------------------------------------------------------- */
 /* read dataset `name` of fixture file `file` as float (int64 converted); *n = elements */
@@ -78,12 +75,6 @@ static double rel_l2(const float *a, const float *ref, size_t n)
     for (size_t i = 0; i < n; i++) e += ((double)a[i] - ref[i]) * ((double)a[i] - ref[i]), r += (double)ref[i] * ref[i];
     return sqrt(e / (r > 0 ? r : 1));
 }
-
-#define CHECK_OK(x)                                                                                               \
-    do {                                                                                                          \
-        int rc_ = (x);                                                                                            \
-        if (rc_) fail_msg("%s: rc %d: %s", #x, rc_, spo_errmsg());                                                \
-    } while (0)
 
 /* run the UNet on fixture group g (sample, timestep, context); returns host output */
 static float *run_case(spo_unet *u, const char *g, int train, size_t *nout)
@@ -495,18 +486,6 @@ static void test_arena(void **st)
     spo_unet_free(u);
 }
 
-static int setup(void **st)
-{
-    root_init();
-    return spo_dev_open(&dev, SPO_DEV_CPU, 2) ? -1 : 0;
-}
-
-static int teardown(void **st)
-{
-    spo_dev_close(dev);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -516,5 +495,5 @@ int main(void)
         cmocka_unit_test(test_load_errors),   cmocka_unit_test(test_config),
         cmocka_unit_test(test_arena),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, dev_setup, dev_teardown);
 }

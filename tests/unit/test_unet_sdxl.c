@@ -19,21 +19,12 @@
 
 #include <string.h>
 
-#include "testroot.h"
+#include "testdev.h"
 #include "nn_testutil.h"
 #include "nn/lora.h"
 #include "nn/lora_train.h"
 #include "nn/mkmodel.h"
 #include "nn/unet.h"
-
-static spo_dev *dev;
-
-#define CHECK_OK(x)                                                                                               \
-    do {                                                                                                          \
-        int rc_ = (x);                                                                                            \
-        if (rc_) fail_msg("%s: rc %d: %s", #x, rc_, spo_errmsg());                                                \
-    } while (0)
-
 
 static float *ref(const char *name, size_t *n)
 {
@@ -354,23 +345,11 @@ static void test_sdxl_base(void **st)
     spo_unet_free(u);
 }
 
-static int setup(void **st)
-{
-    root_init();
-    return spo_dev_open(&dev, SPO_DEV_CPU, 2) ? -1 : 0;
-}
-
-static int teardown(void **st)
-{
-    spo_dev_close(dev);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_tiny), cmocka_unit_test(test_time_proj_256), cmocka_unit_test(test_forward),   cmocka_unit_test(test_lora),
         cmocka_unit_test(test_added_refusals), cmocka_unit_test(test_sdxl_base),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, dev_setup, dev_teardown);
 }

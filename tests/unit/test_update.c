@@ -290,20 +290,6 @@ static void test_unmerged(void **st)
     env_close(&e);
 }
 
-static int setup(void **st)
-{
-    (void)st;
-    root_init();
-    return spo_dev_open(&dev, SPO_DEV_CPU, 2) ? -1 : 0;
-}
-
-static int teardown(void **st)
-{
-    (void)st;
-    spo_dev_close(dev);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,5 +298,5 @@ int main(void)
         cmocka_unit_test(test_adamw),  cmocka_unit_test(test_perm),  cmocka_unit_test(test_micro),
         cmocka_unit_test(test_unmerged),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, dev_setup, dev_teardown);
 }

@@ -11,13 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "testroot.h"
+#include "testdev.h"
 #include "nn/lora.h"
 #include "nn/lora_train.h"
 #include "nn_testutil.h"
 #include "spo/update.h"
 
-static spo_dev *dev;
 
 
 /* the fixture set the env reads: SD v1.5's (tiny-sd) or SDXL's (the tiny SDXL
